@@ -1,0 +1,1 @@
+"""pytest-collab's pytest plugin (placeholder while the foundation lands)."""
