@@ -1,0 +1,273 @@
+"""LAN profiles: which devices a lab has and how to reach them (YAML <-> dataclasses).
+
+A profile is one YAML file, found by ``--lan=NAME`` as
+``<rootdir>/network_profiles/NAME.yaml`` or, failing that, the embedded
+``pytest_collab/profiles/NAME.yaml`` (``local`` ships there); ``--lan=path.yaml`` names
+a file directly. The schema (full reference: ``docs/profiles.md``)::
+
+    name: lab1                    # defaults to the file stem
+    description: ...
+    controller: {name: laptop, address: 192.168.1.10}    # default: localhost, 127.0.0.1
+    kinds:                        # optional; when present every device kind must be declared
+      rpi: {description: Raspberry Pi 4, resources: {cpus: 4, memory_mb: 4096}}
+    defaults: {transport: ssh, ssh: {user: pi, key: ~/.ssh/id_ed25519}}   # merged into each device
+    devices:                      # required, at least one
+      - name: rpi-01              # required; letters, digits, '.', '_', '-'
+        kind: rpi                 # required
+        address: 192.168.1.21     # required when transport is ssh; default 127.0.0.1
+        transport: ssh            # local | ssh
+        runtime: process          # process | docker
+        arch: arm64               # null = detect
+        os: ...
+        mac: "dc:a6:32:01:02:03"  # quoted: YAML reads some MACs as numbers
+        tags: [edge, camera]
+        resources: {cpus: 4, memory_mb: 4096}
+        ssh: {user: pi, port: 22, key: ~/.ssh/id_ed25519, key_env: ..., agent: true,
+              host_key_policy: reject, known_hosts: ..., connect_timeout: 10}
+        python: python3
+        workdir: /tmp/pytest-collab
+        facts: {...}              # filled by `collab facts`
+        facts_time: "..."
+
+Merging: a device's ``resources`` start from its kind's, then ``defaults``, then its
+own (key by key, as ``ssh``); other keys given on the device replace the default.
+Profiles are committed and shared, so they hold no secrets: ``password``,
+``passphrase``, ``key_text`` and ``private_key`` are refused anywhere.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import CollabError, ProfileError
+from .profile_schema import (DEVICE_KEYS, NAME_RE, Schema, check_document, check_fields,
+                             check_ssh, parse_yaml)
+
+EMBEDDED_DIR = Path(__file__).parent / "profiles"
+PROFILE_DIR = "network_profiles"
+SUFFIXES = (".yaml", ".yml")
+
+
+def _non_default(obj: Any, always: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Fields of a dataclass in declaration order, leaving out unset defaults (readable YAML)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name in always:
+            out[f.name] = value
+            continue
+        if f.default is not dataclasses.MISSING and value == f.default:
+            continue
+        if f.default_factory is not dataclasses.MISSING and value == f.default_factory():
+            continue
+        out[f.name] = value
+    return out
+
+
+@dataclass
+class SSHConfig:
+    """How to reach a device over SSH; ``key`` is a path, never key text."""
+
+    user: str | None = None
+    port: int = 22
+    key: str | None = None
+    key_env: str | None = None          # env var holding the key PATH
+    agent: bool = True
+    host_key_policy: str = "reject"     # "reject" | "tofu"
+    known_hosts: str | None = None      # default: <profile stem>.known_hosts beside the profile
+    connect_timeout: float = 10.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return _non_default(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: str = "<dict>", key: str = "ssh") -> SSHConfig:
+        return cls(**check_ssh(data, key, Schema(path)))
+
+
+@dataclass
+class Device:
+    """One machine (or virtual device) experiments run on."""
+
+    name: str
+    kind: str                           # free text: rpi, jetson, server, laptop, ...
+    address: str = "127.0.0.1"
+    transport: str = "local"            # "local" | "ssh"
+    runtime: str = "process"            # "process" | "docker"
+    arch: str | None = None             # amd64 | arm64 | jetson ...; None = detect
+    os: str | None = None
+    mac: str | None = None
+    tags: tuple[str, ...] = ()
+    resources: dict[str, float] = field(default_factory=dict)   # hints: cpus, memory_mb
+    ssh: SSHConfig | None = None
+    python: str = "python3"             # interpreter on the device
+    workdir: str = "/tmp/pytest-collab"  # where code is synced on the device
+    facts: dict[str, object] = field(default_factory=dict)      # Ansible-named, `collab facts`
+    facts_time: str | None = None
+
+    def matches(self, want: str) -> bool:
+        """A marker's ``want`` is either a kind or a tag."""
+        return self.kind == want or want in self.tags
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _non_default(self, always=("name", "kind", "address", "transport", "runtime"))
+        if "tags" in data:
+            data["tags"] = list(self.tags)
+        if self.ssh is not None:
+            data["ssh"] = self.ssh.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: str = "<dict>", key: str = "device") -> Device:
+        """Validate one device mapping (no ``defaults``/``kinds`` merging) and build it."""
+        schema = Schema(path)
+        if not isinstance(data, dict):
+            schema.fail(key, "expected a mapping")
+        schema.keys(data, key, DEVICE_KEYS, required=("name", "kind"))
+        return _device(check_fields(data, key, schema))
+
+
+def _device(fields: dict[str, Any]) -> Device:
+    """Build a Device from an already validated dict."""
+    fields = dict(fields)
+    if "ssh" in fields:
+        fields["ssh"] = SSHConfig(**fields["ssh"])
+    if "tags" in fields:
+        fields["tags"] = tuple(fields["tags"])
+    return Device(**fields)
+
+
+@dataclass
+class Controller:
+    """The machine pytest runs on; devices may need its address (e.g. to pull code)."""
+
+    name: str = "localhost"
+    address: str = "127.0.0.1"
+    facts: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _non_default(self, always=("name", "address"))
+
+
+@dataclass
+class LAN:
+    """A loaded profile. ``path`` is where it was read from (not part of equality)."""
+
+    name: str
+    path: Path | None = field(compare=False)
+    controller: Controller
+    devices: list[Device]
+    kinds: dict[str, dict] = field(default_factory=dict)
+    description: str = ""
+
+    def device(self, name: str) -> Device:
+        """The device called ``name``; the error lists the names there are."""
+        for device in self.devices:
+            if device.name == name:
+                return device
+        names = ", ".join(d.name for d in self.devices)
+        where = f" ({self.path})" if self.path else ""
+        raise CollabError(f"profile {self.name!r}{where} has no device {name!r}; "
+                          f"its devices: {names}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name}
+        if self.description:
+            data["description"] = self.description
+        data["controller"] = self.controller.to_dict()
+        if self.kinds:
+            data["kinds"] = self.kinds
+        data["devices"] = [d.to_dict() for d in self.devices]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, path: Path | None = None) -> LAN:
+        """Validate a parsed profile document (raises ``ProfileError``) and build it."""
+        where = path if path is not None else "<dict>"
+        doc = check_document(data, where, stem=path.stem if path is not None else None)
+        controller = Controller(**doc["controller"]) if doc["controller"] else Controller()
+        return cls(name=doc["name"], path=path, controller=controller,
+                   devices=[_device(d) for d in doc["devices"]],
+                   kinds=doc["kinds"], description=doc["description"])
+
+
+def resolve_profile_path(name_or_path: str, rootdir: Path) -> Path:
+    """Find a profile: a ``.yaml``/``.yml`` path (relative to the working directory,
+    then ``rootdir``), or a NAME in ``<rootdir>/network_profiles`` then the embedded ones."""
+    text = str(name_or_path)
+    if text.endswith(SUFFIXES):
+        given = Path(text).expanduser()
+        candidates = [given] if given.is_absolute() else [Path.cwd() / given, Path(rootdir) / given]
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+        looked = " and ".join(str(c) for c in dict.fromkeys(candidates))
+        raise ProfileError(given, "", f"file not found (looked at {looked}); "
+                                      f"create it with `collab lan init {given.stem}`")
+    if not NAME_RE.match(text):
+        raise ProfileError(text, "", "not a profile name (letters, digits, '.', '_', '-') "
+                                     "nor a path ending in .yaml or .yml")
+    candidates = [Path(rootdir) / PROFILE_DIR / f"{text}{suffix}" for suffix in SUFFIXES]
+    candidates += [EMBEDDED_DIR / f"{text}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(c) for c in candidates)
+    raise ProfileError(candidates[0], "", f"no LAN profile named {text!r} (looked at {looked}); "
+                                          f"create it with `collab lan init {text}`")
+
+
+def load_profile(name_or_path: str, rootdir: Path) -> LAN:
+    """Resolve, read and validate a profile; every problem is a ``ProfileError``."""
+    path = resolve_profile_path(name_or_path, rootdir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(path, "", f"can not read the file: {exc}") from None
+    return LAN.from_dict(parse_yaml(text, path), path=path)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for the structure, flow style for short leaf lists and mappings."""
+
+
+def _is_leaf(value: Any) -> bool:
+    items = value.values() if isinstance(value, dict) else value
+    return all(isinstance(v, (str, int, float, bool, type(None))) for v in items)
+
+
+def _represent_dict(dumper: _Dumper, data: dict) -> yaml.Node:
+    flow = bool(data) and _is_leaf(data) and len(data) <= 4
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
+
+
+def _represent_list(dumper: _Dumper, data: list) -> yaml.Node:
+    flow = _is_leaf(data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(dict, _represent_dict)
+_Dumper.add_representer(list, _represent_list)
+
+
+def save_profile(lan: LAN, path: Path) -> None:
+    """Write ``lan`` as YAML (keys in schema order) atomically; ``load`` gives it back."""
+    path = Path(path)
+    text = yaml.dump(lan.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=100)
+    header = f"# LAN profile {lan.name!r} (schema: docs/profiles.md); written by pytest-collab\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(header + text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
