@@ -1,0 +1,438 @@
+"""The Arrow schemas and the streaming Parquet writers of a run.
+
+Why streaming: a run can last hours and sample many programs at 10 Hz, so metrics are
+buffered in columns and written as Parquet row groups while the run goes on, to
+``<name>.tmp``; ``close()`` writes the footer and renames the file to its final name.
+A crash therefore never leaves a half-written ``metrics.parquet`` (the wrapper's raw
+JSONL logs keep what was measured). Results (``collab.record()``) are rare and
+free-form, so they go to a crash-safe JSON Lines journal first and become
+``results.parquet`` (union of columns) at the end.
+
+pyarrow is imported inside functions: the plugin imports this module lazily, but the
+schemas are built on first use so that even an eager import stays cheap.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_collab.errors import CollabError, CollabWarning, RunDataError
+from pytest_collab.rundir import RunDir
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+    import pyarrow
+
+COMPRESSION = "zstd"
+#: columns that lead every results table, in this order
+RESULTS_LEAD = ("run", "test", "testcase", "record", "timestamp")
+#: metrics columns stored dictionary-encoded: few distinct values, millions of rows
+_DICT_COLUMNS = ("run", "test", "device", "role", "metric", "unit")
+_SAMPLE_STRINGS = ("run", "test", "device", "role")
+
+
+def metrics_schema() -> pyarrow.Schema:
+    """The long-format schema of ``metrics.parquet`` (see docs/architecture.md)."""
+    import pyarrow as pa
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    return pa.schema([
+        ("run", text), ("test", text), ("device", text), ("role", text),
+        ("pid", pa.int64()), ("timestamp", timestamp_type()),
+        ("metric", text), ("value", pa.float64()), ("unit", text),
+    ])
+
+
+def timestamp_type() -> pyarrow.DataType:
+    """Every timestamp of a run: microseconds, UTC."""
+    import pyarrow as pa
+
+    return pa.timestamp("us", tz="UTC")
+
+
+def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
+    """Epoch seconds (floats, None allowed) to a timestamp[us, UTC] array."""
+    import numpy as np
+    import pyarrow as pa
+
+    secs = pa.array(seconds, type=pa.float64()).to_numpy(zero_copy_only=False)
+    micros = np.round(secs * 1e6)
+    mask = np.isnan(micros)
+    return pa.array(np.where(mask, 0, micros).astype("int64"), type=timestamp_type(),
+                    mask=mask if mask.any() else None)
+
+
+def _timestamps(values: Any) -> pyarrow.Array:
+    """Accept epoch seconds, datetimes, ISO strings or an Arrow array as timestamps."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.cast(timestamp_type())
+    first = next((v for v in values if v is not None), None)
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return _seconds_to_timestamps(values)
+    if isinstance(first, str):
+        return pc.cast(pc.strptime(pa.array(values, pa.string()), "%Y-%m-%dT%H:%M:%S%z",
+                                   unit="us", error_is_null=True), timestamp_type())
+    return pa.array(values, type=timestamp_type())
+
+
+def _text(values: Any) -> pyarrow.Array:
+    """Strings to a dictionary<int32, string> array."""
+    import pyarrow as pa
+
+    arr = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
+    if pa.types.is_dictionary(arr.type):
+        return arr
+    return arr.cast(pa.string()).dictionary_encode()
+
+
+class MetricsWriter:
+    """Streams metric rows to ``path`` as Parquet row groups; thread-safe ``add_*``.
+
+    Device reader threads call :meth:`add_sample` once per wrapper ``m`` line, so the hot
+    path only appends one tuple and extends two lists; the expansion to one row per
+    metric happens in Arrow (C) at :meth:`flush`.
+    """
+
+    def __init__(self, path: Path, *, row_group_rows: int = 131072) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        self.tmp_path = self.path.with_name(self.path.name + ".tmp")
+        self.row_group_rows = max(1, int(row_group_rows))
+        self.schema = metrics_schema()
+        self.rows_written = 0
+        self._lock = threading.Lock()        # guards the buffers
+        self._write_lock = threading.Lock()  # serialises the ParquetWriter
+        self._samples: list[tuple] = []      # (run, test, device, role, pid, t, n)
+        self._names: list[str] = []
+        self._values: list[float] = []
+        self._units: dict[str, str | None] = {}
+        self._last_units: Mapping[str, str] | None = None
+        self._tables: list[pyarrow.Table] = []
+        self._pending = 0
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(str(self.tmp_path), self.schema, compression=COMPRESSION)
+
+    # -- adding rows -------------------------------------------------------------------
+    def add_sample(self, *, run: str, test: str, device: str, role: str, pid: int | None,
+                   t: float, values: Mapping[str, float], units: Mapping[str, str]) -> None:
+        """One wrapper sample (``m`` line): ``len(values)`` rows sharing run..timestamp."""
+        n = len(values)
+        if not n:
+            return
+        with self._lock:
+            self._check_open()
+            conflict = units is not self._last_units and not self._merge_units(units)
+            if not conflict:
+                self._samples.append((run, test, device, role, pid, t, n))
+                self._names.extend(values)
+                self._values.extend(values.values())
+                self._pending += n
+            full = self._pending >= self.row_group_rows
+        if conflict or full:
+            self.flush()  # a metric changed its unit: its earlier rows go out first
+        if conflict:
+            self.add_sample(run=run, test=test, device=device, role=role, pid=pid, t=t,
+                            values=values, units=units)
+
+    def _merge_units(self, units: Mapping[str, str]) -> bool:
+        """Fold ``units`` into the buffer's metric → unit map; False on a conflict."""
+        for name, unit in units.items():
+            if self._units.setdefault(name, unit) != unit:
+                return False
+        self._last_units = units
+        return True
+
+    def add_rows(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Bulk rows, one list (or Arrow array) per schema column; timestamps as epoch s."""
+        table = self._rows_table(columns)
+        with self._lock:
+            self._check_open()
+            self._tables.append(table)
+            self._pending += len(table)
+            full = self._pending >= self.row_group_rows
+        if full:
+            self.flush()
+
+    def _rows_table(self, columns: Mapping[str, Sequence[Any]]) -> pyarrow.Table:
+        import pyarrow as pa
+
+        names = set(self.schema.names)
+        if set(columns) != names:
+            raise CollabError(
+                f"MetricsWriter({self.path}).add_rows: columns must be exactly "
+                f"{self.schema.names}; missing {sorted(names - set(columns))}, "
+                f"unknown {sorted(set(columns) - names)}")
+        arrays = []
+        for field in self.schema:
+            col = columns[field.name]
+            if field.name in _DICT_COLUMNS:
+                arrays.append(_text(col))
+            elif field.name == "timestamp":
+                arrays.append(_timestamps(col))
+            else:
+                arrays.append(pa.array(col, type=field.type))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    # -- writing -----------------------------------------------------------------------
+    def _samples_table(self, samples: list[tuple], names: list[str], values: list[float],
+                       units: dict[str, str | None]) -> pyarrow.Table:
+        """Expand per-sample columns to one row per metric with an Arrow ``take``."""
+        import numpy as np
+        import pyarrow as pa
+
+        run, test, device, role, pid, t, counts = zip(*samples)
+        per_sample = pa.table({
+            "run": _text(list(run)), "test": _text(list(test)),
+            "device": _text(list(device)), "role": _text(list(role)),
+            "pid": pa.array(pid, type=pa.int64()), "timestamp": _seconds_to_timestamps(t),
+        })
+        rows = per_sample.take(np.repeat(np.arange(len(samples)), counts))
+        metric = _text(names)
+        dictionary = metric.dictionary.to_pylist()
+        unit_dict = pa.array([units.get(name) for name in dictionary], type=pa.string())
+        unit = _text(unit_dict.take(metric.indices))
+        return pa.Table.from_arrays(
+            [*rows.columns, metric, pa.array(values, type=pa.float64()), unit], schema=self.schema)
+
+    def flush(self) -> None:
+        """Write every buffered row as one row group (no-op when nothing is buffered)."""
+        import pyarrow as pa
+
+        with self._lock:
+            if self._closed or not self._pending:
+                self._units, self._last_units = {}, None
+                return
+            samples, names, values, units = self._samples, self._names, self._values, self._units
+            tables = self._tables
+            self._samples, self._names, self._values, self._tables = [], [], [], []
+            self._units, self._last_units, self._pending = {}, None, 0
+        if samples:
+            tables.append(self._samples_table(samples, names, values, units))
+        table = pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+        rows = len(table)
+        group = rows if rows < 2 * self.row_group_rows else self.row_group_rows
+        with self._write_lock:
+            self._writer.write_table(table, row_group_size=group)
+            self.rows_written += rows
+
+    def close(self) -> Path:
+        """Flush, write the footer and rename ``<path>.tmp`` to ``path`` atomically."""
+        if self._closed:
+            return self.path
+        self.flush()
+        with self._lock, self._write_lock:
+            self._closed = True
+            self._writer.close()
+            os.replace(self.tmp_path, self.path)
+        return self.path
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CollabError(f"MetricsWriter({self.path}) is closed; open a new writer")
+
+    def __enter__(self) -> MetricsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ResultsJournal:
+    """Appends one JSON line per ``collab.record()``; each line is flushed at once.
+
+    A journal survives a crash of the run (every complete line is kept), and the
+    ``results.parquet`` of a run is built from the journals of all processes at the end.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._fh: Any = None
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Write ``row``; adds ``timestamp`` (epoch seconds) when the row has none."""
+        record = dict(row)
+        record.setdefault("timestamp", time.time())
+        line = json.dumps(record, default=_json_default, allow_nan=True) + "\n"
+        with self._lock:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            self._fh.write(line)
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+    def __enter__(self) -> ResultsJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars/arrays, tuples, sets and datetimes as JSON."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, Iterable)) and not isinstance(value, (str, bytes)):
+        return list(value)
+    return str(value)
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Rows of one journal; a torn last line (crash mid-write) is dropped."""
+    rows: list[dict[str, Any]] = []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if number == len(lines):
+                break
+            raise RunDataError(f"{path}:{number}: not a JSON object ({exc}); fix or delete "
+                               "the line and run the merge again") from exc
+    return rows
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def _column(name: str, values: list[Any]) -> pyarrow.Array:
+    """One results column: sequences → list<double>, else Arrow's inferred scalar type.
+
+    A column Arrow can not type (numbers mixed with text, ...) is kept as JSON text
+    rather than failing the whole run at its very end.
+    """
+    import pyarrow as pa
+
+    if name == "timestamp":
+        return _timestamps(values)
+    try:
+        if any(_is_sequence(v) for v in values):
+            wrapped = [v if v is None or _is_sequence(v) else [v] for v in values]
+            return pa.array(wrapped, type=pa.list_(pa.float64()))
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
+
+
+def write_results_parquet(journals: list[Path], out: Path) -> Path:
+    """Union of every journal's rows into ``out`` (atomic); missing journals are skipped."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [row for j in journals if Path(j).is_file() for row in read_journal(Path(j))]
+    order = {name: None for name in RESULTS_LEAD}
+    for row in rows:
+        order.update(dict.fromkeys(row))
+    columns = {name: _column(name, [row.get(name) for row in rows]) for name in order}
+    if not rows:
+        columns = {name: pa.array([], type=_lead_type(name)) for name in RESULTS_LEAD}
+    table = pa.table(columns)
+    return _atomic_write(table, Path(out), lambda t, p: pq.write_table(t, p, compression=COMPRESSION))
+
+
+def _lead_type(name: str) -> pyarrow.DataType:
+    import pyarrow as pa
+
+    return {"record": pa.int64(), "timestamp": timestamp_type()}.get(name, pa.string())
+
+
+def _atomic_write(table: pyarrow.Table, out: Path, write: Any) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    write(table, str(tmp))
+    os.replace(tmp, out)
+    return out
+
+
+def _conform(table: pyarrow.Table, schema: pyarrow.Schema) -> pyarrow.Table:
+    """Reorder/cast ``table`` to ``schema``; columns it lacks become nulls."""
+    import pyarrow as pa
+
+    arrays = [table.column(f.name).cast(f.type) if f.name in table.column_names
+              else pa.nulls(len(table), f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def merge_parquet(parts: list[Path], out: Path, schema: pyarrow.Schema | None = None) -> Path:
+    """Merge xdist workers' part files row group by row group into ``out`` (atomic).
+
+    Missing or empty parts are skipped; an unreadable part is skipped with a warning so
+    one crashed worker does not lose everyone's data. ``schema`` None = the union of the
+    parts' schemas (metrics parts all share :func:`metrics_schema`).
+    """
+    import pyarrow.parquet as pq
+
+    files = []
+    for part in map(Path, parts):
+        if not part.is_file() or part.stat().st_size == 0:
+            continue
+        try:
+            files.append(pq.ParquetFile(str(part)))
+        except Exception as exc:  # noqa: BLE001  (pyarrow raises several types)
+            warnings.warn(CollabWarning(f"{part}: unreadable Parquet part skipped ({exc}); "
+                                        "its worker probably crashed"), stacklevel=2)
+    if schema is None:
+        import pyarrow as pa
+
+        schemas = [f.schema_arrow for f in files]
+        schema = pa.unify_schemas(schemas) if schemas else metrics_schema()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with pq.ParquetWriter(str(tmp), schema, compression=COMPRESSION) as writer:
+        for pf in files:
+            for i in range(pf.num_row_groups):
+                writer.write_table(_conform(pf.read_row_group(i), schema))
+    os.replace(tmp, out)
+    return out
+
+
+def _read(path: Path, what: str) -> pandas.DataFrame:
+    import pyarrow.parquet as pq
+
+    if not path.parent.is_dir():
+        raise RunDataError(f"{path.parent}: run folder not found; pass an existing run "
+                           "folder, a run id under reports/, or 'latest'")
+    if not path.is_file():
+        hint = " (the run did not finish: only a .tmp exists)" if \
+            path.with_name(path.name + ".tmp").exists() else ""
+        raise RunDataError(f"{path}: {what} file missing{hint}; re-run the tests to record it")
+    try:
+        return pq.read_table(str(path)).to_pandas()
+    except Exception as exc:  # noqa: BLE001
+        raise RunDataError(f"{path}: unreadable Parquet ({exc}); delete it and re-run") from exc
+
+
+def read_metrics(run_dir: Path) -> pandas.DataFrame:
+    """``metrics.parquet`` of a run as a DataFrame (strings as categoricals)."""
+    return _read(RunDir(run_dir).metrics, "metrics")
+
+
+def read_results(run_dir: Path) -> pandas.DataFrame:
+    """``results.parquet`` of a run; list columns hold numpy arrays."""
+    return _read(RunDir(run_dir).results, "results")
+
