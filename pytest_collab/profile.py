@@ -267,6 +267,7 @@ def save_profile(lan: LAN, path: Path) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(header + text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a profile is a shared, secret-free file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
