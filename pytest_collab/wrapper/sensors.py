@@ -1,0 +1,181 @@
+"""Board sensors (power, temperature): a small registry, probed once at wrapper start.
+
+Each registered *probe* looks once for its files or tool and returns a *reader* (a
+function returning ``{metric_name: value}``, or ``{}`` when a read fails) or None when
+the board does not have it. Nothing is guessed: a board without a sensor records none.
+Probes that found nothing cost nothing afterwards; readers keep their files open.
+
+Adding a board: write a probe below, decorate it with ``@sensor(unit, period_s)``,
+name its metrics ``<quantity>_<unit>.<source>`` (``power_w.VDD_IN``, ``temp_c.cpu``),
+and keep it stdlib only. Use ``period_s`` for anything that spawns a process (such as
+``vcgencmd``): the reader then runs at most that often and its last values repeat.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+from . import procfs
+
+Reader = Callable[[], Dict[str, float]]
+Probe = Callable[[], Optional[Reader]]
+
+_REGISTRY: List[Tuple[Probe, str, float]] = []
+
+
+def sensor(unit: str, period_s: float = 0.0) -> Callable[[Probe], Probe]:
+    """Register a probe whose metrics are all in ``unit``; ``period_s`` throttles reads."""
+    def register(probe: Probe) -> Probe:
+        _REGISTRY.append((probe, unit, period_s))
+        return probe
+    return register
+
+
+def _clean(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip()) or "unnamed"
+
+
+def _first_line(path: str) -> Optional[str]:
+    data = procfs.read_file(path, 256)
+    return data.decode("ascii", "replace").strip() if data else None
+
+
+def _files_reader(files: Dict[str, Tuple[int, float]]) -> Optional[Reader]:
+    """A reader of ``{metric: (fd, scale)}`` integer files; None when none reads now."""
+    def read() -> Dict[str, float]:
+        out: Dict[str, float] = {}
+        for name, (fd, scale) in files.items():
+            data = procfs.pread(fd, 64)
+            if data is not None:
+                try:
+                    out[name] = round(int(data) * scale, 3)
+                except ValueError:
+                    pass
+        return out
+    return read if files and read() else None
+
+
+def _open_scaled(path: str, scale: float) -> Optional[Tuple[int, float]]:
+    fd = procfs.open_ro(path)
+    return (fd, scale) if fd >= 0 else None
+
+
+@sensor("W")
+def hwmon_power() -> Optional[Reader]:
+    """Linux hwmon power meters (``power*_input``, microwatts): desktops, some boards."""
+    files: Dict[str, Tuple[int, float]] = {}
+    for path in sorted(glob.glob("/sys/class/hwmon/hwmon*/power*_input")):
+        folder, base = os.path.split(path)
+        chip = _first_line(os.path.join(folder, "name")) or os.path.basename(folder)
+        label = _first_line(os.path.join(folder, base.replace("_input", "_label")))
+        opened = _open_scaled(path, 1e-6)
+        if opened:
+            files["power_w.%s.%s" % (_clean(chip), _clean(label or base[:-6]))] = opened
+    return _files_reader(files)
+
+
+@sensor("W")
+def jetson_ina3221() -> Optional[Reader]:
+    """Jetson INA3221 rails: hwmon layout (L4T >= 34: mV x mA) or IIO layout (L4T 32: mW)."""
+    rails: Dict[str, Tuple[int, int]] = {}
+    for folder in glob.glob("/sys/bus/i2c/drivers/ina3221*/*/hwmon/hwmon*"):
+        for label_path in glob.glob(os.path.join(folder, "in*_label")):
+            n = os.path.basename(label_path)[2:-6]
+            volt = procfs.open_ro(os.path.join(folder, "in%s_input" % n))
+            curr = procfs.open_ro(os.path.join(folder, "curr%s_input" % n))
+            if volt >= 0 and curr >= 0:
+                rails["power_w.%s" % _clean(_first_line(label_path) or "rail" + n)] = (volt, curr)
+    files: Dict[str, Tuple[int, float]] = {}
+    for path in glob.glob("/sys/bus/i2c/drivers/ina3221*/*/iio:device*/in_power*_input"):
+        n = os.path.basename(path)[len("in_power"):-len("_input")]
+        name = _first_line(os.path.join(os.path.dirname(path), "rail_name_%s" % n)) or "rail" + n
+        opened = _open_scaled(path, 1e-3)
+        if opened:
+            files["power_w.%s" % _clean(name)] = opened
+    if rails:
+        def read() -> Dict[str, float]:
+            out: Dict[str, float] = {}
+            for name, (volt, curr) in rails.items():
+                v, c = procfs.pread(volt, 32), procfs.pread(curr, 32)
+                if v is not None and c is not None:
+                    out[name] = round(int(v) * int(c) * 1e-6, 3)
+            return out
+        return read if read() else None
+    return _files_reader(files)
+
+
+@sensor("C")
+def thermal_zones() -> Optional[Reader]:
+    """Kernel thermal zones (millidegrees C): Raspberry Pi, Jetson, most laptops."""
+    files: Dict[str, Tuple[int, float]] = {}
+    for folder in sorted(glob.glob("/sys/class/thermal/thermal_zone*")):
+        kind = _first_line(os.path.join(folder, "type")) or os.path.basename(folder)
+        name = "temp_c.%s" % _clean(kind)
+        if name in files:
+            name += "." + os.path.basename(folder)[len("thermal_zone"):]
+        opened = _open_scaled(os.path.join(folder, "temp"), 1e-3)
+        if opened:
+            files[name] = opened
+    return _files_reader(files)
+
+
+_PMIC = re.compile(r"^\s*(\S+)_([AV]) \w+\(\d+\)=([0-9.]+)[AV]\s*$", re.M)
+
+
+@sensor("W", period_s=10.0)
+def rpi_pmic() -> Optional[Reader]:
+    """Raspberry Pi 5 PMIC rails (``vcgencmd pmic_read_adc``): sum of volts x amps."""
+    tool = shutil.which("vcgencmd")
+    if tool is None:
+        return None
+
+    def read() -> Dict[str, float]:
+        try:
+            text = subprocess.run([tool, "pmic_read_adc"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, timeout=2).stdout.decode("ascii", "replace")
+        except (OSError, subprocess.SubprocessError):
+            return {}
+        amps: Dict[str, float] = {}
+        volts: Dict[str, float] = {}
+        for rail, kind, value in _PMIC.findall(text):
+            (amps if kind == "A" else volts)[rail] = float(value)
+        both = [amps[r] * volts[r] for r in amps if r in volts]
+        return {"power_w.pmic": round(sum(both), 3)} if both else {}
+    return read if read() else None
+
+
+class Sensors:
+    """The readers found on this board, and the units of their metrics."""
+
+    def __init__(self, probes: Optional[List[Tuple[Probe, str, float]]] = None) -> None:
+        self.units: Dict[str, str] = {}
+        self._active: List[List] = []  # [reader, period_s, next_due, last_values]
+        for probe, unit, period in _REGISTRY if probes is None else probes:
+            try:
+                reader = probe()
+                first = reader() if reader is not None else {}
+            except Exception:  # a broken sensor file must never stop the wrapper
+                continue
+            if first:
+                self.units.update(dict.fromkeys(first, unit))
+                self._active.append([reader, period, time.monotonic() + period, first])
+
+    def __bool__(self) -> bool:
+        return bool(self._active)
+
+    def read(self, into: Dict[str, float]) -> None:
+        """Add every sensor's current values (or a throttled sensor's last ones) to ``into``."""
+        now = time.monotonic()
+        for entry in self._active:
+            if now >= entry[2]:
+                try:
+                    entry[3] = entry[0]()
+                except Exception:
+                    entry[3] = {}
+                entry[2] = now + entry[1]
+            into.update(entry[3])
