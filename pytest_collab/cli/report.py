@@ -1,0 +1,70 @@
+"""``collab report`` and ``collab export``: turn a finished run into HTML or tables.
+
+The integrator's ``pytest_collab/cli/__init__.py`` calls :func:`register`; each command
+sets ``func(args) -> int`` (0 on success, 1 with a one-line error on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pytest_collab.errors import CollabError
+from pytest_collab.rundir import DEFAULT_OUT_DIR, resolve_run_dir
+
+EXPORT_FORMATS = ("csv", "xlsx", "json", "pickle", "parquet")
+_RUN_HELP = "a run folder, a run id under --reports-dir, or 'latest'"
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help=_RUN_HELP)
+    parser.add_argument("--reports-dir", type=Path, default=DEFAULT_OUT_DIR,
+                        help=f"where run ids and 'latest' are looked up (default: {DEFAULT_OUT_DIR})")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render the run's HTML report and print its path."""
+    from pytest_collab.report import render_report
+
+    try:
+        run = resolve_run_dir(args.run_dir, args.reports_dir)
+        out = render_report(run.root, args.output)
+    except CollabError as exc:
+        print(f"collab report: error: {exc}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export the run's tables and print one written path per line."""
+    from pytest_collab.report import export_run
+
+    try:
+        run = resolve_run_dir(args.run_dir, args.reports_dir)
+        paths = export_run(run.root, args.format, args.output)
+    except CollabError as exc:
+        print(f"collab export: error: {exc}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``report`` and ``export`` sub-commands to the ``collab`` parser."""
+    report = subparsers.add_parser("report", help="write the HTML report of a run",
+                                   description=cmd_report.__doc__)
+    _run_arguments(report)
+    report.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
+                        help="where to write the HTML (default: RUN_DIR/report.html)")
+    report.set_defaults(func=cmd_report)
+
+    export = subparsers.add_parser("export", help="export a run's metrics and results",
+                                   description=cmd_export.__doc__)
+    _run_arguments(export)
+    export.add_argument("--format", "-f", required=True, choices=EXPORT_FORMATS,
+                        help="output format")
+    export.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
+                        help="output folder (default: RUN_DIR/export)")
+    export.set_defaults(func=cmd_export)

@@ -1,0 +1,44 @@
+"""The built-in figure sections, written against the same API experiments use."""
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_collab.report import figures
+from pytest_collab.report.data import list_columns
+from pytest_collab.report.sections import Section
+
+NO_METRICS = "<p class='empty'>no metrics recorded</p>"
+
+
+def _latency(results: Any, metrics: Any, info: dict) -> list:
+    found = [figures.ecdf_figure(results, column) for column in list_columns(results)]
+    return [fig for fig in found if fig is not None]
+
+
+def _resources(results: Any, metrics: Any, info: dict) -> list:
+    if metrics.empty:
+        return [NO_METRICS]
+    items = [figures.timeline_figure(metrics, "cpu_percent", ylabel="CPU %"),
+             figures.timeline_figure(metrics, "rss_bytes", scale=1e-6, ylabel="RSS MB")]
+    return [item for item in items if item is not None] or [
+        "<p class='empty'>no cpu_percent or rss_bytes samples recorded</p>"]
+
+
+def _has_network(metrics: Any) -> bool:
+    return not metrics.empty and metrics["metric"].astype(str).isin(figures.NETWORK_METRICS).any()
+
+
+def _network(results: Any, metrics: Any, info: dict) -> list:
+    if not _has_network(metrics):
+        return []
+    present = set(metrics["metric"].astype(str).unique())
+    return [figures.timeline_figure(metrics, name, scale=1e-6, ylabel=f"{name} (MB, cumulative)")
+            for name in figures.NETWORK_METRICS if name in present]
+
+
+#: built-in sections; one whose render returns no items is left out of the page
+BUILTIN_SECTIONS = [
+    Section("Latency distributions", lambda r, i: bool(list_columns(r)), _latency),
+    Section("CPU and memory per device and program", lambda r, i: True, _resources),
+    Section("Network bytes", lambda r, i: True, _network),
+]

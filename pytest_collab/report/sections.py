@@ -1,0 +1,69 @@
+"""The extension point for experiment-specific report sections.
+
+An experiment (split inference, federated learning, ...) adds its own figures without
+touching the core report::
+
+    from pytest_collab.report.sections import register_section
+
+    def has_splits(results, run_info):
+        return "split" in results.columns
+
+    def split_latency(results, metrics, run_info):
+        fig = ...                      # a matplotlib Figure (no pyplot needed)
+        return [fig, "<p>Latency per split point.</p>"]
+
+    register_section("Split inference", has_splits, split_latency)
+
+- ``predicate(results_df, run_info) -> bool`` decides whether the section applies to a run;
+- ``render(results_df, metrics_df, run_info) -> list`` returns items, each a matplotlib
+  ``Figure`` (inlined as PNG), a ``str`` of HTML (trusted, inserted as is), or a pandas
+  ``DataFrame`` (rendered as a table).
+
+Register from the module that defines the experiment's helpers (imported by its
+conftest), or from an installed package through the entry point group
+``pytest_collab.report_sections`` (the entry point names a module to import, whose
+import registers). Sections appear after the built-in ones, in registration order; a
+name registered twice replaces the first; a section that raises shows its error in the
+report instead of failing the whole report.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+ENTRY_POINT_GROUP = "pytest_collab.report_sections"
+
+Predicate = Callable[[Any, dict], bool]
+Render = Callable[[Any, Any, dict], list]
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    predicate: Predicate
+    render: Render
+
+
+_REGISTRY: dict[str, Section] = {}
+
+
+def register_section(name: str, predicate: Predicate, render: Render) -> Section:
+    """Add (or replace) the report section ``name``; returns it."""
+    section = Section(name, predicate, render)
+    _REGISTRY.pop(name, None)
+    _REGISTRY[name] = section
+    return section
+
+
+def unregister_section(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def registered_sections() -> list[Section]:
+    """Experiment sections, after importing the modules named by entry points."""
+    import importlib.metadata
+
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        ep.load()
+    return list(_REGISTRY.values())
