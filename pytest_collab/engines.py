@@ -1,0 +1,150 @@
+"""A docker client for a device: this machine's socket, or the device's engine over SSH.
+
+Over SSH the docker SDK's own adapter trusts only ``~/.ssh/known_hosts``; labs keep
+their host keys beside the profile, so the adapter here applies the profile's rules
+(``reject`` unknown keys, or ``tofu``: trust on first use and remember) exactly like the
+SSH transport. The SDK is imported only here, when an engine is really needed.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_collab.errors import CollabError, TransportError
+
+if TYPE_CHECKING:
+    import docker
+
+    from pytest_collab.profile import Device, SSHConfig
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+class EngineError(CollabError):
+    """No docker engine answers where one was expected; the message says how to start one."""
+
+
+def local_client(base_url: str | None = None, timeout: float = 300) -> "docker.DockerClient":
+    """This machine's engine (``DOCKER_HOST`` honoured); raises EngineError if none answers."""
+    try:
+        import docker
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise EngineError("the docker SDK is missing: pip install 'pytest-collab[docker]'") from exc
+    url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+    try:
+        client = docker.DockerClient(base_url=url, timeout=int(timeout))
+        client.ping()
+    except Exception as exc:
+        raise EngineError(f"no docker engine answers at {url} ({exc}); start one "
+                          "(`dockerd > /tmp/dockerd.log 2>&1 &`) or set DOCKER_HOST") from exc
+    return client
+
+
+def engine_available(base_url: str | None = None) -> bool:
+    """True when an engine answers (for skips and fixtures)."""
+    try:
+        local_client(base_url, timeout=5).close()
+        return True
+    except CollabError:
+        return False
+
+
+def ssh_url(device: "Device") -> str:
+    """``ssh://user@host:port`` for a device's engine."""
+    ssh = device.ssh
+    user = (ssh.user if ssh and ssh.user else None) or os.environ.get("USER", "root")
+    port = ssh.port if ssh else 22
+    return f"ssh://{user}@{device.address}:{port}"
+
+
+def known_hosts_path(device: "Device", profile_path: Path | None) -> Path | None:
+    """The device's known_hosts file: its own setting, else ``<profile stem>.known_hosts``."""
+    if device.ssh and device.ssh.known_hosts:
+        return Path(device.ssh.known_hosts).expanduser()
+    if profile_path is not None:
+        return Path(profile_path).with_suffix(".known_hosts")
+    return None
+
+
+def _key_file(ssh: "SSHConfig | None") -> str | None:
+    if ssh is None:
+        return None
+    if ssh.key:
+        return str(Path(ssh.key).expanduser())
+    if ssh.key_env and os.environ.get(ssh.key_env):
+        return str(Path(os.environ[ssh.key_env]).expanduser())
+    return None
+
+
+def _tofu_policy(known_hosts: Path | None) -> Any:
+    """Paramiko policy: accept an unknown key once and append it to ``known_hosts``."""
+    import paramiko
+
+    class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
+        def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+            client.get_host_keys().add(hostname, key.get_name(), key)
+            if known_hosts is not None:
+                known_hosts.parent.mkdir(parents=True, exist_ok=True)
+                with open(known_hosts, "a") as fh:
+                    fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+    return TrustOnFirstUse()
+
+
+def ssh_client(device: "Device", *, profile_path: Path | None = None,
+               timeout: float = 300) -> "docker.DockerClient":
+    """The device's engine over SSH, with the profile's host-key rules and key file."""
+    import docker
+    import paramiko
+    from docker.transport.sshconn import SSHHTTPAdapter
+
+    url = ssh_url(device)
+    ssh = device.ssh
+    known = known_hosts_path(device, profile_path)
+    policy = (ssh.host_key_policy if ssh else "reject")
+    key = _key_file(ssh)
+
+    class ProfileSSHAdapter(SSHHTTPAdapter):
+        """The SDK's adapter, but with the lab's known_hosts and host-key policy."""
+
+        def _create_paramiko_client(self, base_url: str) -> None:
+            super()._create_paramiko_client(base_url)
+            if known is not None and known.exists():
+                self.ssh_client.load_host_keys(str(known))
+            self.ssh_client.set_missing_host_key_policy(
+                _tofu_policy(known) if policy == "tofu" else paramiko.RejectPolicy())
+            if key:
+                self.ssh_params["key_filename"] = key
+            self.ssh_params["timeout"] = ssh.connect_timeout if ssh else 10.0
+            self.ssh_params["allow_agent"] = ssh.agent if ssh else True
+
+    try:
+        adapter = ProfileSSHAdapter(url, timeout=int(timeout))
+    except paramiko.SSHException as exc:
+        where = f" (known hosts: {known})" if known else ""
+        raise TransportError(device.name, f"docker engine at {url}: {exc}{where}; with "
+                             "host_key_policy 'reject' add the key (`ssh-keyscan`) or use 'tofu'") from exc
+    except OSError as exc:
+        raise TransportError(device.name, f"docker engine at {url}: {exc}") from exc
+    # A client whose HTTP goes through our adapter: the same wiring the SDK does for
+    # ssh:// URLs, with a fixed API version so construction opens no connection.
+    client = docker.DockerClient(base_url="tcp://127.0.0.1:2375", version="1.41", timeout=int(timeout))
+    api = client.api
+    api.mount("http+docker://ssh", adapter)
+    api._custom_adapter = adapter
+    api.base_url = "http+docker://ssh"
+    try:
+        api._version = api.version(api_version=False)["ApiVersion"]
+    except Exception as exc:
+        raise TransportError(device.name, f"{url} answers SSH but not docker ({exc}); "
+                             "is dockerd running there and the user in group docker?") from exc
+    return client
+
+
+def client_for(device: "Device | None" = None, *, profile_path: Path | None = None,
+               timeout: float = 300) -> "docker.DockerClient":
+    """The engine a device's containers run on: local for local devices, else over SSH."""
+    if device is None or device.transport == "local":
+        return local_client(timeout=timeout)
+    return ssh_client(device, profile_path=profile_path, timeout=timeout)
