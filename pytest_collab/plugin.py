@@ -1,1 +1,159 @@
-"""pytest-collab's pytest plugin (placeholder while the foundation lands)."""
+"""pytest-collab's pytest plugin: it registers, the other modules do the work.
+
+Loading this module imports only pytest and the light option/error modules; the profile
+is read in ``pytest_configure``, and pyarrow, the wrapper and the report are imported
+only when a test actually uses the lab.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+import pytest
+
+from pytest_collab import options
+from pytest_collab.errors import CollabError
+from pytest_collab.fixtures import collab, collab_devices, collab_lan  # noqa: F401  (fixtures)
+from pytest_collab.session import SESSION_KEY, CollabSession, get_session
+
+DEVICES_HELP = (
+    "devices(**kinds, tags=[...]): run this experiment on devices of the LAN profile, "
+    "e.g. devices(jetson=2, rpi=1). A name matches a device's kind or one of its tags; "
+    "tags= requires every listed tag. A constraint the profile can never meet skips the "
+    "test (an error with --collab-strict-devices)."
+)
+_SETUP_ERROR = pytest.StashKey[str]()
+_OLD_SIGTERM = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_to_pytest(parser)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM takes the Ctrl-C path, so fixture teardown stops every device program."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", DEVICES_HELP)
+    from pytest_collab.profile import load_profile
+
+    try:
+        settings = options.resolve_from_pytest(config)
+        lan = load_profile(str(settings["lan"]), config.rootpath)
+    except CollabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SESSION_KEY] = CollabSession(config, settings, lan)
+    if config.pluginmanager.hasplugin("dsession"):
+        config.pluginmanager.register(XdistController(), "collab-xdist")
+    if threading.current_thread() is threading.main_thread():
+        config.stash[_OLD_SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.kill_live_programs()
+    old = config.stash.get(_OLD_SIGTERM, None)
+    if old is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, old)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    session = get_session(config)
+    lan = session.lan
+    kinds = ", ".join(f"{d.name} ({d.kind})" for d in lan.devices)
+    where = f" from {lan.path}" if lan.path else ""
+    return [f"collab: LAN {lan.name!r}{where}: {len(lan.devices)} device(s): {kinds}",
+            f"collab: run folder {session.run_path}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip (or, strict, fail) tests whose devices constraint the profile can never meet."""
+    from pytest_collab.select import constraint_from_marker, unsatisfiable_reason
+
+    session = get_session(config)
+    for item in items:
+        marker = item.get_closest_marker("devices")
+        if marker is None:
+            continue
+        try:
+            reason = unsatisfiable_reason(session.lan, constraint_from_marker(marker.args, marker.kwargs))
+        except CollabError as exc:
+            item.stash[_SETUP_ERROR] = str(exc)
+            continue
+        if reason is None:
+            continue
+        if session.settings["strict_devices"]:
+            item.stash[_SETUP_ERROR] = reason
+        else:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    problem = item.stash.get(_SETUP_ERROR, None)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    outcome = yield
+    report = outcome.get_result()
+    session = item.config.stash.get(SESSION_KEY, None)
+    if session is None or "collab" not in getattr(item, "fixturenames", ()):
+        return
+    info = session.test_info(item.nodeid)
+    info.setdefault("duration_s", 0.0)
+    info["duration_s"] += report.duration
+    if report.failed or report.when == "call" or "outcome" not in info:
+        info["outcome"] = "failed" if report.failed else report.outcome
+    if isinstance(call.excinfo, pytest.ExceptionInfo) and isinstance(call.excinfo.value, CollabError):
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    collab = session.config.stash.get(SESSION_KEY, None)
+    if collab is None:
+        return
+    collab.kill_live_programs()
+    collab.close_writers()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["collab_tests"] = collab.export_tests()
+        return
+    try:
+        collab.summary = collab.finish_controller()
+    except CollabError as exc:
+        collab.summary = [f"collab: could not finish the run: {exc}"]
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    collab = config.stash.get(SESSION_KEY, None)
+    lines = getattr(collab, "summary", None)
+    if lines:
+        terminalreporter.section("collab")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+class XdistController:
+    """Only on the controller under pytest-xdist: hand the run folder out, take tests back."""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        session = get_session(node.config)
+        session.run_dir  # noqa: B018  (the folder must exist before workers write parts)
+        node.workerinput["collab_run_id"] = session.run_id
+        node.workerinput["collab_run_path"] = str(session.run_path)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        import json
+
+        raw = getattr(node, "workeroutput", {}).get("collab_tests")
+        if raw:
+            get_session(node.config).worker_tests.append(json.loads(raw))

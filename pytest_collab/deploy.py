@@ -1,0 +1,287 @@
+"""Ordered deployment of device programs: start, readiness, waits, teardown that always runs.
+
+A :class:`Program` reads its wrapper's JSON lines on a thread: output goes to the log and
+to readiness matching, samples to the metrics sink, ``COLLAB_RESULT`` lines to
+``results()``. The same code serves every runtime and transport, since they all hand
+back a stream in the wrapper protocol.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, Union
+
+from pytest_collab.errors import DeployError, ProgramFailed
+
+if TYPE_CHECKING:
+    from pytest_collab.profile import Device
+    from pytest_collab.transport.base import Spawned
+
+RESULT_PREFIX = "COLLAB_RESULT "
+TAIL_LINES = 40
+
+
+class MetricsSink(Protocol):
+    def add_sample(self, *, run: str, test: str, device: str, role: str, pid: int, t: float,
+                   values: dict[str, float], units: dict[str, str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Port:
+    """Readiness: the program's device accepts TCP connections on ``port``."""
+
+    port: int
+
+
+Ready = Union[str, "re.Pattern[str]", Port, None]
+
+
+@dataclass(frozen=True)
+class ProgramContext:
+    """Where a program's data goes; shared by all programs of one test."""
+
+    run_id: str
+    test: str
+    log_dir: Path
+    sink: MetricsSink | None
+
+
+class Program:
+    """One device program under the wrapper, as the test sees it."""
+
+    def __init__(self, name: str, device: "Device", role: str, argv: Sequence[str],
+                 spawned: "Spawned", ctx: ProgramContext, ready: Ready = None) -> None:
+        self.name = name
+        self.device = device
+        self.role = role
+        self.argv = list(argv)
+        self.ctx = ctx
+        self.match: re.Match[str] | None = None
+        self.pid: int | None = None
+        self.exit_code: int | None = None
+        self.exit_signal: int | None = None
+        self.wall_s: float | None = None
+        self.units: dict[str, str] = {}
+        self._spawned = spawned
+        self._ready_rule = re.compile(ready) if isinstance(ready, str) else ready
+        self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self._output: list[str] = []
+        self._results: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self._ready = ready is None
+        self._finished = False
+        self._stopped = False
+        ctx.log_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"{device.name}.{name}"
+        self._log = open(ctx.log_dir / f"{stem}.log", "a", encoding="utf-8")
+        self._raw = open(ctx.log_dir / f"{stem}.jsonl", "a", encoding="utf-8")
+        self._reader = threading.Thread(target=self._read, name=f"collab-{stem}", daemon=True)
+        self._reader.start()
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def address(self) -> str:
+        return self.device.address
+
+    @property
+    def port(self) -> int | None:
+        if isinstance(self._ready_rule, Port):
+            return self._ready_rule.port
+        return None
+
+    def _read(self) -> None:
+        try:
+            for line in self._spawned.lines():
+                self._raw.write(line + "\n")
+                try:
+                    obj = json.loads(line)
+                    kind = obj["k"]
+                except (ValueError, KeyError, TypeError):
+                    self._on_output({"s": "wrapper", "line": line, "t": time.time()})
+                    continue
+                if kind == "out":
+                    self._on_output(obj)
+                elif kind == "m":
+                    self._on_sample(obj)
+                elif kind == "start":
+                    self.pid = obj.get("pid")
+                    self.units = obj.get("units", {})
+                elif kind == "exit":
+                    self.exit_code = obj.get("code")
+                    self.exit_signal = obj.get("signal")
+                    self.wall_s = obj.get("wall_s")
+        except Exception as exc:  # a broken stream must not lose what came before
+            self._on_output({"s": "collab", "line": f"reading the program's stream failed: {exc!r}",
+                             "t": time.time()})
+        finally:
+            code = self._spawned.wait(timeout=10)
+            if self.exit_code is None and self.exit_signal is None:
+                self.exit_code = code
+            for line in self._spawned.stderr_tail:
+                self._tail.append(f"[wrapper stderr] {line}")
+            self._log.close()
+            self._raw.flush()
+            self._raw.close()
+            with self._cond:
+                self._finished = True
+                self._cond.notify_all()
+
+    def _on_output(self, obj: dict[str, Any]) -> None:
+        line = str(obj.get("line", ""))
+        stamp = time.strftime("%H:%M:%S", time.localtime(obj.get("t", time.time())))
+        self._log.write(f"{stamp} {obj.get('s', '?')}: {line}\n")
+        self._log.flush()
+        self._tail.append(line)
+        self._output.append(line)
+        if line.startswith(RESULT_PREFIX):
+            try:
+                self._results.append(json.loads(line[len(RESULT_PREFIX):]))
+            except ValueError:
+                self._tail.append(f"[collab] unparsable {RESULT_PREFIX.strip()} line ignored")
+        if not self._ready and isinstance(self._ready_rule, re.Pattern):
+            match = self._ready_rule.search(line)
+            if match:
+                with self._cond:
+                    self.match = match
+                    self._ready = True
+                    self._cond.notify_all()
+
+    def _on_sample(self, obj: dict[str, Any]) -> None:
+        sink = self.ctx.sink
+        if sink is not None:
+            sink.add_sample(run=self.ctx.run_id, test=self.ctx.test, device=self.device.name,
+                            role=self.name, pid=int(obj.get("pid") or self.pid or 0),
+                            t=float(obj["t"]), values=obj.get("v", {}), units=self.units)
+
+    # ------------------------------------------------------------------ waiting
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def tail(self) -> list[str]:
+        return list(self._tail)
+
+    def output(self) -> list[str]:
+        """Every line the program printed so far (stdout and stderr)."""
+        return list(self._output)
+
+    def results(self) -> list[dict[str, Any]]:
+        """The objects the program printed as ``COLLAB_RESULT {json}`` lines."""
+        return list(self._results)
+
+    def _failure(self, message: str) -> ProgramFailed:
+        return ProgramFailed(self.name, self.device.name, message, self.tail())
+
+    def _describe_exit(self) -> str:
+        if self.exit_signal:
+            return f"was killed by signal {self.exit_signal}"
+        return f"exited with code {self.exit_code}"
+
+    def wait_ready(self, timeout: float) -> "Program":
+        """Block until the readiness rule holds; fail fast if the program dies first."""
+        deadline = time.monotonic() + timeout
+        port_rule = self._ready_rule if isinstance(self._ready_rule, Port) else None
+        while True:
+            if port_rule is not None and not self._ready and _port_open(self.address, port_rule.port):
+                with self._cond:
+                    self._ready = True
+            with self._cond:
+                if self._ready:
+                    return self
+                if self._finished:
+                    raise self._failure(f"{self._describe_exit()} before it was ready")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._failure(f"not ready after {timeout:g} s ({self._describe_rule()})")
+                self._cond.wait(min(left, 0.1 if port_rule else left))
+
+    def _describe_rule(self) -> str:
+        if isinstance(self._ready_rule, Port):
+            return f"waiting for TCP port {self._ready_rule.port} on {self.address}"
+        return f"waiting for an output line matching {self._ready_rule.pattern!r}"
+
+    def wait(self, timeout: float | None = None, *, check: bool = True) -> int | None:
+        """Wait for the program to end; by default a non-zero exit raises ProgramFailed."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._finished, timeout):
+                raise self._failure(f"still running after {timeout:g} s")
+        if check and (self.exit_code != 0 or self.exit_signal) and not self._stopped:
+            raise self._failure(self._describe_exit())
+        return self.exit_code
+
+    def stop(self, grace: float = 5.0) -> None:
+        """End the program and its tree: graceful first, then hard. Keeps its data."""
+        if self._finished:
+            return
+        self._stopped = True
+        self._spawned.terminate()
+        with self._cond:
+            if self._cond.wait_for(lambda: self._finished, grace + 3.0):
+                return
+        self._spawned.kill()
+        with self._cond:
+            self._cond.wait_for(lambda: self._finished, 10.0)
+
+    def __repr__(self) -> str:
+        state = "finished" if self._finished else ("ready" if self._ready else "starting")
+        return f"<Program {self.name} on {self.device.name} ({state})>"
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Deployment:
+    """The programs of one test, started in order and always stopped."""
+
+    def __init__(self, ready_timeout: float, launcher: Callable[..., Program]) -> None:
+        self.ready_timeout = ready_timeout
+        self.programs: list[Program] = []
+        self._launcher = launcher
+
+    def start(self, *, after: "Program | Sequence[Program] | None" = None,
+              ready_timeout: float | None = None, wait: bool = True, **spec: Any) -> Program:
+        """Launch once every ``after`` program is ready; with ``wait``, return once this one is."""
+        timeout = ready_timeout or self.ready_timeout
+        for earlier in _as_list(after):
+            earlier.wait_ready(timeout)
+        program = self._launcher(**spec)
+        self.programs.append(program)
+        if wait:
+            program.wait_ready(timeout)
+        return program
+
+    def stop_all(self) -> list[str]:
+        """Stop every program, newest first; return problems instead of raising."""
+        problems = []
+        for program in reversed(self.programs):
+            try:
+                program.stop()
+            except Exception as exc:  # teardown must reach every program
+                problems.append(f"{program!r}: {exc}")
+        return problems
+
+
+def _as_list(after: "Program | Sequence[Program] | None") -> list[Program]:
+    if after is None:
+        return []
+    if isinstance(after, Program):
+        return [after]
+    for item in after:
+        if not isinstance(item, Program):
+            raise DeployError(f"after= takes Program objects returned by collab.start(), got {item!r}")
+    return list(after)

@@ -1,0 +1,198 @@
+"""The fixtures experiment authors use: ``collab``, ``collab_lan``, ``collab_devices``.
+
+Thin on purpose: selection lives in ``select.py``, deployment in ``deploy.py``, storage in
+``metrics.py``; the :class:`Collab` object only ties them to one test.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
+
+from pytest_collab.deploy import Deployment, Port, Program, ProgramContext, Ready
+from pytest_collab.errors import CollabError, DeployError
+from pytest_collab.session import get_session
+
+if TYPE_CHECKING:
+    from pytest_collab.profile import LAN, Device
+    from pytest_collab.session import CollabSession
+
+
+def testcase_name(path: Path, rootdir: Path) -> str:
+    """The experiment a test belongs to: its folder under ``testcases/``, else its folder."""
+    try:
+        parts = path.resolve().relative_to(rootdir.resolve()).parts
+    except ValueError:
+        parts = ()
+    if len(parts) > 2 and parts[0] == "testcases":
+        return parts[1]
+    return path.parent.name
+
+
+class Collab:
+    """One test's handle on the lab: its devices, its programs and its results."""
+
+    def __init__(self, session: "CollabSession", request: pytest.FixtureRequest,
+                 devices: dict[str, list["Device"]]) -> None:
+        self._session = session
+        self._node = request.node
+        self.devices = devices
+        self.lan: "LAN" = session.lan
+        self.test_dir = Path(request.node.path).parent
+        self.testcase = testcase_name(Path(request.node.path), session.rootdir)
+        callspec = getattr(request.node, "callspec", None)
+        self.params: dict[str, Any] = dict(callspec.params) if callspec else {}
+        self._records = 0
+        self._names: dict[str, int] = {}
+        self._deployment = Deployment(session.settings["ready_timeout"], self._launch)
+
+    # ------------------------------------------------------------ devices
+    @property
+    def run_dir(self) -> Path:
+        return self._session.run_dir.root
+
+    def device(self, target: "str | Device") -> "Device":
+        """A selected kind/tag (its first device, or ``"rpi#2"``), a device name, or a Device."""
+        if not isinstance(target, str):
+            return target
+        want, _, nth = target.partition("#")
+        if want in self.devices:
+            chosen = self.devices[want]
+            index = int(nth or 1) - 1
+            if not 0 <= index < len(chosen):
+                raise CollabError(f"{target!r}: the test selected {len(chosen)} device(s) for {want!r}")
+            return chosen[index]
+        names = [d.name for d in self.lan.devices]
+        if target in names:
+            return self.lan.device(target)
+        raise CollabError(
+            f"{target!r} is neither a kind/tag of this test's devices marker "
+            f"({', '.join(self.devices) or 'no marker'}) nor a device of profile {self.lan.name!r} "
+            f"({', '.join(names)})"
+        )
+
+    @staticmethod
+    def port(number: int) -> Port:
+        """Readiness rule: the device accepts TCP connections on ``number``."""
+        return Port(int(number))
+
+    def put(self, target: "str | Device", local: "str | Path") -> str:
+        """Ship a file (e.g. a model artifact) to a device; return its path there."""
+        device = self.device(target)
+        return self._session.runtime_for(device).put(Path(local).resolve())
+
+    # ------------------------------------------------------------ programs
+    def start(self, target: "str | Device", program: str, *args: Any, ready: Ready = None,
+              after: "Program | list[Program] | None" = None, env: dict[str, str] | None = None,
+              name: str | None = None, ready_timeout: float | None = None, wait: bool = True) -> Program:
+        """Start ``program`` (relative to the test's folder) on a device.
+
+        It is launched once every program in ``after`` is ready; with a ``ready`` rule and
+        ``wait`` (the default) this returns only once the program itself is ready, so
+        ``.match`` holds what the readiness regex captured (e.g. a port).
+        """
+        device = self.device(target)
+        return self._deployment.start(after=after, ready_timeout=ready_timeout, wait=wait, device=device,
+                                      program=program, args=args, ready=ready, env=env, name=name,
+                                      role=target if isinstance(target, str) else device.kind)
+
+    def _launch(self, *, device: "Device", program: str, args: tuple[Any, ...], ready: Ready,
+                env: dict[str, str] | None, name: str | None, role: str) -> Program:
+        source = self.test_dir / program
+        if not source.exists() and not program.startswith("-"):
+            raise DeployError(f"program {program!r} not found in {self.test_dir}")
+        runtime = self._session.runtime_for(device)
+        code_dir = runtime.prepare(self.test_dir)
+        argv = [f"{code_dir}/{program}", *map(str, args)]
+        if program.endswith(".py"):
+            argv.insert(0, runtime.python)
+        base = name or Path(program).stem
+        self._names[base] = self._names.get(base, 0) + 1
+        unique = base if self._names[base] == 1 else f"{base}-{self._names[base]}"
+        ctx = ProgramContext(run_id=self._session.run_id, test=self._node.nodeid,
+                             log_dir=self._session.run_dir.logs_for(self._node.nodeid),
+                             sink=self._session.metrics_sink)
+        full_env = {"COLLAB_RUN_ID": self._session.run_id, "COLLAB_DEVICE": device.name,
+                    "COLLAB_KIND": device.kind, "COLLAB_PROGRAM": unique, **(env or {})}
+        spawned = runtime.launch(argv, cwd=code_dir, env=full_env,
+                                 hz=self._session.settings["hz"], name=unique)
+        started = Program(unique, device, role, argv, spawned, ctx, ready)
+        self._session.live.add(started)
+        info = self._session.test_info(self._node.nodeid)
+        info.setdefault("programs", []).append({"name": unique, "device": device.name, "argv": argv})
+        return started
+
+    @property
+    def programs(self) -> list[Program]:
+        return list(self._deployment.programs)
+
+    def stop_all(self) -> list[str]:
+        problems = self._deployment.stop_all()
+        for program in self._deployment.programs:
+            self._session.live.discard(program)
+        return problems
+
+    # ------------------------------------------------------------ results
+    def record(self, **values: Any) -> None:
+        """Store one row in results.parquet: run, test, the test's parameters, then ``values``."""
+        for key, value in values.items():
+            if key in self.params and _plain(self.params[key]) != _plain(value):
+                raise CollabError(
+                    f"record({key}=...) clashes with the test parameter {key!r} "
+                    f"({self.params[key]!r} != {value!r}); use another name"
+                )
+        row: dict[str, Any] = {
+            "run": self._session.run_id, "test": self._node.nodeid, "testcase": self.testcase,
+            "record": self._records, "timestamp": time.time(),
+        }
+        row.update({k: _plain(v) for k, v in self.params.items()})
+        row.update(values)
+        self._session.journal.append(row)
+        self._records += 1
+
+
+def _plain(value: Any) -> Any:
+    """Parameters become columns: keep numbers, strings and bools, name everything else."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return getattr(value, "__name__", None) or str(value)
+
+
+@pytest.fixture(scope="session")
+def collab_lan(request: pytest.FixtureRequest) -> "LAN":
+    """The LAN profile of this run (``--lan``)."""
+    return get_session(request.config).lan
+
+
+@pytest.fixture
+def collab_devices(request: pytest.FixtureRequest) -> dict[str, list["Device"]]:
+    """The devices the test's ``devices`` marker selected: kind/tag -> devices."""
+    from pytest_collab.select import constraint_from_marker, describe, select_devices
+
+    session = get_session(request.config)
+    marker = request.node.get_closest_marker("devices")
+    if marker is None:
+        return {}
+    selection = select_devices(session.lan, constraint_from_marker(marker.args, marker.kwargs))
+    info = session.test_info(request.node.nodeid)
+    info["devices"] = {want: [d.name for d in ds] for want, ds in selection.items()}
+    info["selection"] = describe(selection)
+    return selection
+
+
+@pytest.fixture
+def collab(request: pytest.FixtureRequest, collab_devices: dict[str, list["Device"]]) -> Iterator[Collab]:
+    """Start device programs in order, record results; every program is stopped afterwards."""
+    session = get_session(request.config)
+    handle = Collab(session, request, collab_devices)
+    info = session.test_info(request.node.nodeid)
+    info["params"] = {k: _plain(v) for k, v in handle.params.items()}
+    info["testcase"] = handle.testcase
+    try:
+        yield handle
+    finally:
+        problems = handle.stop_all()
+        if problems:
+            raise DeployError("teardown could not stop every program:\n" + "\n".join(problems))

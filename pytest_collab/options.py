@@ -1,0 +1,127 @@
+"""Every pytest-collab option, defined once for the plugin and the ``collab`` command.
+
+Precedence: command line > ``PYTEST_COLLAB_*`` environment variable > ini key > default.
+A bad value raises :class:`OptionError` naming where it came from, so a user knows
+whether to fix the command line, the environment or ``pytest.ini``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from pytest_collab.errors import OptionError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def parse_bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"expected one of {sorted(_TRUE | _FALSE - {''})}")
+
+
+def parse_positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("expected a number greater than 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its flag, ini key, env var, default and help."""
+
+    name: str
+    flag: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+    is_flag: bool = False
+
+    @property
+    def ini(self) -> str:
+        return "collab_" + self.name
+
+    @property
+    def env(self) -> str:
+        return "PYTEST_COLLAB_" + self.name.upper()
+
+    @property
+    def full_help(self) -> str:
+        return f"{self.help} (env {self.env}, ini {self.ini}; default: {self.default})"
+
+    def convert(self, raw: Any, source: str) -> Any:
+        """Parse ``raw`` (a string from env/ini, or a parsed CLI value); errors name ``source``."""
+        try:
+            value = raw if not isinstance(raw, str) else self.parse(raw)
+        except ValueError as exc:
+            raise OptionError(f"{source}: invalid value {raw!r} for {self.flag}: {exc}") from None
+        if self.choices and value not in self.choices:
+            raise OptionError(
+                f"{source}: invalid value {raw!r} for {self.flag}; choose one of {', '.join(self.choices)}"
+            )
+        return value
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("lan", "--lan", "local", "LAN profile: a name in network_profiles/ or a path to a YAML file",
+           metavar="NAME|PATH"),
+    Option("out", "--collab-out", "reports", "folder that receives one run folder per pytest run",
+           metavar="DIR"),
+    Option("report", "--collab-report", "none", "write report.html into the run folder",
+           choices=("html", "none")),
+    Option("hz", "--collab-hz", 10.0, "metrics sampling rate of the wrapper, in Hz",
+           parse=parse_positive_float, metavar="HZ"),
+    Option("ready_timeout", "--collab-ready-timeout", 120.0,
+           "seconds a device program may take to become ready", parse=parse_positive_float,
+           metavar="SECONDS"),
+    Option("strict_devices", "--collab-strict-devices", False,
+           "a devices() constraint the profile can never meet is an error instead of a skip",
+           parse=parse_bool, is_flag=True),
+)
+
+BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+
+
+def resolve(cli: Mapping[str, Any], env: Mapping[str, str], ini: Mapping[str, Any]) -> dict[str, Any]:
+    """Resolve every option from its sources; ``None``/empty means "not given there"."""
+    settings: dict[str, Any] = {}
+    for opt in OPTIONS:
+        if cli.get(opt.name) is not None:
+            settings[opt.name] = opt.convert(cli[opt.name], f"command line {opt.flag}")
+        elif env.get(opt.env, "") != "":
+            settings[opt.name] = opt.convert(env[opt.env], f"environment variable {opt.env}")
+        elif ini.get(opt.name) not in (None, "", []):
+            settings[opt.name] = opt.convert(ini[opt.name], f"ini key {opt.ini}")
+        else:
+            settings[opt.name] = opt.default
+    return settings
+
+
+def resolve_from_pytest(config: Any) -> dict[str, Any]:
+    """Resolve against a pytest ``Config``."""
+    cli = {o.name: config.getoption(o.name) for o in OPTIONS}
+    ini = {o.name: config.getini(o.ini) for o in OPTIONS}
+    return resolve(cli, os.environ, ini)
+
+
+def add_to_pytest(parser: Any) -> None:
+    """Register every option as a flag and an ini key in the ``collab`` help group."""
+    group = parser.getgroup("collab", "pytest-collab: experiments on a lab of devices")
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": opt.name, "default": None, "help": opt.full_help}
+        if opt.is_flag:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["metavar"] = opt.metavar
+            if opt.choices:
+                kwargs["choices"] = opt.choices
+        group.addoption(opt.flag, **kwargs)
+        parser.addini(opt.ini, help=opt.full_help, default=None)

@@ -1,0 +1,72 @@
+"""The process runtime: the program runs as a plain process under the metrics wrapper.
+
+On the local transport the code is used where it is and the wrapper is imported from this
+package. On a remote device the test case folder and the wrapper (as the standalone
+package ``collab_wrapper``) are synced once per run into ``<workdir>/<run-id>/``.
+"""
+from __future__ import annotations
+
+import posixpath
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_collab.profile import Device
+    from pytest_collab.transport.base import Spawned, Transport
+
+
+class ProcessRuntime:
+    def __init__(self, device: "Device", transport: "Transport", run_id: str) -> None:
+        self.device = device
+        self.transport = transport
+        self.run_id = run_id
+        self.local = device.transport == "local"
+        self._synced: dict[Path, str] = {}
+        self._root = posixpath.join(device.workdir, run_id)
+        self._wrapper_ready = False
+
+    @property
+    def python(self) -> str:
+        return sys.executable if self.local else self.device.python
+
+    def _ensure_wrapper(self) -> None:
+        if self.local or self._wrapper_ready:
+            return
+        from pytest_collab.wrapper import source_dir
+
+        self.transport.sync(source_dir(), posixpath.join(self._root, "collab_wrapper"))
+        self._wrapper_ready = True
+
+    def prepare(self, test_dir: Path) -> str:
+        if self.local:
+            return str(test_dir)
+        if test_dir not in self._synced:
+            remote = posixpath.join(self._root, "cases", test_dir.name)
+            self.transport.sync(test_dir, remote)
+            self._synced[test_dir] = remote
+        return self._synced[test_dir]
+
+    def put(self, local: Path) -> str:
+        if self.local:
+            return str(local)
+        remote = posixpath.join(self._root, "files", local.name)
+        self.transport.put(local, remote)
+        return remote
+
+    def launch(self, argv: list[str], *, cwd: str, env: dict[str, str], hz: float,
+               name: str) -> "Spawned":
+        self._ensure_wrapper()
+        if self.local:
+            wrapper = [self.python, "-m", "pytest_collab.wrapper"]
+        else:
+            wrapper = [self.python, "-m", "collab_wrapper"]
+            env = {**env, "PYTHONPATH": self._root}
+        return self.transport.spawn([*wrapper, "--hz", f"{hz:g}", "--", *argv], cwd=cwd, env=env)
+
+    def close(self) -> None:
+        pass
+
+
+def create(device: "Device", transport: "Transport", run_id: str, **_options: object) -> ProcessRuntime:
+    return ProcessRuntime(device, transport, run_id)

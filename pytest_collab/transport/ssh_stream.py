@@ -1,0 +1,184 @@
+"""Streams over one SSH channel: a spawned remote process, and tar-based directory sync.
+
+Kept apart from ``ssh.py`` so the connection logic stays readable. Only imported by it.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import io
+import shlex
+import tarfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from pytest_collab.errors import TransportError
+
+if TYPE_CHECKING:
+    from pytest_collab.transport.ssh import SSHTransport
+
+STDERR_TAIL = 50
+
+
+class SSHSpawned:
+    """A remote process: stdout read line by line, stderr kept as a tail, stdin open.
+
+    The remote shell prints ``PID_MARK<pid>`` on stderr before ``exec``; that pid leads
+    the remote process group, which ``terminate``/``kill`` signal.
+    """
+
+    PID_MARK = "@collab-spawn-pid="
+
+    def __init__(self, transport: "SSHTransport", chan: Any, command: str) -> None:
+        self.transport = transport
+        self.chan = chan
+        self.command = command
+        self.stderr_tail: list[str] = []
+        self.pid: int | None = None
+        self._pid_known = threading.Event()
+        self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True,
+                                               name=f"ssh-stderr-{transport.device.name}")
+        self._stderr_thread.start()
+
+    def _drain_stderr(self) -> None:
+        buffer = b""
+        while True:
+            data = self.chan.recv_stderr(65536)
+            if not data:
+                break
+            buffer += data
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                self._stderr_line(raw.decode("utf-8", "replace"))
+        if buffer:
+            self._stderr_line(buffer.decode("utf-8", "replace"))
+        self._pid_known.set()
+
+    def _stderr_line(self, line: str) -> None:
+        if self.pid is None and line.startswith(self.PID_MARK):
+            try:
+                self.pid = int(line[len(self.PID_MARK):])
+            except ValueError:
+                pass
+            self._pid_known.set()
+            return
+        self._tail.append(line)
+        self.stderr_tail[:] = list(self._tail)
+
+    def lines(self) -> Iterator[str]:
+        """Stdout lines (without the newline) until the remote process closes it."""
+        buffer = b""
+        while True:
+            data = self.chan.recv(65536)
+            if not data:
+                break
+            buffer += data
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                yield raw.decode("utf-8", "replace").rstrip("\r")
+        if buffer:
+            yield buffer.decode("utf-8", "replace")
+
+    def poll(self) -> int | None:
+        if not self.chan.exit_status_ready():
+            if self.chan.closed:      # the connection dropped: no status will come
+                return -1
+            return None
+        return self.chan.recv_exit_status()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+        return code
+
+    def close_stdin(self) -> None:
+        """EOF on the remote process's stdin (the wrapper's dead man's switch)."""
+        try:
+            self.chan.shutdown_write()
+        except Exception:   # noqa: BLE001 - the link may already be gone
+            pass
+
+    def _signal(self, sig: str) -> None:
+        if self.poll() is not None:
+            return
+        self._pid_known.wait(self.transport.timeout)
+        if self.pid is not None:
+            self.transport.signal_group(self.pid, sig)
+
+    def terminate(self) -> None:
+        """Graceful: close stdin, then SIGTERM to the remote process group."""
+        self.close_stdin()
+        self._signal("TERM")
+
+    def kill(self) -> None:
+        """Hard: SIGKILL to the remote process group, then drop the channel."""
+        self.close_stdin()
+        self._signal("KILL")
+        self.wait(self.transport.timeout)
+        self.chan.close()
+
+
+# -- directory sync ------------------------------------------------------------------------
+MANIFEST = ("cd {dir} 2>/dev/null && find . -type f -exec sha256sum {{}} + 2>/dev/null; true")
+
+
+def local_manifest(root: Path) -> dict[str, str]:
+    """relative posix path -> sha256 of every regular file under ``root``."""
+    out: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            rel = path.relative_to(root).as_posix()
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def parse_manifest(text: str) -> dict[str, str]:
+    """Parse ``sha256sum`` output of ``find .`` (``HASH  ./path``) into path -> hash."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        digest, _, name = line.partition("  ")
+        if name.startswith("./"):
+            out[name[2:]] = digest
+    return out
+
+
+def sync_tar(transport: "SSHTransport", local_dir: Path, remote_dir: str) -> list[str]:
+    """Mirror ``local_dir`` at ``remote_dir``: tar the changed files over one channel,
+    delete remote files that are gone locally. Returns the paths sent."""
+    if not local_dir.is_dir():
+        raise TransportError(transport.device.name, f"sync: {local_dir} is not a folder")
+    name = transport.device.name
+    quoted = shlex.quote(remote_dir)
+    listing = transport.run(MANIFEST.format(dir=quoted), timeout=120)
+    if listing.error:
+        raise TransportError(name, f"sync: can not list {remote_dir}: {listing.error}")
+    remote = parse_manifest(listing.stdout)
+    local = local_manifest(local_dir)
+    changed = [p for p, digest in local.items() if remote.get(p) != digest]
+    stale = [p for p in remote if p not in local]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for rel in changed:
+            tar.add(local_dir / rel, arcname=rel, recursive=False)
+    script = f"mkdir -p {quoted} && tar -xf - -C {quoted}"
+    if stale:
+        script += " && cd " + quoted + " && rm -f -- " + " ".join(shlex.quote(p) for p in stale)
+    chan = transport._channel()
+    try:
+        chan.exec_command(script)
+        chan.sendall(buffer.getvalue())
+        chan.shutdown_write()
+        err = chan.makefile_stderr("rb").read().decode("utf-8", "replace")
+        code = chan.recv_exit_status()
+    finally:
+        chan.close()
+    if code != 0:
+        raise TransportError(name, f"sync to {remote_dir} failed (exit {code}): {err.strip()}; "
+                                   f"the device needs tar and sha256sum")
+    return changed

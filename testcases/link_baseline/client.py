@@ -1,0 +1,96 @@
+"""link_baseline client: round-trip time and throughput per message size, over TCP or gRPC.
+
+Prints one ``COLLAB_RESULT {json}`` line per (transport, size).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import time
+from typing import Callable
+
+from linkproto import ACK, GRPC_METHOD, GRPC_OPTIONS, HEADER, identity, recv_exactly
+
+KIB = 1024
+
+
+def tcp_probe(host: str, port: int) -> tuple[Callable[[bytes], None], Callable[[], None]]:
+    sock = socket.create_connection((host, port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ack = bytearray(ACK.size)
+
+    def probe(payload: bytes) -> None:
+        sock.sendall(HEADER.pack(len(payload)))
+        sock.sendall(payload)
+        (got,) = ACK.unpack(recv_exactly(sock, ACK.size, ack))
+        assert got == len(payload), f"server acknowledged {got} of {len(payload)} bytes"
+
+    return probe, sock.close
+
+
+def grpc_probe(host: str, port: int) -> tuple[Callable[[bytes], None], Callable[[], None]]:
+    import grpc
+
+    channel = grpc.insecure_channel(f"{host}:{port}", options=GRPC_OPTIONS)
+    call = channel.unary_unary(GRPC_METHOD, request_serializer=identity, response_deserializer=identity)
+
+    def probe(payload: bytes) -> None:
+        (got,) = ACK.unpack(call(payload, timeout=60))
+        assert got == len(payload), f"server acknowledged {got} of {len(payload)} bytes"
+
+    return probe, channel.close
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile (the MLPerf LoadGen convention)."""
+    rank = max(1, -(-len(sorted_values) * q // 100))
+    return sorted_values[int(rank) - 1]
+
+
+def measure(probe: Callable[[bytes], None], size: int, repeats: int, budget_s: float) -> dict:
+    payload = os.urandom(size)
+    for _ in range(2):  # warm-up: connection set-up and buffer growth are not the link
+        probe(payload)
+    rtts: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(rtts) < repeats and (len(rtts) < 5 or time.perf_counter() < deadline):
+        start = time.perf_counter()
+        probe(payload)
+        rtts.append(time.perf_counter() - start)
+    ordered = sorted(rtts)
+    median = percentile(ordered, 50)
+    return {
+        "size_bytes": size,
+        "samples": len(rtts),
+        "rtt_ms": [r * 1e3 for r in rtts],
+        "rtt_p50_ms": median * 1e3,
+        "rtt_p90_ms": percentile(ordered, 90) * 1e3,
+        "rtt_p99_ms": percentile(ordered, 99) * 1e3,
+        "throughput_mbps": size * 8 / median / 1e6,
+        "throughput_mean_mbps": size * 8 * len(rtts) / sum(rtts) / 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--server", required=True, help="server address")
+    parser.add_argument("--transport", choices=("tcp", "grpc"), required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--sizes", default="1,16,256,1024,4096,16384", help="KiB, comma separated")
+    parser.add_argument("--repeats", type=int, default=200, help="samples per size at most")
+    parser.add_argument("--budget", type=float, default=2.0, help="seconds per size at most")
+    args = parser.parse_args()
+    factory = tcp_probe if args.transport == "tcp" else grpc_probe
+    probe, close = factory(args.server, args.port)
+    try:
+        for kib in (int(s) for s in args.sizes.split(",")):
+            row = measure(probe, kib * KIB, args.repeats, args.budget)
+            print("COLLAB_RESULT " + json.dumps({"transport": args.transport, **row}), flush=True)
+    finally:
+        close()
+
+
+if __name__ == "__main__":
+    main()
