@@ -1,0 +1,242 @@
+"""The metrics wrapper against real processes: protocol, metrics, teardown, standalone copy."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import pytest
+
+from pytest_collab.wrapper import PROTOCOL_VERSION, source_dir
+from pytest_collab.wrapper.sensors import Sensors
+
+HELPERS = Path(__file__).parent / "wrapper_helpers"
+MiB = 1 << 20
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Wrapped:
+    """A wrapper subprocess whose JSON lines are read by a thread, with deadlines."""
+
+    def __init__(self, program: List[str], *opts: str, stdin: int = subprocess.PIPE,
+                 launcher: Optional[List[str]] = None, cwd: Optional[Path] = None) -> None:
+        cmd = (launcher or [sys.executable, "-m", "pytest_collab.wrapper"]) + list(opts) + ["--"] + program
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, cwd=cwd or ROOT, env=env)
+        self.lines: List[dict] = []
+        self._q: "queue.Queue[Optional[dict]]" = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self._q.put(json.loads(raw))
+        self._q.put(None)
+
+    def until(self, pred: Callable[[dict], bool], timeout: float = 15.0) -> dict:
+        """Read lines until one matches ``pred``; fail after ``timeout``."""
+        end = time.monotonic() + timeout
+        while True:
+            obj = self._q.get(timeout=max(0.01, end - time.monotonic()))
+            if obj is None:
+                raise AssertionError("wrapper ended before the expected line: %s" % self.lines[-3:])
+            self.lines.append(obj)
+            if pred(obj):
+                return obj
+
+    def finish(self, timeout: float = 20.0) -> int:
+        """Read to EOF and return the wrapper's exit code."""
+        end = time.monotonic() + timeout
+        while True:
+            obj = self._q.get(timeout=max(0.01, end - time.monotonic()))
+            if obj is None:
+                return self.proc.wait(timeout=max(0.1, end - time.monotonic()))
+            self.lines.append(obj)
+
+    def kind(self, k: str) -> List[dict]:
+        return [o for o in self.lines if o["k"] == k]
+
+    def samples(self) -> List[Dict[str, float]]:
+        return [o["v"] for o in self.kind("m")]
+
+
+def helper(name: str, *args: str) -> List[str]:
+    return [sys.executable, str(HELPERS / name), *args]
+
+
+def alive(pid: int) -> bool:
+    """Running (zombies count as gone: they hold no resources and no CPU)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return data[data.rindex(b")") + 2:][:1] not in (b"Z", b"X")
+
+
+def check_protocol(w: Wrapped) -> None:
+    """Shape every wrapper run must have: start first, exit last, pid on samples."""
+    assert w.lines[0]["k"] == "start" and w.lines[0]["v"] == PROTOCOL_VERSION
+    assert w.lines[-1]["k"] == "exit" and len(w.kind("exit")) == 1
+    assert all(isinstance(o["t"], float) for o in w.lines)
+    assert all(m["pid"] == w.lines[0]["pid"] for m in w.kind("m"))
+
+
+def test_cpu_burn_reads_one_core() -> None:
+    w = Wrapped(helper("burn.py", "2.5"), "--hz", "10")
+    assert w.finish() == 0
+    check_protocol(w)
+    ms = w.kind("m")
+    later = ms[5:-1]  # past interpreter start-up, before the exit sample
+    assert len(later) >= 10
+    assert 70 <= statistics.median(m["v"]["cpu_percent"] for m in later) <= 130
+    cpu = later[-1]["v"]["cpu_user_s"] - later[0]["v"]["cpu_user_s"]
+    wall = later[-1]["t"] - later[0]["t"]
+    assert 0.7 <= cpu / wall <= 1.3
+
+
+def test_rss_reads_allocated_memory() -> None:
+    w = Wrapped(helper("alloc.py", "200", "1.0"))
+    w.until(lambda o: o["k"] == "out" and o["line"] == "READY")
+    assert w.finish() == 0
+    after = [o["v"]["rss_bytes"] for o in w.lines[[o.get("line") for o in w.lines].index("READY"):]
+             if o["k"] == "m" and o["v"]["procs"] == 1]
+    assert after and 0.85 * 200 * MiB <= max(after) <= 1.15 * 200 * MiB
+
+
+def _start_tree(*opts: str, ignore_term: bool = False, stdin: int = subprocess.PIPE) -> "tuple[Wrapped, List[int]]":
+    w = Wrapped(helper("tree.py", *(["--ignore-term"] if ignore_term else [])), *opts, stdin=stdin)
+    pids = [int(p) for p in w.until(lambda o: o["k"] == "out" and o["line"].startswith("PIDS"))["line"].split()[1:]]
+    w.until(lambda o: o["k"] == "m" and o["v"]["procs"] == 5)
+    assert len(pids) == 5 and all(alive(p) for p in pids)
+    return w, pids
+
+
+def test_sigterm_ends_whole_tree_including_setsid_child() -> None:
+    w, pids = _start_tree()
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.finish() == 128 + signal.SIGTERM
+    check_protocol(w)
+    assert w.lines[-1]["signal"] == signal.SIGTERM and w.lines[-1]["code"] is None
+    assert not [p for p in pids if alive(p)]
+
+
+def test_stdin_eof_is_a_dead_mans_switch() -> None:
+    w, pids = _start_tree()
+    assert w.proc.stdin is not None
+    w.proc.stdin.close()
+    assert w.finish() == 128 + signal.SIGTERM
+    assert not [p for p in pids if alive(p)]
+
+
+def test_sigterm_ignoring_tree_is_killed_after_grace() -> None:
+    w, pids = _start_tree("--grace", "1", ignore_term=True)
+    sent = time.time()
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.finish() == 128 + signal.SIGKILL
+    assert w.lines[-1]["signal"] == signal.SIGKILL
+    assert w.lines[-1]["t"] - sent >= 0.9  # the grace was granted first
+    assert not [p for p in pids if alive(p)]
+
+
+def test_stdin_not_a_pipe_is_not_a_death_signal() -> None:
+    w = Wrapped([sys.executable, "-c", "import time; time.sleep(0.6); print('done')"],
+                stdin=subprocess.DEVNULL)
+    assert w.finish() == 0
+    assert [o["line"] for o in w.kind("out")] == ["done"]
+
+
+def test_program_killed_mid_run_reports_signal_9() -> None:
+    w = Wrapped(helper("burn.py", "20"))
+    w.until(lambda o: o["k"] == "m")
+    seen = w.until(lambda o: o["k"] == "m")
+    os.kill(w.lines[0]["pid"], signal.SIGKILL)
+    assert w.finish() == 128 + 9
+    check_protocol(w)
+    assert seen in w.kind("m") and w.lines[-1]["signal"] == 9 and w.lines[-1]["code"] is None
+    assert w.lines[-1]["wall_s"] < 15
+
+
+def test_output_order_non_utf8_and_result_lines() -> None:
+    w = Wrapped(helper("output.py"), stdin=subprocess.DEVNULL)
+    assert w.finish() == 3
+    check_protocol(w)
+    assert w.lines[-1]["code"] == 3 and w.lines[-1]["signal"] is None
+    out = [o["line"] for o in w.kind("out") if o["s"] == "stdout"]
+    err = [o["line"] for o in w.kind("out") if o["s"] == "stderr"]
+    assert err == ["err %d" % i for i in range(50)]
+    assert out[:50] == ["out %d" % i for i in range(50)]
+    assert out[50] == "bad \ufffd\ufffd bytes"
+    assert out[51:] == ['COLLAB_RESULT {"acc": 0.91}', "no newline at end"]
+
+
+def test_host_network_scope_uses_host_names() -> None:
+    w = Wrapped([sys.executable, "-c", "import time; time.sleep(0.5)"], "--hz", "20")
+    assert w.finish() == 0
+    start = w.lines[0]
+    assert start["net_scope"] == "host"
+    assert start["units"]["host_net_rx_bytes"] == "B" and "net_rx_bytes" not in start["units"]
+    samples = w.samples()
+    assert samples and all("host_net_tx_bytes" in v and "net_tx_bytes" not in v for v in samples)
+
+
+def test_missing_program_exits_127() -> None:
+    w = Wrapped(["/nonexistent/program"], stdin=subprocess.DEVNULL)
+    assert w.finish() == 127
+    check_protocol(w)
+    assert "cannot start" in w.kind("out")[0]["line"]
+
+
+def test_standalone_copy_imports_nothing_of_pytest_collab(tmp_path: Path) -> None:
+    shutil.copytree(source_dir(), tmp_path / "collab_wrapper",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    # -I -S: no site-packages, no cwd, no PYTHONPATH; pytest_collab is made unimportable.
+    boot = ("import sys; sys.path.insert(0, %r); sys.modules['pytest_collab'] = None; "
+            "import runpy; runpy.run_module('collab_wrapper', run_name='__main__', alter_sys=True)"
+            % str(tmp_path))
+    w = Wrapped([sys.executable, "-c", "print('standalone')"], "--hz", "20",
+                launcher=[sys.executable, "-I", "-S", "-c", boot], cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert w.finish() == 0
+    check_protocol(w)
+    assert [o["line"] for o in w.kind("out")] == ["standalone"]
+
+
+def test_sensors_registry_keeps_only_found_sensors(tmp_path: Path) -> None:
+    reading = tmp_path / "power1_input"
+    reading.write_text("2500000\n")
+    fd = os.open(str(reading), os.O_RDONLY)
+    calls = []
+
+    def found(name: str):  # type: ignore[no-untyped-def]
+        def read() -> Dict[str, float]:
+            calls.append(name)
+            return {name: int(os.pread(fd, 64, 0)) * 1e-6}
+        return lambda: read
+
+    try:
+        sensors = Sensors([(lambda: None, "C", 0.0), (found("power_w.fast"), "W", 0.0),
+                           (found("power_w.slow"), "W", 3600.0)])
+        assert sensors.units == {"power_w.fast": "W", "power_w.slow": "W"}
+        values: Dict[str, float] = {}
+        reading.write_text("3000000\n")
+        before = len(calls)
+        sensors.read(values)
+        assert values == {"power_w.fast": 3.0, "power_w.slow": 2.5}  # hourly: cached value
+        assert calls[before:] == ["power_w.fast"]
+        assert not Sensors([(lambda: None, "C", 0.0)])
+    finally:
+        os.close(fd)
+    # The default set probes this machine without failing; what it found has units.
+    default = Sensors()
+    got: Dict[str, float] = {}
+    default.read(got)
+    assert set(got) == set(default.units)
