@@ -4,7 +4,7 @@
 
 - ``csv``: metrics.csv, results.csv (list columns as JSON text, timestamps ISO 8601);
 - ``xlsx``: ``<run-id>.xlsx`` with sheets metrics, results, run (needs openpyxl);
-- ``json``: metrics.json, results.json (list of records) and run.json;
+- ``json``: metrics.json, results.json (list of records, 15 significant digits) and run.json;
 - ``pickle``: metrics.pkl, results.pkl (pandas DataFrames, list columns as arrays);
 - ``parquet``: copies of metrics.parquet and results.parquet.
 """
@@ -78,7 +78,8 @@ def _json(run: RunData, out: Path) -> list[Path]:
     paths = []
     for name, frame in (("metrics", run.metrics), ("results", run.results)):
         path = out / f"{name}.json"
-        frame.to_json(path, orient="records", date_format="iso", date_unit="us", indent=1)
+        frame.to_json(path, orient="records", date_format="iso", date_unit="us",
+                      double_precision=15, indent=1)
         paths.append(path)
     path = out / "run.json"
     path.write_text(json.dumps(run.info, indent=2, default=str) + "\n", encoding="utf-8")
