@@ -258,14 +258,34 @@ def _host_arch() -> str:
     return host_arch()
 
 
+def resolve_base_from(client: "docker.DockerClient", arch: str, base_from: str | None = "auto",
+                      progress: Progress = print) -> str | None:
+    """``"auto"``: the Dockerfile's upstream base when the engine has it, else a bootstrap one.
+
+    The CI machine and offline labs can pull nothing, so "auto" falls back to
+    :func:`pytest_collab.bootstrap.bootstrap` (cached) instead of failing on a pull.
+    """
+    if base_from != "auto":
+        return base_from
+    if arch == "jetson":  # L4T's CUDA torch can not come from a Debian root fs
+        return None
+    default = re.search(rb"^ARG BASE_FROM=(\S+)", _dockerfile("base", arch, dockerfiles=IMAGES_DIR), re.M)
+    if default and _image_id(client, default[1].decode()):
+        return None
+    from pytest_collab.bootstrap import bootstrap
+
+    return bootstrap(arch, client=client, progress=progress)
+
+
 def build_testcase(testcase_dir: Path, arch: str = "amd64", *,
-                   client: "docker.DockerClient | None" = None, base_from: str | None = None,
+                   client: "docker.DockerClient | None" = None, base_from: str | None = "auto",
                    torch_wheel: Path | None = None, wheels_dir: Path | None = None,
                    progress: Progress = print, dockerfiles: Path = IMAGES_DIR) -> list[BuildResult]:
     """Build (or find) base, deps and runtime of a test case; the last result is runnable."""
     from pytest_collab.engines import local_client
 
     client = client or local_client()
+    base_from = resolve_base_from(client, arch, base_from, progress) if base_from == "auto" else base_from
     specs = testcase_specs(testcase_dir, arch, base_from=base_from, torch_wheel=torch_wheel,
                            wheels_dir=wheels_dir, dockerfiles=dockerfiles)
     return [build_layer(client, spec, progress=progress) for spec in specs]
