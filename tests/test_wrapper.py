@@ -95,13 +95,20 @@ def test_cpu_burn_reads_one_core() -> None:
     w = Wrapped(helper("burn.py", "2.5"), "--hz", "10")
     assert w.finish() == 0
     check_protocol(w)
-    ms = w.kind("m")
-    later = ms[5:-1]  # past interpreter start-up, before the exit sample
-    assert len(later) >= 10
-    assert 70 <= statistics.median(m["v"]["cpu_percent"] for m in later) <= 130
-    cpu = later[-1]["v"]["cpu_user_s"] - later[0]["v"]["cpu_user_s"]
-    wall = later[-1]["t"] - later[0]["t"]
-    assert 0.7 <= cpu / wall <= 1.3
+    outs = [o["line"] for o in w.kind("out")]
+    self_cpu, self_wall = (float(x) for x in outs[-1].split()[1:])
+    # 100 % on a free core; on a machine shared with other work, the share the burner
+    # itself measured (process_time / wall) is what the wrapper must read.
+    share = 100.0 * self_cpu / self_wall
+    start = next(i for i, o in enumerate(w.lines) if o.get("line") == "BURNING")
+    burning = [o for o in w.lines[start:] if o["k"] == "m"][3:-2]  # steady part only
+    assert len(burning) >= 10
+    median = statistics.median(m["v"]["cpu_percent"] for m in burning)
+    assert 0.7 * share <= median <= 1.3 * share, (median, share)
+    assert share < 90 or 70 <= median <= 130
+    cpu = burning[-1]["v"]["cpu_user_s"] - burning[0]["v"]["cpu_user_s"]
+    wall = burning[-1]["t"] - burning[0]["t"]
+    assert 0.7 <= 100.0 * cpu / wall / share <= 1.3, (cpu, wall, share)
 
 
 def test_rss_reads_allocated_memory() -> None:
