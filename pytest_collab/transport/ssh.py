@@ -298,7 +298,8 @@ class SSHTransport:
     def signal_group(self, pgid: int, sig: str) -> None:
         """Send ``sig`` to a remote process group (best effort: the link may be gone)."""
         try:
-            self.run(f"kill -{sig} -- -{pgid} 2>/dev/null || kill -{sig} {pgid} 2>/dev/null",
+            # `kill -SIG -PGID`, not `kill -SIG -- -PGID`: dash and busybox reject the `--`.
+            self.run(f"kill -{sig} -{pgid} 2>/dev/null || kill -{sig} {pgid} 2>/dev/null",
                      timeout=self.timeout + 5)
         except Exception:   # noqa: BLE001 - teardown must never raise
             pass

@@ -105,8 +105,7 @@ class SSHSpawned:
             pass
 
     def _signal(self, sig: str) -> None:
-        if self.poll() is not None:
-            return
+        # Even when the leader has exited, children may still run in its group.
         self._pid_known.wait(self.transport.timeout)
         if self.pid is not None:
             self.transport.signal_group(self.pid, sig)
