@@ -1,0 +1,152 @@
+"""Tensor encoding (fp32 / fp16 / int8 / raw) and blosc2 compression for the wire.
+
+Runs on the devices: numpy and blosc2 only. Encoding and compression are separate
+steps so the client can time them apart and the benchmark can compare settings.
+
+Error bounds (what tests/test_split_codec.py checks):
+  fp32  exact for float32 input;
+  fp16  relative error <= 2**-11 for |x| in fp16's normal range (6.1e-5 .. 65504);
+  int8  per-tensor affine quantisation, abs error <= scale / 2 (+ float rounding),
+        scale = (max - min) / 255;
+  raw   the array's own dtype, bit exact (the uint8 image of the full-offload baseline).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+ENCODINGS = ("fp32", "fp16", "int8", "raw")
+# Defaults chosen from benchmarks/bench_split_codec.py (see docs/split_resnet.md).
+DEFAULT_CODEC = "lz4"
+DEFAULT_FILTER = "shuffle"
+DEFAULT_LEVEL = 5
+
+
+class CodecError(ValueError):
+    """A tensor can not be encoded/decoded as asked; the message says why and what to do."""
+
+
+@dataclass
+class Encoded:
+    """An encoded tensor: its bytes plus everything the receiver needs to decode them."""
+
+    data: bytes
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def encode(arr: np.ndarray, encoding: str) -> Encoded:
+    """Encode ``arr`` for the wire; ``meta`` carries shape, dtype and quantisation."""
+    arr = np.asarray(arr)
+    meta: dict[str, Any] = {"encoding": encoding, "shape": list(arr.shape), "dtype": arr.dtype.str}
+    if encoding == "raw":
+        out = np.ascontiguousarray(arr)
+    elif encoding in ("fp32", "fp16"):
+        _require_float(arr, encoding)
+        out = np.ascontiguousarray(arr, dtype=np.float32 if encoding == "fp32" else np.float16)
+    elif encoding == "int8":
+        _require_float(arr, encoding)
+        out, meta["scale"], meta["zero_point"] = _quantize(arr)
+    else:
+        raise CodecError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    meta["wire_dtype"] = out.dtype.str
+    return Encoded(out.tobytes(), meta)
+
+
+def decode(data: bytes | bytearray | memoryview, meta: dict[str, Any]) -> np.ndarray:
+    """Inverse of :func:`encode`: floats come back as float32, raw as its own dtype."""
+    try:
+        shape = tuple(int(s) for s in meta["shape"])
+        wire = np.dtype(meta["wire_dtype"])
+        encoding = meta["encoding"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CodecError(f"tensor header lacks or garbles shape/wire_dtype/encoding: {exc}") from exc
+    count = int(np.prod(shape, dtype=np.int64))
+    if len(data) != count * wire.itemsize:
+        raise CodecError(
+            f"payload has {len(data)} bytes but shape {list(shape)} of {wire} needs "
+            f"{count * wire.itemsize}: the message was truncated or the header is wrong")
+    arr = np.frombuffer(data, dtype=wire, count=count).reshape(shape)
+    if encoding == "raw":
+        return arr.astype(np.dtype(meta["dtype"]), copy=False)
+    if encoding == "int8":
+        scale, zp = float(meta["scale"]), int(meta["zero_point"])
+        return ((arr.astype(np.float32) - np.float32(zp)) * np.float32(scale)).astype(np.float32)
+    if encoding in ("fp32", "fp16"):
+        return arr.astype(np.float32, copy=False)
+    raise CodecError(f"unknown encoding {encoding!r} in the tensor header")
+
+
+def _require_float(arr: np.ndarray, encoding: str) -> None:
+    if arr.dtype.kind != "f":
+        raise CodecError(f"encoding {encoding!r} needs a floating tensor, got {arr.dtype}; use 'raw'")
+
+
+def _quantize(arr: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """Per-tensor affine int8: q = round(x / scale) + zp, mapping [min, max] onto [-128, 127]."""
+    x = arr.astype(np.float32, copy=False)
+    if x.size == 0:
+        return np.zeros(x.shape, np.int8), 1.0, 0
+    lo, hi = float(x.min()), float(x.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise CodecError("int8 needs finite values (the tensor holds inf or nan); use fp16 or fp32")
+    lo, hi = min(lo, 0.0), max(hi, 0.0)      # keep 0 exact: ReLU outputs are mostly zeros
+    scale = (hi - lo) / 255.0 or 1.0
+    zp = int(np.clip(-128 - round(lo / scale), -128, 127))
+    q = np.clip(np.rint(x / np.float32(scale)) + zp, -128, 127).astype(np.int8)
+    return q, scale, zp
+
+
+@dataclass(frozen=True)
+class Compression:
+    """blosc2 settings; ``codec='none'`` sends the encoded bytes as they are."""
+
+    codec: str = DEFAULT_CODEC
+    filter: str = DEFAULT_FILTER
+    level: int = DEFAULT_LEVEL
+
+    def describe(self) -> dict[str, Any]:
+        return {"codec": self.codec, "filter": self.filter, "level": self.level}
+
+
+def compress(data: bytes, typesize: int, comp: Compression) -> bytes:
+    """Compress with blosc2; ``typesize`` is the element size the shuffle filters need."""
+    if comp.codec == "none" or not data:
+        return bytes(data)
+    import blosc2
+
+    try:
+        codec = blosc2.Codec[comp.codec.upper()]
+        filt = blosc2.Filter[comp.filter.upper()]
+    except KeyError as exc:
+        raise CodecError(
+            f"unknown blosc2 codec/filter {comp.codec!r}/{comp.filter!r}; codecs: "
+            f"{', '.join(c.name.lower() for c in blosc2.Codec)}, filters: "
+            f"{', '.join(f.name.lower() for f in blosc2.Filter)}") from exc
+    return blosc2.compress(data, typesize=typesize, clevel=int(comp.level), filter=filt, codec=codec)
+
+
+def decompress(data: bytes | bytearray, codec: str) -> bytes | bytearray:
+    """Inverse of :func:`compress`; the blosc2 frame carries its own settings. Returns a
+    bytearray when it can, so the decoded array is writable (torch warns on read-only)."""
+    if codec == "none" or not data:
+        return data
+    import blosc2
+
+    try:
+        return blosc2.decompress(bytes(data), as_bytearray=True)
+    except Exception as exc:  # blosc2 raises RuntimeError/ValueError on a damaged frame
+        raise CodecError(f"blosc2 could not decompress {len(data)} bytes ({exc}): damaged or truncated") from exc
+
+
+def pack(arr: np.ndarray, encoding: str, comp: Compression) -> tuple[bytes, dict[str, Any]]:
+    """encode + compress in one call (for callers that do not time the two apart)."""
+    enc = encode(arr, encoding)
+    wire = compress(enc.data, np.dtype(enc.meta["wire_dtype"]).itemsize, comp)
+    return wire, {**enc.meta, **comp.describe()}
+
+
+def unpack(data: bytes | bytearray, meta: dict[str, Any]) -> np.ndarray:
+    """decompress + decode in one call."""
+    return decode(decompress(data, meta.get("codec", "none")), meta)
