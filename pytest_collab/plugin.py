@@ -47,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except CollabError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = CollabSession(config, settings, lan)
-    if config.pluginmanager.hasplugin("dsession"):
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(XdistController(), "collab-xdist")
     if threading.current_thread() is threading.main_thread():
         config.stash[_OLD_SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)

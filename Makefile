@@ -1,0 +1,37 @@
+# The two commands of the README: `make demo` and `make test`. Both set up what they need.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+LAN    ?= local
+
+.PHONY: setup system demo test bench clean help
+
+help:
+	@echo "make demo   - set up .venv and run the main experiment on this machine (--lan=$(LAN))"
+	@echo "make test   - set up .venv and system services, then run the whole test suite"
+	@echo "make bench  - run the benchmarks (ratios measured side by side)"
+
+# torch and torchvision first, unpinned: pip takes the newest matching pair.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q torch torchvision
+	$(PY) -m pip install -q -e '.[all,test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian packages the integration tests drive for real (docker engine, registry, sshd, ...).
+system:
+	bash scripts/setup-system.sh
+
+demo: setup
+	$(VENV)/bin/pytest testcases/split_resnet --lan=$(LAN) --collab-report html -p no:cacheprovider
+
+test: setup system
+	bash scripts/run-tests.sh
+
+bench: setup
+	bash scripts/run-benchmarks.sh
+
+clean:
+	rm -rf $(VENV) reports/2*
