@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=3, help="unmeasured queries first (default 3)")
     ap.add_argument("--topk", type=int, default=5)
     ap.add_argument("--link-mbps", type=float, default=0.0,
-                    help="link throughput in MB/s from link_baseline; 0 = measure it here")
+                    help="link throughput in Mbit/s (link_baseline's throughput_mbps); 0 = measure it here")
     ap.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
     return ap.parse_args(argv)
 
@@ -58,7 +58,7 @@ class Pipeline:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.comp = codec.Compression(args.codec, args.filter, args.level)
-        self.encoding = "raw" if args.head is None else args.encoding
+        self.encoding = "none" if args.server is None else "raw" if args.head is None else args.encoding
         self.head = self._load_head(args.head) if args.head else None
         self._local = threading.local()
         self._clients: list[Any] = []
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     images = inputs.load(args.samples, args.seed, args.data)
     queries = list(inputs.batches(images, args.batch))
     pipe = Pipeline(args)
-    link_bps, link_source = args.link_mbps * 1e6, "link_baseline"
+    link_bps, link_source = args.link_mbps * 1e6 / 8, "link_baseline"
     if args.server and not link_bps:
         link_bps, link_source = pipe.client().measure_link(), "measured"
     elif not args.server:

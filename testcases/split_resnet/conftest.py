@@ -1,0 +1,81 @@
+"""split_resnet options and the test matrix (split point x encoding x model).
+
+The default matrix is what ``make demo`` runs: small enough for a 2-core machine in
+under 5 minutes. ``--split-matrix full`` runs every stage boundary with every encoding.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DEFAULT_SPLITS = ("layer1", "layer2", "layer3")
+DEFAULT_ENCODINGS = ("fp32", "fp16", "int8")
+FULL_SPLITS = ("stem", "layer1", "layer2", "layer3", "layer4")
+BASELINE_ENCODING = {"full_offload": "raw", "on_device": "none"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("split_resnet", "split_resnet experiment")
+    g.addoption("--split-model", default="resnet18",
+                help="comma-separated models: resnet18, resnet50 (default resnet18)")
+    g.addoption("--split-weights", default=None,
+                help="local state_dict .pth for the model (default: random init, fixed seed)")
+    g.addoption("--split-data", default=None, help="folder of images (default: seeded synthetic images)")
+    g.addoption("--split-samples", type=int, default=24, help="images per test (default 24)")
+    g.addoption("--split-batch", type=int, default=1, help="images per query (default 1)")
+    g.addoption("--split-matrix", choices=("default", "full"), default="default",
+                help="default: layer1-3 x fp32/fp16/int8 + baselines; full: every stage (default default)")
+    g.addoption("--split-points", default=None,
+                help="comma-separated split points overriding the matrix's (any named child works)")
+    g.addoption("--split-mode", choices=("single", "server"), default="single",
+                help="load: single-stream or server (Poisson arrivals) (default single)")
+    g.addoption("--split-rate", type=float, default=10.0, help="server mode queries/s (default 10)")
+    g.addoption("--split-link-mbps", type=float, default=0.0,
+                help="link throughput (Mbit/s) for the lower bound; 0 = the newest link_baseline "
+                     "grpc result under reports/, else measured by the client (default 0)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if not {"model", "split", "encoding"} <= set(metafunc.fixturenames):
+        return
+    opt = metafunc.config.getoption
+    models = [m.strip() for m in opt("split_model").split(",") if m.strip()]
+    full = opt("split_matrix") == "full"
+    splits = opt("split_points").split(",") if opt("split_points") else (FULL_SPLITS if full else DEFAULT_SPLITS)
+    cases = []
+    for model in models:
+        cases += [(model, s, BASELINE_ENCODING[s]) for s in ("full_offload", "on_device")]
+        cases += [(model, s, e) for s in splits if s not in BASELINE_ENCODING for e in DEFAULT_ENCODINGS]
+    metafunc.parametrize(("model", "split", "encoding"), cases, ids=["-".join(c) for c in cases])
+
+
+@pytest.fixture(scope="session")
+def split_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The experiment's settings, plus the link throughput for the analytic lower bound."""
+    opt = request.config.getoption
+    link = opt("split_link_mbps") or _link_baseline_mbps(Path(str(request.config.rootpath)) / "reports")
+    return {"weights": opt("split_weights"), "data": opt("split_data"), "samples": opt("split_samples"),
+            "batch": opt("split_batch"), "mode": opt("split_mode"), "rate": opt("split_rate"),
+            "link_mbps": link or 0.0, "seed": 0,
+            "artifacts": Path(__file__).resolve().parent / ".artifacts"}
+
+
+def _link_baseline_mbps(reports: Path) -> float | None:
+    """Largest-payload gRPC throughput of the newest run that has link_baseline results."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return None
+    for run in sorted(reports.glob("*/results.parquet"), reverse=True):
+        try:
+            df = pd.read_parquet(run)
+        except Exception:  # a half-written or foreign file is no baseline
+            continue
+        if "testcase" not in df or "throughput_mbps" not in df:
+            continue
+        rows = df[(df["testcase"] == "link_baseline") & (df.get("transport") == "grpc")]
+        if len(rows):
+            return float(rows.sort_values("size_bytes").iloc[-1]["throughput_mbps"])
+    return None

@@ -1,0 +1,58 @@
+"""split_resnet: split inference between an edge device and a server, against its baselines.
+
+The controller cuts the ResNet and exports head and tail; the server kind runs the tail
+(ready once warmed up), the edge kind runs the head and the load, then prints one summary
+that goes to results.parquet. Matrix and options: conftest.py; figures: report_sections.py.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import inputs
+import splitting
+
+# fp32 joins head and tail without rounding; across processes oneDNN may still pick other
+# kernels (thread counts), so allow float noise in the logits but no top-1 change.
+FP32_MAX_ABS = 1e-3
+
+
+@pytest.mark.devices(rpi=1, server=1)
+def test_split_resnet(collab, split_options, model, split, encoding):
+    o = split_options
+    art = splitting.export_split(model, split, o["artifacts"], o["weights"], o["seed"])
+    images = inputs.load(o["samples"], o["seed"], o["data"])
+    ref = splitting.reference_logits(model, images, o["batch"], o["artifacts"], o["weights"], o["seed"])
+
+    argv = ["--model", model, "--split", split, "--reference", str(ref), "--samples", str(o["samples"]),
+            "--batch", str(o["batch"]), "--seed", str(o["seed"]), "--mode", o["mode"],
+            "--rate", str(o["rate"]), "--link-mbps", str(o["link_mbps"])]
+    if encoding not in ("raw", "none"):
+        argv += ["--encoding", encoding]
+    if o["data"]:
+        argv += ["--data", str(o["data"])]
+    if art.head is not None:
+        argv += ["--head", str(art.head)]
+    server = None
+    if art.tail is not None:
+        bind = collab.devices["server"][0].address
+        server = collab.start("server", "tail_server.py", "--artifact", str(art.tail), "--bind", bind,
+                              "--port", "0", ready=r"READY port=(\d+)")
+        argv += ["--server", f"{server.address}:{server.match[1]}"]
+    client = collab.start("rpi", "head_client.py", *argv, after=server)
+    client.wait(timeout=600)
+
+    rows = client.results()
+    assert len(rows) == 1, f"head_client printed {len(rows)} COLLAB_RESULT lines, expected 1"
+    row = rows[0]
+    collab.record(**row)
+
+    assert row["encoding"] == encoding and row["queries"] == o["samples"] // o["batch"]
+    assert (row["wire_bytes"] == 0) == (split == "on_device")
+    assert math.isfinite(row["p50_ms"]) and row["lower_bound_ms"] > 0
+    if encoding in ("fp32", "raw", "none"):
+        assert row["top1_agreement"] == 1.0
+        assert row["max_abs_logit_error"] <= FP32_MAX_ABS
+    if encoding in ("fp16", "int8"):
+        assert row["compression_ratio"] > 1.0, "fp16/int8 must shrink the fp32 activation"
