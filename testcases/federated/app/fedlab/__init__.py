@@ -1,0 +1,1 @@
+"""The Flower app of testcases/federated: ServerApp, ClientApp and their pure helpers."""
