@@ -187,7 +187,7 @@ def runtime_spec(testcase_dir: Path, parent: str, arch: str, *,
                      files, {"PARENT": parent}, frozenset(code_x))
 
 
-def testcase_specs(testcase_dir: Path, arch: str = "amd64", *, base_from: str | None = None,
+def layer_specs(testcase_dir: Path, arch: str = "amd64", *, base_from: str | None = None,
                    torch_wheel: Path | None = None, wheels_dir: Path | None = None,
                    dockerfiles: Path = IMAGES_DIR) -> list[LayerSpec]:
     """The three layers of a test case, each chained to its parent's tag."""
@@ -209,11 +209,14 @@ _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 
 
 def build_layer(client: "docker.DockerClient", spec: LayerSpec, *, progress: Progress = print,
-                force: bool = False, host_arch: str | None = None) -> BuildResult:
-    """Build one layer unless its tag is already in the engine ("cache hit")."""
+                force: bool = False, nocache: bool = False, host_arch: str | None = None) -> BuildResult:
+    """Build one layer unless its tag is already in the engine ("cache hit").
+
+    ``force`` builds even then (docker's step cache still applies); ``nocache`` skips both.
+    """
     started = time.monotonic()
     tag = spec.tag
-    existing = None if force else _image_id(client, tag)
+    existing = None if force or nocache else _image_id(client, tag)
     if existing:
         progress(f"[{spec.layer}] cache hit: {tag}")
         return BuildResult(spec.layer, tag, existing, built=False)
@@ -225,7 +228,7 @@ def build_layer(client: "docker.DockerClient", spec: LayerSpec, *, progress: Pro
     step = ""
     tail: list[str] = []
     for chunk in client.api.build(fileobj=spec.context(), custom_context=True, tag=tag,
-                                  buildargs=spec.buildargs, decode=True, rm=True, forcerm=True,
+                                  buildargs=spec.buildargs, decode=True, rm=True, forcerm=True, nocache=nocache,
                                   network_mode="host", labels={"pytest-collab.layer": spec.layer},
                                   **kwargs):
         if "error" in chunk:
@@ -286,7 +289,7 @@ def build_testcase(testcase_dir: Path, arch: str = "amd64", *,
 
     client = client or local_client()
     base_from = resolve_base_from(client, arch, base_from, progress) if base_from == "auto" else base_from
-    specs = testcase_specs(testcase_dir, arch, base_from=base_from, torch_wheel=torch_wheel,
+    specs = layer_specs(testcase_dir, arch, base_from=base_from, torch_wheel=torch_wheel,
                            wheels_dir=wheels_dir, dockerfiles=dockerfiles)
     return [build_layer(client, spec, progress=progress) for spec in specs]
 
