@@ -1,0 +1,10 @@
+"""Shared test set-up.
+
+pytester's in-process runs restore ``sys.modules`` afterwards; numpy-based extensions
+can not be imported twice in one process, so they are imported once here, before any
+inner run, and stay loaded.
+"""
+import numpy  # noqa: F401
+import pandas  # noqa: F401
+import pyarrow.parquet  # noqa: F401
+import pandas.core.arrays.arrow.extension_types  # noqa: F401,E402  (registers Arrow extension types once)

@@ -1,0 +1,195 @@
+"""Ordered deployment on the local lab: readiness, failures, and teardown that leaves nothing."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+TREE_PROGRAM = """
+import os, subprocess, sys, time
+pids = [os.getpid()]
+kids = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]) for _ in range(2)]
+kids.append(subprocess.Popen([sys.executable, "-c", "import os, time; os.setsid(); time.sleep(600)"]))
+pids += [k.pid for k in kids]
+with open(sys.argv[1], "w") as f:
+    f.write(" ".join(map(str, pids)))
+print("READY", flush=True)
+time.sleep(600)
+"""
+
+HANGING_TEST = """
+import pytest
+
+@pytest.mark.devices(rpi=1)
+def test_hangs(collab, tmp_path_factory):
+    collab.start("rpi", "tree.py", {pidfile!r}, ready="READY")
+    import time
+    time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purpose
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_leaves_no_orphans_and_keeps_metrics(pytester: pytest.Pytester, sig: int) -> None:
+    pidfile = pytester.path / "pids.txt"
+    pytester.makepyfile(tree=TREE_PROGRAM, test_hang=HANGING_TEST.format(pidfile=str(pidfile)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collab-out=out", "--collab-hz=20"],
+        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert _wait_for(pidfile.exists, 60), "the device program never started"
+        time.sleep(1.0)  # let the wrapper take samples
+        pids = [int(p) for p in pidfile.read_text().split()]
+        assert all(_alive(p) for p in pids)
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _wait_for(lambda: not any(_alive(p) for p in pids), 15), (
+        f"orphans left: {[p for p in pids if _alive(p)]}\n{out}")
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+    import pandas as pd
+
+    run = next(p for p in (pytester.path / "out").iterdir() if p.name != "latest")
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    assert (metrics["metric"] == "procs").any()
+    assert metrics.loc[metrics["metric"] == "procs", "value"].max() >= 3
+
+
+def test_program_dying_before_ready_fails_with_its_last_lines(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        bad="print('loading model'); print('boom: no such file model.pt'); raise SystemExit(3)",
+        test_bad="""
+            import pytest
+
+            @pytest.mark.devices(server=1)
+            def test_bad(collab):
+                collab.start("server", "bad.py", ready="READY")
+        """,
+    )
+    result = pytester.runpytest("--collab-out=out")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*ProgramFailed: program 'bad' on device 'server-1': exited with code 3 before it was ready*",
+        "*boom: no such file model.pt*",
+    ])
+
+
+def test_ready_timeout_names_the_rule(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        slow="import time; time.sleep(60)",
+        test_slow="""
+            import pytest
+
+            @pytest.mark.devices(server=1)
+            def test_slow(collab):
+                collab.start("server", "slow.py", ready="NEVER", ready_timeout=1)
+        """,
+    )
+    result = pytester.runpytest("--collab-out=out")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*not ready after 1 s (waiting for an output line matching 'NEVER')*"])
+
+
+ORDER_TEST = """
+import json, pytest, time
+
+@pytest.mark.devices(server=1, rpi=2)
+def test_order(collab):
+    server = collab.start("server", "srv.py", ready=collab.port({port}), wait=False)
+    clients = [collab.start(f"rpi#{{i}}", "cli.py", {port}, after=server, wait=False) for i in (1, 2)]
+    for c in clients:
+        c.wait(timeout=60)
+        assert c.results()[0]["connected"] is True
+    assert server.port == {port}
+    assert [c.device.name for c in clients] == ["rpi-1", "rpi-2"]
+"""
+
+SERVER = """
+import socket, time
+time.sleep(1.0)                          # warm-up before the port opens
+s = socket.create_server(("127.0.0.1", {port}))
+while True:
+    conn, _ = s.accept(); conn.close()
+"""
+
+CLIENT = """
+import json, socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2).close()
+print("COLLAB_RESULT " + json.dumps({{"connected": True}}))
+"""
+
+
+def test_clients_start_only_after_the_server_port_accepts(pytester: pytest.Pytester) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pytester.makepyfile(srv=SERVER.format(port=port), cli=CLIENT.format(),
+                        test_order=ORDER_TEST.format(port=port))
+    result = pytester.runpytest("--collab-out=out")
+    result.assert_outcomes(passed=1)
+
+
+def test_killed_program_keeps_its_metrics(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        burn="""
+            import os, time
+            print("READY", flush=True)
+            end = time.time() + 60
+            while time.time() < end:
+                pass
+        """,
+        test_kill="""
+            import os, signal, time, pytest
+            from pytest_collab.errors import ProgramFailed
+
+            @pytest.mark.devices(rpi=1)
+            def test_kill(collab):
+                p = collab.start("rpi", "burn.py", ready="READY")
+                time.sleep(1.0)
+                os.kill(p.pid, signal.SIGKILL)
+                with pytest.raises(ProgramFailed, match="killed by signal 9"):
+                    p.wait(timeout=30)
+        """,
+    )
+    result = pytester.runpytest("--collab-out=out", "--collab-hz=20")
+    result.assert_outcomes(passed=1)
+    import pandas as pd
+
+    run = next(p for p in (pytester.path / "out").iterdir() if p.name != "latest")
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    cpu = metrics.loc[metrics["metric"] == "cpu_percent", "value"]
+    assert len(cpu) >= 10 and cpu.max() > 50
+    log = next((run / "logs").rglob("rpi-1.burn.log")).read_text()
+    assert "READY" in log
