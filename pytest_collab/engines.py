@@ -2,8 +2,8 @@
 
 Over SSH the docker SDK's own adapter trusts only ``~/.ssh/known_hosts``; labs keep
 their host keys beside the profile, so the adapter here applies the profile's rules
-(``reject`` unknown keys, or ``tofu``: trust on first use and remember) exactly like the
-SSH transport. The SDK is imported only here, when an engine is really needed.
+(``reject`` unknown keys, or ``tofu``: trust on first use and remember) through the SSH
+transport's own ``hostkeys`` helpers, so both paths refuse and record keys alike. The SDK is imported only here, when an engine is really needed.
 """
 from __future__ import annotations
 
@@ -77,43 +77,29 @@ def _key_file(ssh: "SSHConfig | None") -> str | None:
     return None
 
 
-def _tofu_policy(known_hosts: Path | None) -> Any:
-    """Paramiko policy: accept an unknown key once and append it to ``known_hosts``."""
-    import paramiko
-
-    class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
-        def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-            client.get_host_keys().add(hostname, key.get_name(), key)
-            if known_hosts is not None:
-                known_hosts.parent.mkdir(parents=True, exist_ok=True)
-                with open(known_hosts, "a") as fh:
-                    fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-
-    return TrustOnFirstUse()
-
-
 def ssh_client(device: "Device", *, profile_path: Path | None = None,
-               timeout: float = 300) -> "docker.DockerClient":
-    """The device's engine over SSH, with the profile's host-key rules and key file."""
+               known_hosts: str | Path | None = None, timeout: float = 300) -> "docker.DockerClient":
+    """The device's engine over SSH, with the SSH transport's host-key rules and key file."""
     import docker
     import paramiko
     from docker.transport.sshconn import SSHHTTPAdapter
 
+    from pytest_collab.transport import hostkeys
+    from pytest_collab.transport.ssh import known_hosts_files
+
     url = ssh_url(device)
     ssh = device.ssh
-    known = known_hosts_path(device, profile_path)
-    policy = (ssh.host_key_policy if ssh else "reject")
+    record_to, files = known_hosts_files(device, profile_path, known_hosts)
+    policy = hostkeys.make_policy(device.name, ssh.host_key_policy if ssh else "reject", record_to, files)
     key = _key_file(ssh)
 
     class ProfileSSHAdapter(SSHHTTPAdapter):
-        """The SDK's adapter, but with the lab's known_hosts and host-key policy."""
+        """The SDK's adapter, but with the lab's known_hosts files and host-key policy."""
 
         def _create_paramiko_client(self, base_url: str) -> None:
             super()._create_paramiko_client(base_url)
-            if known is not None and known.exists():
-                self.ssh_client.load_host_keys(str(known))
-            self.ssh_client.set_missing_host_key_policy(
-                _tofu_policy(known) if policy == "tofu" else paramiko.RejectPolicy())
+            hostkeys.load_into(self.ssh_client, files)
+            self.ssh_client.set_missing_host_key_policy(policy)
             if key:
                 self.ssh_params["key_filename"] = key
             self.ssh_params["timeout"] = ssh.connect_timeout if ssh else 10.0
@@ -121,11 +107,11 @@ def ssh_client(device: "Device", *, profile_path: Path | None = None,
 
     try:
         adapter = ProfileSSHAdapter(url, timeout=int(timeout))
-    except paramiko.SSHException as exc:
-        where = f" (known hosts: {known})" if known else ""
-        raise TransportError(device.name, f"docker engine at {url}: {exc}{where}; with "
-                             "host_key_policy 'reject' add the key (`ssh-keyscan`) or use 'tofu'") from exc
-    except OSError as exc:
+    except paramiko.BadHostKeyException as exc:
+        raise hostkeys.changed_key_error(
+            device.name, files, hostkeys.host_key_name(device.address, ssh.port if ssh else 22),
+            exc.key.get_name(), exc.key.fingerprint) from None
+    except (paramiko.SSHException, OSError) as exc:
         raise TransportError(device.name, f"docker engine at {url}: {exc}") from exc
     # A client whose HTTP goes through our adapter: the same wiring the SDK does for
     # ssh:// URLs, with a fixed API version so construction opens no connection.
@@ -143,8 +129,8 @@ def ssh_client(device: "Device", *, profile_path: Path | None = None,
 
 
 def client_for(device: "Device | None" = None, *, profile_path: Path | None = None,
-               timeout: float = 300) -> "docker.DockerClient":
+               known_hosts: str | Path | None = None, timeout: float = 300) -> "docker.DockerClient":
     """The engine a device's containers run on: local for local devices, else over SSH."""
     if device is None or device.transport == "local":
         return local_client(timeout=timeout)
-    return ssh_client(device, profile_path=profile_path, timeout=timeout)
+    return ssh_client(device, profile_path=profile_path, known_hosts=known_hosts, timeout=timeout)
