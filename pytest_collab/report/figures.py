@@ -93,6 +93,7 @@ def timeline_figure(metrics: pandas.DataFrame, metric: str, *, scale: float = 1.
     roles = sorted(rows["role"].astype(str).unique())
     colors = {role: f"C{i % 10}" for i, role in enumerate(roles)}
     fig, axes = new_figure(rows=len(devices), height=2.4)
+    fig.suptitle(f"{metric} per device and program")
     for ax, device in zip(axes, devices):
         mine = rows[rows["device"].astype(str) == device]
         seen: set[str] = set()

@@ -31,7 +31,7 @@ def _item(item: Any) -> dict[str, Any]:
     from pytest_collab.report.figures import to_data_uri
 
     if hasattr(item, "savefig"):
-        title = item.axes[0].get_title() if item.axes else ""
+        title = item.get_suptitle() or (item.axes[0].get_title() if item.axes else "")
         return {"img": to_data_uri(item), "alt": title or "figure"}
     if hasattr(item, "to_html"):
         return {"html": Markup(item.to_html(index=False, border=0, classes="data"))}
