@@ -155,6 +155,17 @@ def test_sigterm_ignoring_tree_is_killed_after_grace() -> None:
     assert not [p for p in pids if alive(p)]
 
 
+def test_orphan_left_by_exited_program_is_ended() -> None:
+    # sh exits at once: its setsid'd background child is orphaned before any sample could
+    # see it as sh's child; the wrapper (a child subreaper) adopts and ends it.
+    w = Wrapped(["sh", "-c", "setsid sleep 60 & echo $!; exit 0"], "--grace", "1",
+                stdin=subprocess.DEVNULL)
+    assert w.finish() == 0
+    assert w.lines[-1]["code"] == 0
+    orphan = int(w.kind("out")[0]["line"])
+    assert not alive(orphan)
+
+
 def test_stdin_not_a_pipe_is_not_a_death_signal() -> None:
     w = Wrapped([sys.executable, "-c", "import time; time.sleep(0.6); print('done')"],
                 stdin=subprocess.DEVNULL)

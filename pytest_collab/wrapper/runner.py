@@ -65,7 +65,6 @@ class Runner:
         self.emitter = Emitter(out if out is not None else sys.stdout.buffer,
                                on_broken=lambda: self._request_stop("stdout"))
         self._stop_reason: Optional[str] = None
-        self._stop_count = 0
         self._exited = False
         self._values: Dict[str, float] = {}
 
@@ -77,7 +76,6 @@ class Runner:
             pass  # the pipe is full: a wake-up is pending anyway
 
     def _request_stop(self, reason: str) -> None:
-        self._stop_count += 1
         if self._stop_reason is None:
             self._stop_reason = reason
         self._wake()
@@ -204,8 +202,6 @@ class Runner:
             if not live:
                 return
             now = time.monotonic()
-            if self._stop_count >= 2 and not killing:  # asked twice: no more patience
-                deadline = now
             if not killing and now >= deadline:
                 killing, deadline = True, now + _KILL_PATIENCE_S
             if killing:
