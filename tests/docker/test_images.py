@@ -104,3 +104,19 @@ def test_unknown_arch_and_missing_folder(tmp_path):
         layer_specs(tmp_path, "riscv")
     with pytest.raises(ImageError, match="no such test case folder"):
         runtime_spec(tmp_path / "nope", "parent", "amd64")
+
+
+def test_cli_build_then_nothing_rebuilt(testcase, base_image, docker_client, capsys):
+    import argparse
+
+    from pytest_collab.cli import images as cli_images
+
+    parser = argparse.ArgumentParser(prog="collab")
+    cli_images.register(parser.add_subparsers(dest="command"))
+    argv = ["images", "build", str(testcase), "--arch", "amd64", "--base-from", base_image]
+    for _ in range(2):
+        args = parser.parse_args(argv)
+        assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "[runtime] step" in out and "[runtime] cache hit" in out
+    assert out.strip().splitlines()[-1].endswith("(rebuilt: nothing)")
