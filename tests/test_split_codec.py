@@ -1,0 +1,73 @@
+"""codec: every shape and dtype round-trips; fp16 and int8 stay inside their stated bounds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import split_helpers  # noqa: F401  (puts the device modules on sys.path)
+import codec
+
+COMPRESSIONS = [codec.Compression("none"), codec.Compression(), codec.Compression("zstd", "bitshuffle", 9),
+                codec.Compression("blosclz", "nofilter", 1)]
+shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=7)
+dtypes = st.one_of(hnp.integer_dtypes(), hnp.unsigned_integer_dtypes(), hnp.floating_dtypes(),
+                   hnp.complex_number_dtypes(), hnp.boolean_dtypes())
+
+
+@settings(max_examples=150, deadline=None)
+@given(arr=hnp.arrays(dtypes, shapes), comp=st.sampled_from(COMPRESSIONS))
+def test_raw_roundtrips_any_shape_and_dtype(arr, comp):
+    data, meta = codec.pack(arr, "raw", comp)
+    out = codec.unpack(data, meta)
+    assert out.dtype == arr.dtype and out.shape == arr.shape
+    assert out.tobytes() == np.ascontiguousarray(arr).tobytes()
+
+
+finite32 = hnp.arrays(np.float32, shapes, elements=st.floats(-1e4, 1e4, width=32))
+
+
+@settings(max_examples=150, deadline=None)
+@given(arr=finite32, comp=st.sampled_from(COMPRESSIONS))
+def test_fp32_exact_fp16_and_int8_within_bounds(arr, comp):
+    assert np.array_equal(codec.unpack(*codec.pack(arr, "fp32", comp)), arr)
+    half = codec.unpack(*codec.pack(arr, "fp16", comp))
+    # fp16: relative 2**-11 in the normal range, absolute 2**-25 (half a subnormal step) below it
+    assert np.all(np.abs(half - arr) <= np.maximum(np.abs(arr) * 2.0 ** -11, 2.0 ** -25))
+    data, meta = codec.pack(arr, "int8", comp)
+    q = codec.unpack(data, meta)
+    assert q.shape == arr.shape
+    assert np.all(np.abs(q - arr) <= meta["scale"] / 2 * (1 + 1e-5) + 1e-6 * np.abs(arr))
+
+
+def test_int8_keeps_zero_exact_and_uses_one_byte():
+    x = np.maximum(np.random.default_rng(1).normal(size=(1, 64, 56, 56)), 0).astype(np.float32)
+    enc = codec.encode(x, "int8")
+    assert len(enc.data) == x.size
+    assert np.all(codec.decode(enc.data, enc.meta)[x == 0] == 0)
+
+
+@pytest.mark.parametrize("encoding", ["fp32", "fp16", "int8"])
+def test_float_encodings_reject_integer_tensors(encoding):
+    with pytest.raises(codec.CodecError, match="raw"):
+        codec.encode(np.arange(4), encoding)
+
+
+def test_int8_rejects_non_finite():
+    with pytest.raises(codec.CodecError, match="finite"):
+        codec.encode(np.array([1.0, np.inf], np.float32), "int8")
+
+
+def test_truncated_payload_and_damaged_frame_are_named():
+    data, meta = codec.pack(np.ones((4, 4), np.float32), "fp32", codec.Compression("none"))
+    with pytest.raises(codec.CodecError, match="truncated"):
+        codec.unpack(data[:-3], meta)
+    data, meta = codec.pack(np.ones((4, 4), np.float32), "fp32", codec.Compression())
+    with pytest.raises(codec.CodecError, match="damaged or truncated"):
+        codec.unpack(data[: len(data) // 2], meta)
+
+
+def test_unknown_codec_lists_choices():
+    with pytest.raises(codec.CodecError, match="zstd"):
+        codec.compress(b"abcd", 4, codec.Compression("snappy"))
