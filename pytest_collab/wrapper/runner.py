@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import BinaryIO, Dict, List, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, List, Optional, Tuple
 
 from . import PROTOCOL_VERSION, procfs
 from .emit import Emitter
@@ -37,6 +37,13 @@ def become_subreaper() -> bool:
         return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
     except Exception:  # no ctypes, not Linux: discovery still works, orphans may escape
         return False
+
+
+def _next_due(due: float, interval: float) -> float:
+    """The next tick of the grid; after a stall, skip missed ticks rather than burst."""
+    due += interval
+    now = time.monotonic()
+    return due if due > now else now + interval
 
 
 def _watches_stdin() -> bool:
@@ -117,7 +124,7 @@ class Runner:
             pass
         self._request_stop("stdin EOF")
 
-    def _thread(self, target, *args) -> threading.Thread:  # type: ignore[no-untyped-def]
+    def _thread(self, target: Callable[..., None], *args: object) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, daemon=True)
         thread.start()
         return thread
@@ -162,7 +169,7 @@ class Runner:
             self.emitter.emit("m", pid=proc.pid, v=values)
             self._reap_orphans(tree)
 
-        self._loop(tree, sample)
+        self._loop(sample)
         self._end_tree(tree, sample)
         if tree.readable(proc.pid):
             sample()  # the final sample: the program is a zombie, its counters still read
@@ -177,7 +184,7 @@ class Runner:
         net.close()
         return 128 + sig if sig is not None else (code if code is not None else 1)
 
-    def _loop(self, tree: Tree, sample) -> None:  # type: ignore[no-untyped-def]
+    def _loop(self, sample: Callable[[], None]) -> None:
         """Sample at ``hz`` on a fixed grid until a stop is asked or the program exits."""
         interval = 1.0 / self.hz
         due = time.monotonic() + interval
@@ -187,9 +194,9 @@ class Runner:
                 self._sleep(due - now)
                 continue
             sample()
-            due = max(due + interval, time.monotonic())
+            due = _next_due(due, interval)
 
-    def _end_tree(self, tree: Tree, sample) -> None:  # type: ignore[no-untyped-def]
+    def _end_tree(self, tree: Tree, sample: Callable[[], None]) -> None:
         """SIGTERM every live process of the tree, SIGKILL what is left after ``grace``."""
         interval = 1.0 / self.hz
         signalled: set = set()
@@ -214,7 +221,7 @@ class Runner:
                 signalled.update(fresh)
             if now >= due:
                 sample()
-                due = max(due + interval, now)
+                due = _next_due(due, interval)
             self._sleep(min(0.05, max(0.0, deadline - now)) or 0.01)
 
     @staticmethod
