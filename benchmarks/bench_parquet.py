@@ -29,12 +29,15 @@ def make_samples(rows: int) -> list[dict]:
     """Realistic wrapper samples: 3 programs at 10 Hz, 12 metrics each."""
     rng = random.Random(7)
     t0 = 1_700_000_000.0
+    units = [dict(METRICS) for _ in PROGRAMS]  # each program has its own mapping
     samples = []
     for i in range(rows // len(METRICS)):
         device, role, pid = PROGRAMS[i % len(PROGRAMS)]
-        samples.append(dict(run="20260101-000000-abcdef", test=f"testcases/x/test_x.py::test_x[{i // 20000}]",
+        samples.append(dict(run="20260101-000000-abcdef",
+                            test=f"testcases/x/test_x.py::test_x[{i // 20000}]",
                             device=device, role=role, pid=pid, t=t0 + i / 30,
-                            values={k: rng.random() * 1e6 for k in METRICS}, units=METRICS))
+                            values={k: rng.random() * 1e6 for k in METRICS},
+                            units=units[i % len(PROGRAMS)]))
     return samples
 
 

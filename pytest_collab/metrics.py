@@ -4,23 +4,18 @@ Why streaming: a run can last hours and sample many programs at 10 Hz, so metric
 buffered in columns and written as Parquet row groups while the run goes on, to
 ``<name>.tmp``; ``close()`` writes the footer and renames the file to its final name.
 A crash therefore never leaves a half-written ``metrics.parquet`` (the wrapper's raw
-JSONL logs keep what was measured). Results (``collab.record()``) are rare and
-free-form, so they go to a crash-safe JSON Lines journal first and become
-``results.parquet`` (union of columns) at the end.
+JSONL logs keep what was measured). Results (``collab.record()``) live in
+:mod:`pytest_collab.results`; their names are re-exported here.
 
 pyarrow is imported inside functions: the plugin imports this module lazily, but the
 schemas are built on first use so that even an eager import stays cheap.
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 import threading
-import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
 
 COMPRESSION = "zstd"
-#: columns that lead every results table, in this order
-RESULTS_LEAD = ("run", "test", "testcase", "record", "timestamp")
 #: metrics columns stored dictionary-encoded: few distinct values, millions of rows
 _DICT_COLUMNS = ("run", "test", "device", "role", "metric", "unit")
 #: Parquet dictionary pages only where values repeat: trying them on random doubles
@@ -60,7 +53,7 @@ def timestamp_type() -> pyarrow.DataType:
     return pa.timestamp("us", tz="UTC")
 
 
-def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
+def _seconds_toto_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
     """Epoch seconds (floats, None allowed) to a timestamp[us, UTC] array."""
     import numpy as np
     import pyarrow as pa
@@ -72,7 +65,7 @@ def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
                     mask=mask if mask.any() else None)
 
 
-def _timestamps(values: Any) -> pyarrow.Array:
+def to_timestamps(values: Any) -> pyarrow.Array:
     """Accept epoch seconds, datetimes, ISO strings or an Arrow array as timestamps."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -81,7 +74,7 @@ def _timestamps(values: Any) -> pyarrow.Array:
         return values.cast(timestamp_type())
     first = next((v for v in values if v is not None), None)
     if isinstance(first, (int, float)) and not isinstance(first, bool):
-        return _seconds_to_timestamps(values)
+        return _seconds_toto_timestamps(values)
     if isinstance(first, str):
         return pc.cast(pc.strptime(pa.array(values, pa.string()), "%Y-%m-%dT%H:%M:%S%z",
                                    unit="us", error_is_null=True), timestamp_type())
@@ -108,7 +101,7 @@ class _SampleBuffer:
     to one row per metric is vectorised (numpy / Arrow) at flush time.
     """
 
-    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "units", "last_units")
+    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "units", "merged")
 
     def __init__(self) -> None:
         self.sources: dict[tuple, int] = {}     # (run, test, device, role, pid) -> id
@@ -118,16 +111,21 @@ class _SampleBuffer:
         self.t: list[float] = []
         self.values: list[float] = []
         self.units: dict[str, str | None] = {}  # metric -> unit, one meaning per buffer
-        self.last_units: Mapping[str, str] | None = None
+        self.merged: list[Mapping[str, str]] = []
 
     def merge_units(self, units: Mapping[str, str]) -> bool:
-        """Fold ``units`` into the metric → unit map; False on a conflict."""
-        if units is self.last_units:
-            return True
+        """Fold ``units`` into the metric → unit map; False on a conflict.
+
+        Each program passes the same mapping object with every sample, so a mapping
+        already merged is recognised by identity (kept referenced: ids never recycle).
+        """
+        for seen in self.merged:
+            if seen is units:
+                return True
         for name, unit in units.items():
             if self.units.setdefault(name, unit) != unit:
                 return False
-        self.last_units = units
+        self.merged.append(units)
         return True
 
     def table(self, schema: pyarrow.Schema) -> pyarrow.Table:
@@ -148,7 +146,7 @@ class _SampleBuffer:
         codes = per_sample[per_sample >= 0]          # row-major: sample order, key order
         counts = (per_sample >= 0).sum(axis=1)
         rows = source.take(np.repeat(np.asarray(self.sid, dtype=np.intp), counts))
-        stamps = _seconds_to_timestamps(np.repeat(np.asarray(self.t, dtype=float), counts))
+        stamps = _seconds_toto_timestamps(np.repeat(np.asarray(self.t, dtype=float), counts))
         metric = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names, pa.string()))
         unit = _text(pa.array([self.units.get(n) for n in names], pa.string()).take(codes))
         return pa.Table.from_arrays(
@@ -233,7 +231,7 @@ class MetricsWriter:
             if field.name in _DICT_COLUMNS:
                 arrays.append(_text(col))
             elif field.name == "timestamp":
-                arrays.append(_timestamps(col))
+                arrays.append(to_timestamps(col))
             else:
                 arrays.append(pa.array(col, type=field.type))
         return pa.Table.from_arrays(arrays, schema=self.schema)
@@ -277,124 +275,6 @@ class MetricsWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class ResultsJournal:
-    """Appends one JSON line per ``collab.record()``; each line is flushed at once.
-
-    A journal survives a crash of the run (every complete line is kept), and the
-    ``results.parquet`` of a run is built from the journals of all processes at the end.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._fh: Any = None
-
-    def append(self, row: Mapping[str, Any]) -> None:
-        """Write ``row``; adds ``timestamp`` (epoch seconds) when the row has none."""
-        record = dict(row)
-        record.setdefault("timestamp", time.time())
-        line = json.dumps(record, default=_json_default, allow_nan=True) + "\n"
-        with self._lock:
-            if self._fh is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-            self._fh.write(line)
-            self._fh.flush()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
-
-    def __enter__(self) -> ResultsJournal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars/arrays, tuples, sets and datetimes as JSON."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, Iterable)) and not isinstance(value, (str, bytes)):
-        return list(value)
-    return str(value)
-
-
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Rows of one journal; a torn last line (crash mid-write) is dropped."""
-    rows: list[dict[str, Any]] = []
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            if number == len(lines):
-                break
-            raise RunDataError(f"{path}:{number}: not a JSON object ({exc}); fix or delete "
-                               "the line and run the merge again") from exc
-    return rows
-
-
-def _is_sequence(value: Any) -> bool:
-    return isinstance(value, (list, tuple))
-
-
-def _column(name: str, values: list[Any]) -> pyarrow.Array:
-    """One results column: sequences → list<double>, else Arrow's inferred scalar type.
-
-    A column Arrow can not type (numbers mixed with text, ...) is kept as JSON text
-    rather than failing the whole run at its very end.
-    """
-    import pyarrow as pa
-
-    if name == "timestamp":
-        return _timestamps(values)
-    try:
-        if any(_is_sequence(v) for v in values):
-            wrapped = [v if v is None or _is_sequence(v) else [v] for v in values]
-            return pa.array(wrapped, type=pa.list_(pa.float64()))
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
-        return pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
-
-
-def write_results_parquet(journals: list[Path], out: Path) -> Path:
-    """Union of every journal's rows into ``out`` (atomic); missing journals are skipped."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rows = [row for j in journals if Path(j).is_file() for row in read_journal(Path(j))]
-    order = {name: None for name in RESULTS_LEAD}
-    for row in rows:
-        order.update(dict.fromkeys(row))
-    columns = {name: _column(name, [row.get(name) for row in rows]) for name in order}
-    if not rows:
-        columns = {name: pa.array([], type=_lead_type(name)) for name in RESULTS_LEAD}
-    table = pa.table(columns)
-    return _atomic_write(table, Path(out), lambda t, p: pq.write_table(t, p, compression=COMPRESSION))
-
-
-def _lead_type(name: str) -> pyarrow.DataType:
-    import pyarrow as pa
-
-    return {"record": pa.int64(), "timestamp": timestamp_type()}.get(name, pa.string())
-
-
-def _atomic_write(table: pyarrow.Table, out: Path, write: Any) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    write(table, str(tmp))
-    os.replace(tmp, out)
-    return out
 
 
 def _conform(table: pyarrow.Table, schema: pyarrow.Schema) -> pyarrow.Table:
@@ -442,7 +322,7 @@ def merge_parquet(parts: list[Path], out: Path, schema: pyarrow.Schema | None = 
     return out
 
 
-def _read(path: Path, what: str) -> pandas.DataFrame:
+def read_frame(path: Path, what: str) -> pandas.DataFrame:
     import pyarrow.parquet as pq
 
     if not path.parent.is_dir():
@@ -460,10 +340,17 @@ def _read(path: Path, what: str) -> pandas.DataFrame:
 
 def read_metrics(run_dir: Path) -> pandas.DataFrame:
     """``metrics.parquet`` of a run as a DataFrame (strings as categoricals)."""
-    return _read(RunDir(run_dir).metrics, "metrics")
+    return read_frame(RunDir(run_dir).metrics, "metrics")
 
 
-def read_results(run_dir: Path) -> pandas.DataFrame:
-    """``results.parquet`` of a run; list columns hold numpy arrays."""
-    return _read(RunDir(run_dir).results, "results")
+_RESULTS_NAMES = ("RESULTS_LEAD", "ResultsJournal", "read_journal", "write_results_parquet",
+                  "read_results")
 
+
+def __getattr__(name: str) -> Any:
+    """The results half lives in :mod:`pytest_collab.results`; its names resolve here too."""
+    if name in _RESULTS_NAMES:
+        from pytest_collab import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,8 @@ class RunData:
 
 
 def load_run(run_dir: Path | RunDir) -> RunData:
-    from pytest_collab.metrics import RESULTS_LEAD, metrics_schema, read_metrics, read_results
+    from pytest_collab.metrics import metrics_schema, read_metrics
+    from pytest_collab.results import RESULTS_LEAD, read_results
 
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
     if not run.root.is_dir():
