@@ -19,9 +19,9 @@ import numpy as np
 
 ENCODINGS = ("fp32", "fp16", "int8", "raw")
 # Defaults chosen from benchmarks/bench_split_codec.py (see docs/split_resnet.md).
-DEFAULT_CODEC = "lz4"
+DEFAULT_CODEC = "zstd"
 DEFAULT_FILTER = "shuffle"
-DEFAULT_LEVEL = 5
+DEFAULT_LEVEL = 1
 
 
 class CodecError(ValueError):
