@@ -129,6 +129,7 @@ class SSHLab:
     def write_profile(self, path: Path, *, kinds: tuple[str, ...] = ("server", "rpi", "jetson"),
                       python: str | None = None, workdir: str | None = None) -> Path:
         """A LAN profile YAML over these servers, host keys pre-trusted (policy reject)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         known = self.known_hosts(path.with_suffix(".known_hosts"))
         devices = []
         for server, kind in zip(self.servers, kinds):

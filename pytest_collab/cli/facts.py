@@ -1,0 +1,55 @@
+"""``collab facts PROFILE``: gather every device's facts, store them in the profile (with
+the time they were taken), and export the inventory as html, csv, json, markdown or sql.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pytest_collab.cli.lan import connector, load_lan, save_lan, targets
+
+
+def cmd_facts(args: argparse.Namespace) -> int:
+    from pytest_collab import facts, facts_export
+    lan = load_lan(args.profile)
+    devices = targets(lan, args.target)
+    failed = 0
+    if not args.no_gather:
+        outcomes = facts.gather_many(devices, connect=connector(lan), timeout=args.timeout)
+        for device in devices:
+            outcome = outcomes[device.name]
+            if outcome.ok:
+                facts.apply(device, outcome.value)
+            else:
+                failed += 1
+                print(f"warning: {device.name}: {outcome.error} (its old facts are kept)",
+                      file=sys.stderr)
+        save_lan(lan)
+    columns = args.columns.split(",") if args.columns else None
+    exclude = args.exclude.split(",") if args.exclude else ()
+    text = facts_export.export(devices, args.export, columns=columns, exclude=exclude,
+                               title=f"{lan.name} devices")
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 1 if failed else 0
+
+
+def register(subparsers: Any) -> None:
+    from pytest_collab.facts_export import FORMATS
+    p = subparsers.add_parser("facts", help="gather device facts and export the inventory")
+    p.add_argument("profile")
+    p.add_argument("target", nargs="?", help="device, kind or tag (default: all)")
+    p.add_argument("--export", choices=FORMATS, default="markdown",
+                   help="output format (default: markdown)")
+    p.add_argument("--columns", help="comma-separated aliases (name,os,ip,mem,cpus,...) or "
+                                     "fact names (ansible_default_ipv4.address)")
+    p.add_argument("--exclude", help="comma-separated columns to leave out")
+    p.add_argument("--output", "-o", help="file (default: stdout)")
+    p.add_argument("--no-gather", action="store_true", help="export the stored facts only")
+    p.add_argument("--timeout", type=float, default=60, help="per device (default 60s)")
+    p.set_defaults(func=cmd_facts)
