@@ -8,6 +8,8 @@ never see it.
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,15 +39,10 @@ class Split:
 def load(spec: str, seed: int) -> tuple[Split, Split]:
     """Return (train pool shared out to clients, server held-out set) for ``spec``."""
     if spec == "digits":
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
-
-        d = load_digits()
-        x = (d.images / 16.0).astype(np.float32)[:, None, :, :]
-        y = d.target.astype(np.int64)
-        xtr, xte, ytr, yte = train_test_split(x, y, test_size=HELD_OUT_FRACTION,
-                                              random_state=seed, stratify=y)
-        return Split(xtr, ytr), Split(xte, yte)
+        x, y = _read_digits()
+        test = _stratified_pick(y, HELD_OUT_FRACTION, seed)
+        train = np.setdiff1d(np.arange(len(y)), test)
+        return Split(x[train], y[train]), Split(x[test], y[test])
     if spec.startswith("cifar10:"):
         return _load_cifar10(Path(spec.split(":", 1)[1]))
     raise ValueError(f"unknown data spec {spec!r}: use 'digits' or 'cifar10:/path/to/cifar-10-batches-py'")
@@ -62,6 +59,27 @@ def client_data(spec: str, seed: int, partition_id: int, num_partitions: int,
     order = np.random.default_rng(seed + 1000 + partition_id).permutation(len(mine))
     n_val = max(1, int(len(mine) * LOCAL_VAL_FRACTION))
     return mine.take(order[n_val:]), mine.take(order[:n_val])
+
+
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits file, read without importing scikit-learn: the import
+    costs seconds, and Flower starts a fresh ClientApp process for every message."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the digits data ship with scikit-learn; install it in the "
+                                  "device's Python environment (pip install scikit-learn)")
+    path = Path(list(spec.submodule_search_locations)[0], "datasets", "data", "digits.csv.gz")
+    raw = np.loadtxt(gzip.open(path, "rt"), delimiter=",", dtype=np.float32)
+    x = (raw[:, :64] / 16.0).reshape(-1, 1, 8, 8)
+    return np.ascontiguousarray(x), raw[:, 64].astype(np.int64)
+
+
+def _stratified_pick(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Seeded indices holding ``fraction`` of every class (the server's held-out set)."""
+    rng = np.random.default_rng(seed)
+    picks = [rng.permutation(np.flatnonzero(y == c))[: max(1, round(fraction * (y == c).sum()))]
+             for c in np.unique(y)]
+    return np.sort(np.concatenate(picks))
 
 
 def _load_cifar10(root: Path) -> tuple[Split, Split]:

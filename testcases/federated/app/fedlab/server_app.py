@@ -132,8 +132,8 @@ def main(grid: Grid, context: Context) -> None:
                  round_time_s=time.perf_counter() - t0, clients_ok=len(rows) - len(failed),
                  clients_failed=len(failed), status="ok")
     except TooFewClients as exc:
-        emit("run", status="failed", error=str(exc), clients=sorted(names.values()),
+        emit("run", status="failed", error=str(exc), client_names=sorted(names.values()),
              run_time_s=time.perf_counter() - t_run)
         raise
-    emit("run", status="completed", error=None, clients=sorted(names.values()),
+    emit("run", status="completed", error=None, client_names=sorted(names.values()),
          final_accuracy=g["accuracy"], final_loss=g["loss"], run_time_s=time.perf_counter() - t_run)

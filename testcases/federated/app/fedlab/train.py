@@ -29,7 +29,7 @@ def fit(model: nn.Module, data: Split, epochs: int, lr: float, batch_size: int,
             loss = loss_fn(out, y[idx])
             loss.backward()
             opt.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             correct += int((out.argmax(1) == y[idx]).sum())
     return {"loss": loss_sum / len(y), "accuracy": correct / len(y),
             "train_time_s": time.perf_counter() - t0}
