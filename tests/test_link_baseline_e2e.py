@@ -76,7 +76,8 @@ def test_run_json_describes_the_run(run_dir: Path) -> None:
 
 def test_report_has_overview_results_and_figures(run_dir: Path) -> None:
     html = (run_dir / "report.html").read_text()
-    for text in ("Overview", "Results", "Latency distributions", "CPU and memory", "server-1", "rpi-1",
+    for text in ("Overview", "Results", "Latency distributions", "CPU and memory", "Link baseline",
+                 "server-1", "rpi-1",
                  "rtt_ms", "link_baseline"):
         assert text in html
     assert html.count("data:image/png;base64,") >= 2

@@ -13,7 +13,7 @@ from typing import Any
 from pytest_collab.errors import CollabWarning
 from pytest_collab.report import tables
 from pytest_collab.report.data import RunData, load_run
-from pytest_collab.report.sections import Section, registered_sections
+from pytest_collab.report.sections import Section, load_testcase_sections, registered_sections
 
 
 def _environment() -> Any:
@@ -55,6 +55,8 @@ def build_context(run: RunData) -> dict[str, Any]:
     from pytest_collab.report.builtin import BUILTIN_SECTIONS
 
     info = run.info
+    if "testcase" in run.results.columns:
+        load_testcase_sections(set(run.results["testcase"].dropna()), [info.get("rootdir", "."), "."])
     sections = [_render_section(s, run) for s in [*BUILTIN_SECTIONS, *registered_sections()]]
     return {
         "run_id": info.get("run_id", run.run.run_id),

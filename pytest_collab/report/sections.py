@@ -19,8 +19,10 @@ touching the core report::
   ``Figure`` (inlined as PNG), a ``str`` of HTML (trusted, inserted as is), or a pandas
   ``DataFrame`` (rendered as a table).
 
-Register from the module that defines the experiment's helpers (imported by its
-conftest), or from an installed package through the entry point group
+An experiment under ``testcases/<name>/`` registers from ``testcases/<name>/report_sections.py``:
+the report imports that file for every test case that has results in the run (looked up
+under the run's rootdir, then the current folder), so ``collab report`` finds it too.
+An installed package registers through the entry point group
 ``pytest_collab.report_sections`` (the entry point names a module to import, whose
 import registers). Sections appear after the built-in ones, in registration order; a
 name registered twice replaces the first; a section that raises shows its error in the
@@ -67,3 +69,25 @@ def registered_sections() -> list[Section]:
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         ep.load()
     return list(_REGISTRY.values())
+
+
+def load_testcase_sections(testcases: "list[str] | set[str]", roots: "list[str]") -> list[str]:
+    """Import ``<root>/testcases/<name>/report_sections.py`` for each test case; return the files."""
+    import importlib.util
+    from pathlib import Path
+
+    loaded = []
+    for name in sorted(testcases):
+        for root in roots:
+            path = Path(root) / "testcases" / str(name) / "report_sections.py"
+            if not path.is_file():
+                continue
+            module_name = f"collab_report_sections_{name}"
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            if spec is None or spec.loader is None:
+                continue
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded.append(str(path))
+            break
+    return loaded
