@@ -5,6 +5,7 @@ import os
 import platform
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -27,7 +28,7 @@ def test_group_one_failing_one_hanging_host_all_results_in_time(ssh_lab, known):
         sock.bind(("127.0.1.13", 0))
         failing.address, failing.ssh.port = "127.0.1.13", sock.getsockname()[1]
     # The hanging host: its connect never returns (a stuck driver, a dead NFS mount...).
-    release = __import__("threading").Event()
+    release = threading.Event()
 
     def stuck_connect(device):
         if device.name == hanging.name:
@@ -63,7 +64,7 @@ def test_group_command_timeout_per_host(ssh_lab, known):
 def test_map_devices_keeps_order_and_bounds_workers(ssh_lab):
     devices = [ssh_lab.device(i % 3, name=f"d{i}") for i in range(6)]
     active, peak = [0], [0]
-    lock = __import__("threading").Lock()
+    lock = threading.Lock()
 
     def work(device):
         with lock:
@@ -97,7 +98,7 @@ def test_discovery_ignores_non_ssh_listeners(ssh_lab):
         conn, _ = server.accept()
         conn.sendall(b"HTTP/1.0 400 Bad\r\n\r\n")
         conn.close()
-    __import__("threading").Thread(target=answer, daemon=True).start()
+    threading.Thread(target=answer, daemon=True).start()
     assert discover.probe("127.0.1.13", port, timeout=1) is None
     server.close()
 
