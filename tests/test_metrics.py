@@ -95,6 +95,28 @@ def test_add_rows_and_samples_from_threads(tmp_path: Path) -> None:
     assert sorted(actual_rows(path)) == sorted(expected_rows(samples) + bulk)
 
 
+def test_each_flush_is_one_row_group(tmp_path: Path) -> None:
+    path = tmp_path / "m.parquet"
+    samples = random_samples(30, seed=6)
+    with MetricsWriter(path) as writer:
+        for chunk in (samples[:10], samples[10:25], samples[25:]):
+            for s in chunk:
+                writer.add_sample(**s)
+            writer.flush()
+        writer.flush()  # nothing buffered: no empty row group
+    sizes = [pq.ParquetFile(path).metadata.row_group(i).num_rows for i in range(3)]
+    assert pq.ParquetFile(path).num_row_groups == 3
+    assert sizes == [len(expected_rows(c)) for c in (samples[:10], samples[10:25], samples[25:])]
+
+
+def test_journal_lines_are_on_disk_before_close(tmp_path: Path) -> None:
+    journal = ResultsJournal(tmp_path / "j.jsonl")
+    journal.append({"test": "t", "rtt_ms": np.arange(3.0), "n": np.int64(4), "when": None})
+    row = json.loads((tmp_path / "j.jsonl").read_text())  # read while still open
+    assert row["rtt_ms"] == [0.0, 1.0, 2.0] and row["n"] == 4 and "timestamp" in row
+    journal.close()
+
+
 def test_add_rows_rejects_wrong_columns(tmp_path: Path) -> None:
     with MetricsWriter(tmp_path / "m.parquet") as writer, pytest.raises(CollabError, match="missing"):
         writer.add_rows({"run": ["x"]})

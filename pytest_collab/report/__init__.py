@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["export_run", "render_report"]
+from pytest_collab.report.sections import register_section  # stdlib only: cheap
+
+__all__ = ["export_run", "register_section", "render_report"]
 
 
 def render_report(run_dir: Path, out: Path | None = None) -> Path:
