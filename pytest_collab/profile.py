@@ -21,6 +21,7 @@ a file directly. The schema (full reference: ``docs/profiles.md``)::
         os: ...
         mac: "dc:a6:32:01:02:03"  # quoted: YAML reads some MACs as numbers
         tags: [edge, camera]
+        link: {rate_mbit: 100, delay_ms: 0, loss_pct: 0}   # emulated lab only (docs/emulated.md)
         resources: {cpus: 4, memory_mb: 4096}
         ssh: {user: pi, port: 22, key: ~/.ssh/id_ed25519, key_env: ..., agent: true,
               host_key_policy: reject, known_hosts: ..., connect_timeout: 10}
@@ -110,6 +111,7 @@ class Device:
     workdir: str = "/tmp/pytest-collab"  # where code is synced on the device
     facts: dict[str, object] = field(default_factory=dict)      # Ansible-named, `collab facts`
     facts_time: str | None = None
+    link: dict[str, float] = field(default_factory=dict)         # emulated uplink shaping
 
     def matches(self, want: str) -> bool:
         """A marker's ``want`` is either a kind or a tag."""
@@ -165,6 +167,7 @@ class LAN:
     devices: list[Device]
     kinds: dict[str, dict] = field(default_factory=dict)
     description: str = ""
+    emulation: dict[str, Any] = field(default_factory=dict)   # emulated lab settings (emulated.py)
 
     def device(self, name: str) -> Device:
         """The device called ``name``; the error lists the names there are."""
@@ -184,6 +187,8 @@ class LAN:
         if self.kinds:
             data["kinds"] = self.kinds
         data["devices"] = [d.to_dict() for d in self.devices]
+        if self.emulation:
+            data["emulation"] = self.emulation
         return data
 
     @classmethod
@@ -194,7 +199,7 @@ class LAN:
         controller = Controller(**doc["controller"]) if doc["controller"] else Controller()
         return cls(name=doc["name"], path=path, controller=controller,
                    devices=[_device(d) for d in doc["devices"]],
-                   kinds=doc["kinds"], description=doc["description"])
+                   kinds=doc["kinds"], description=doc["description"], emulation=doc["emulation"])
 
 
 def resolve_profile_path(name_or_path: str, rootdir: Path) -> Path:

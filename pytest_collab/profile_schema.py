@@ -30,13 +30,15 @@ SECRET_KEYS = frozenset({"password", "passphrase", "key_text", "private_key"})
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")
 
-TOP_KEYS = ("name", "description", "controller", "kinds", "defaults", "devices")
+TOP_KEYS = ("name", "description", "controller", "kinds", "defaults", "devices", "emulation")
 CONTROLLER_KEYS = ("name", "address", "facts")
 KIND_KEYS = ("description", "resources")
 SSH_KEYS = ("user", "port", "key", "key_env", "agent", "host_key_policy",
             "known_hosts", "connect_timeout")
 DEVICE_KEYS = ("name", "kind", "address", "transport", "runtime", "arch", "os", "mac",
-               "tags", "resources", "ssh", "python", "workdir", "facts", "facts_time")
+               "tags", "resources", "ssh", "python", "workdir", "facts", "facts_time", "link")
+# Link shaping of an emulated device's uplink (docs/emulated.md); all optional numbers.
+LINK_KEYS = ("rate_mbit", "delay_ms", "jitter_ms", "loss_pct")
 # What one device may inherit: identity (name, address, mac, facts) stays per device.
 DEFAULT_KEYS = ("transport", "runtime", "arch", "os", "tags", "resources", "ssh",
                 "python", "workdir")
@@ -242,6 +244,8 @@ def check_fields(data: dict, key: str, schema: Schema) -> dict:
             out[name] = schema.names(value, sub)
         elif name == "resources":
             out[name] = schema.numbers(value, sub)
+        elif name == "link":
+            out[name] = check_link(value, sub, schema)
         elif name == "facts":
             out[name] = schema.mapping(value, sub)
         elif name == "facts_time":
@@ -251,6 +255,16 @@ def check_fields(data: dict, key: str, schema: Schema) -> dict:
             out[name] = check_mac(value, sub, schema)
         else:
             out[name] = schema.string(value, sub)
+    return out
+
+
+def check_link(value: Any, key: str, schema: Schema) -> dict[str, float]:
+    """``link: {rate_mbit: 100, delay_ms: 0, jitter_ms: 0, loss_pct: 0}`` (numbers >= 0)."""
+    data = schema.mapping(value, key)
+    schema.keys(data, key, LINK_KEYS)
+    out = {k: schema.number(v, join(key, k)) for k, v in data.items() if v is not None}
+    if out.get("loss_pct", 0) > 100:
+        schema.fail(join(key, "loss_pct"), f"a percentage from 0 to 100, got {out['loss_pct']}")
     return out
 
 
@@ -362,5 +376,6 @@ def check_document(data: Any, path: Path | str, stem: str | None = None) -> dict
                                            f"(first at {first_at[device['name']]})")
         first_at[device["name"]] = key
         devices.append(device)
-    return {"name": name, "description": description, "kinds": kinds,
+    emulation = schema.mapping(data.get("emulation"), "emulation")
+    return {"name": name, "description": description, "kinds": kinds, "emulation": emulation,
             "controller": check_controller(data.get("controller"), schema), "devices": devices}
