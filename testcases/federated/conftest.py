@@ -1,0 +1,63 @@
+"""Options and the test matrix of testcases/federated (clients x IID/non-IID x rounds).
+
+The default selection on the local lab is one configuration (2 IID clients), about two
+minutes on a 2-core machine; ``--fl-full`` (or any other LAN) runs the whole matrix.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import report_sections  # noqa: F401  (registers the report's federated sections)
+
+CLIENTS = (2, 4)
+ALPHAS = (None, 0.5)        # None = IID; else Dirichlet(alpha) label skew
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("federated", "federated experiment (Flower)")
+    g.addoption("--fl-data", default="digits",
+                help="digits (bundled with scikit-learn) or cifar10:/path/to/cifar-10-batches-py "
+                     "(default digits)")
+    g.addoption("--fl-model", default=None,
+                help="cnn or resnet18 (default cnn for digits, resnet18 for cifar10)")
+    g.addoption("--fl-rounds", default="3", help="comma-separated round counts (default 3)")
+    g.addoption("--fl-epochs", type=int, default=3, help="local epochs per round (default 3)")
+    g.addoption("--fl-round-timeout", type=float, default=120.0,
+                help="seconds a client may take per phase before it counts as lost (default 120)")
+    g.addoption("--fl-full", action="store_true",
+                help="run the whole matrix on the local lab too (default: clients2-iid only)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if not {"clients", "alpha", "rounds"} <= set(metafunc.fixturenames):
+        return
+    rounds = [int(r) for r in metafunc.config.getoption("fl_rounds").split(",") if r.strip()]
+    cases = []
+    for n in CLIENTS:
+        for alpha in ALPHAS:
+            for r in rounds:
+                part = "iid" if alpha is None else f"alpha{alpha:g}"
+                cases.append(pytest.param(n, alpha, r, id=f"clients{n}-{part}-rounds{r}",
+                                          marks=pytest.mark.devices(server=1, rpi=n)))
+    metafunc.parametrize(("clients", "alpha", "rounds"), cases)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("fl_full") or str(config.getoption("lan", "local")) != "local":
+        return
+    skip = pytest.mark.skip(reason="local lab runs clients2-iid only; pass --fl-full for the matrix")
+    for item in items:
+        params = getattr(item, "callspec", None)
+        if params and "clients" in params.params and item.path.parent.name == "federated":
+            if params.params["clients"] != 2 or params.params["alpha"] is not None:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fl_options(request: pytest.FixtureRequest) -> dict:
+    opt = request.config.getoption
+    data = opt("fl_data")
+    model = opt("fl_model") or ("resnet18" if data.startswith("cifar10:") else "cnn")
+    return {"data": data, "model": model, "epochs": opt("fl_epochs"),
+            "round_timeout": opt("fl_round_timeout")}
