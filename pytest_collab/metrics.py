@@ -16,6 +16,7 @@ import os
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,19 +67,27 @@ def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
 
 
 def to_timestamps(values: Any) -> pyarrow.Array:
-    """Accept epoch seconds, datetimes, ISO strings or an Arrow array as timestamps."""
+    """Epoch seconds, datetimes (naive = UTC), ISO 8601 text or Arrow → timestamp[us, UTC]."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values.cast(timestamp_type())
-    first = next((v for v in values if v is not None), None)
-    if isinstance(first, (int, float)) and not isinstance(first, bool):
+    try:  # the bulk case: numbers only, converted in C
         return _seconds_to_timestamps(values)
-    if isinstance(first, str):
-        return pc.cast(pc.strptime(pa.array(values, pa.string()), "%Y-%m-%dT%H:%M:%S%z",
-                                   unit="us", error_is_null=True), timestamp_type())
-    return pa.array(values, type=timestamp_type())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return pa.array([_datetime(v) for v in values], type=timestamp_type())
+
+
+def _datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+    else:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
 
 
 def _text(values: Any) -> pyarrow.Array:

@@ -105,9 +105,9 @@ def _column(name: str, values: list[Any]) -> pyarrow.Array:
     """
     import pyarrow as pa
 
-    if name == "timestamp":
-        return to_timestamps(values)
     try:
+        if name == "timestamp":
+            return to_timestamps(values)
         if any(_is_sequence(v) for v in values):
             wrapped = [v if v is None or _is_sequence(v) else [v] for v in values]
             return pa.array(wrapped, type=pa.list_(pa.float64()))

@@ -212,6 +212,19 @@ def test_results_union_with_list_columns(tmp_path: Path) -> None:
     assert list(frame["record"]) == [0, 1, 0] and frame["timestamp"].notna().all()
 
 
+def test_results_timestamps_from_seconds_iso_and_datetimes(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    import pandas as pd
+
+    when = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
+    with ResultsJournal(tmp_path / "j.jsonl") as journal:
+        for stamp in (when.timestamp(), when.isoformat(), when, "2026-01-02T03:04:05.123456Z"):
+            journal.append({"test": "t", "timestamp": stamp})
+    frame = read_results(write_results_parquet([journal.path], tmp_path / "results.parquet").parent)
+    assert set(frame["timestamp"]) == {pd.Timestamp(when)}
+
+
 def test_results_without_rows_still_have_lead_columns(tmp_path: Path) -> None:
     out = write_results_parquet([], tmp_path / "results.parquet")
     assert pq.read_table(out).column_names == ["run", "test", "testcase", "record", "timestamp"]
