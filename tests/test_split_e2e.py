@@ -29,7 +29,7 @@ def results(tmp_path_factory) -> "pd.DataFrame":
         cwd=root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert re.search(r"3 passed", proc.stdout), proc.stdout[-2000:]
-    files = list(Path(out).glob("*/results.parquet"))
+    files = [p for p in Path(out).glob("*/results.parquet") if p.parent.name != "latest"]
     assert len(files) == 1, f"expected one run folder under {out}: {files}"
     return pd.read_parquet(files[0])
 
