@@ -1,0 +1,217 @@
+"""The container runtime (``runtime: docker``): each program runs in its own container.
+
+The test case's layered image (base -> deps -> runtime, content-hash tags, so an
+unchanged experiment builds nothing) is built on the device's engine, or pulled from the
+lab registry when ``registry=`` is given; the program then runs with the metrics wrapper
+as entrypoint, attached so that our end of stdin is the wrapper's dead man's switch.
+
+Where the container's network lives:
+
+* a device of the emulated lab (a lab container labelled with the device's name and
+  address runs on this machine's engine): the program shares that device's network
+  namespace (its address, its shaped link) and gets the device's CPU and memory limits;
+* a real device: the engine over SSH (``engines.client_for``), host networking, so the
+  program is reachable at the device's address like a plain process.
+"""
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tarfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from pytest_collab.errors import CollabError, DeployError
+from pytest_collab.runtime import labels as lbl
+from pytest_collab.runtime.container_stream import ContainerSpawned
+
+if TYPE_CHECKING:
+    import docker
+
+    from pytest_collab.profile import Device
+    from pytest_collab.transport.base import Transport
+
+CODE_DIR = "/opt/collab/code"
+FILES_DIR = "/opt/collab/files"
+SECRETS_DIR = "/run/collab-secrets"
+ARCH_NAMES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def lab_container(client: "docker.DockerClient", device: "Device") -> Any | None:
+    """The running emulated-lab container standing for ``device``, if there is one here."""
+    found = client.containers.list(filters={"label": [f"{lbl.ROLE}=lab", f"{lbl.DEVICE}={device.name}"],
+                                            "status": "running"})
+    for container in found:
+        nets = container.attrs.get("NetworkSettings", {}).get("Networks", {})
+        if any(net.get("IPAddress") == device.address for net in nets.values()):
+            return container
+    return None
+
+
+def limits(device: "Device", host_cpus: int) -> dict[str, Any]:
+    """``nano_cpus``/``mem_limit`` from the device's resources (clamped to the engine's CPUs)."""
+    out: dict[str, Any] = {}
+    cpus = device.resources.get("cpus")
+    if cpus:
+        out["nano_cpus"] = int(min(float(cpus), float(host_cpus)) * 1e9)
+    memory = device.resources.get("memory_mb")
+    if memory:
+        out["mem_limit"] = f"{int(memory)}m"
+    return out
+
+
+def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, (data, mode) in files.items():
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class ContainerRuntime:
+    """Programs of one device as containers on that device's engine."""
+
+    python = "python3"
+
+    def __init__(self, device: "Device", transport: "Transport", run_id: str, *,
+                 client: "docker.DockerClient | None" = None, registry: str | None = None,
+                 privileged: bool = False, grace: float = 5.0,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.device = device
+        self.transport = transport
+        self.run_id = run_id
+        self.registry = registry
+        self.privileged = privileged
+        self.grace = grace
+        self.progress = progress or (lambda line: print(f"[{device.name}] {line}", file=sys.stderr))
+        self._client = client
+        self._lab: Any = None
+        self._images: dict[Path, str] = {}
+        self._image: str | None = None     # the last prepared test case's (fixtures: prepare, then launch)
+        self._files: dict[str, tuple[bytes, int]] = {}
+        self._made: list[ContainerSpawned] = []
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ engine
+    @property
+    def client(self) -> "docker.DockerClient":
+        if self._client is None:
+            from pytest_collab.engines import client_for, local_client
+
+            local = local_client() if self.device.transport != "local" else None
+            self._lab = lab_container(local, self.device) if local is not None else None
+            if self._lab is not None or self.device.transport == "local":
+                self._client = local or local_client()
+            else:
+                if local is not None:
+                    local.close()
+                known = getattr(self.transport, "record_to", None)
+                self._client = client_for(self.device, known_hosts=known)
+        return self._client
+
+    def _arch(self) -> str:
+        if self.device.arch:
+            return self.device.arch
+        machine = str(self.client.info().get("Architecture", "x86_64")).lower()
+        return ARCH_NAMES.get(machine, machine)
+
+    # ------------------------------------------------------------------ Runtime
+    def prepare(self, test_dir: Path) -> str:
+        """Build (or find, or pull) the test case's image; the code is at CODE_DIR in it."""
+        test_dir = Path(test_dir).resolve()
+        with self._lock:
+            if test_dir not in self._images:
+                self._images[test_dir] = self._image_for(test_dir)
+            self._image = self._images[test_dir]
+        return CODE_DIR
+
+    def _image_for(self, test_dir: Path) -> str:
+        from pytest_collab.images import build_testcase, repo_name
+
+        arch = self._arch()
+        if self.registry:
+            from pytest_collab.registry import ensure
+
+            name = f"collab/{repo_name(test_dir.name)}:{arch}"
+            return ensure(name, build=test_dir, registry=self.registry, client=self.client,
+                          arch=arch, progress=self.progress).ref
+        results = build_testcase(test_dir, arch, client=self.client, progress=self.progress)
+        return results[-1].tag
+
+    def put(self, local: Path, *, secret: bool = False) -> str:
+        """A file for the programs, copied into each container before it starts.
+
+        ``secret=True`` puts it under /run/collab-secrets with mode 0400: secrets reach
+        containers as files, never on command lines or in the environment.
+        """
+        local = Path(local)
+        folder = SECRETS_DIR if secret else FILES_DIR
+        path = f"{folder}/{local.name}"
+        self._files[path] = (local.read_bytes(), 0o400 if secret else 0o644)
+        return path
+
+    def launch(self, argv: list[str], *, cwd: str, env: dict[str, str], hz: float,
+               name: str) -> ContainerSpawned:
+        """Create, attach and start a container whose entrypoint is the wrapper."""
+        import docker.errors
+
+        image = self._image
+        if image is None:
+            raise DeployError(f"device {self.device.name!r}: launch before prepare(); "
+                              "call runtime.prepare(test_dir) first")
+        client = self.client
+        network = f"container:{self._lab.id}" if self._lab is not None else "host"
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        entry = ["python3", "-m", "collab_wrapper", "--net-scope",
+                 "netns" if self._lab is not None else "host", "--hz", f"{hz:g}",
+                 "--grace", f"{self.grace:g}", "--"]
+        kwargs = limits(self.device, int(client.info().get("NCPU", 1)))
+        api = client.api
+        # detach=False + stdin_open is what sets StdinOnce: our EOF becomes the wrapper's EOF.
+        host_config = api.create_host_config(network_mode=network, privileged=self.privileged, **kwargs)
+        try:
+            cid = api.create_container(
+                image, argv, entrypoint=entry, working_dir=cwd, environment=env, detach=False,
+                name=f"collab-{self.run_id}-{self.device.name}-{name}"[:120],
+                labels=lbl.labels(self.run_id, device=self.device.name, test=test),
+                stdin_open=True, tty=False, host_config=host_config)["Id"]
+        except docker.errors.APIError as exc:
+            raise DeployError(f"device {self.device.name!r}: can not create the container for "
+                              f"{name!r} from {image}: {exc.explanation or exc}") from None
+        try:
+            if self._files:
+                api.put_archive(cid, "/", _tar(self._files))
+            sock = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            api.start(cid)
+        except docker.errors.APIError as exc:
+            api.remove_container(cid, force=True)
+            raise DeployError(f"device {self.device.name!r}: can not start {name!r}: "
+                              f"{exc.explanation or exc}") from None
+        spawned = ContainerSpawned(client, cid, sock, name, grace=self.grace)
+        self._made.append(spawned)
+        return spawned
+
+    def close(self) -> None:
+        """Remove every container this runtime made (they are normally gone already)."""
+        for spawned in self._made:
+            try:
+                spawned.kill()
+            except Exception:  # noqa: BLE001 - teardown reaches every container
+                pass
+        self._made.clear()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def create(device: "Device", transport: "Transport", run_id: str, **options: Any) -> ContainerRuntime:
+    """Options: ``client``, ``registry`` (host:port to pull images from), ``privileged``, ``grace``."""
+    unknown = set(options) - {"client", "registry", "privileged", "grace", "progress"}
+    if unknown:
+        raise CollabError(f"device {device.name!r}: unknown container runtime options "
+                          f"{', '.join(sorted(unknown))}")
+    return ContainerRuntime(device, transport, run_id, **options)
