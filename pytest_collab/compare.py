@@ -1,0 +1,343 @@
+"""Compare two runs' results: align rows, take deltas, judge them against tolerances.
+
+Rows are aligned by test case, test id (the node id below ``testcases/<name>/``, so a
+test case imported elsewhere still lines up), the test's parameters, and the columns
+that say *which* measurement a row is (text columns and :data:`KEY_HINTS` such as
+``size_bytes``). Every other numeric column is a metric; a ``list<double>`` column is a
+sample distribution and gets a significance test (Mann-Whitney U through scipy when
+installed, else a permutation test). Rows found in one run only are listed, never dropped.
+
+A tolerance per metric decides pass/fail (a regression gate for replays). Defaults by
+metric family (:func:`default_tolerance`): accuracy/fidelity tight, latency loose
+(labs differ), unknown metrics never fail; a bundle's ``tolerances`` mapping overrides
+them by exact name or glob pattern.
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_collab.errors import CollabError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+LEAD = ("run", "test", "testcase", "record", "timestamp")
+#: recorded columns that identify a measurement rather than measure something
+KEY_HINTS = ("size_bytes", "size", "split", "round", "step", "epoch", "client", "batch_size",
+             "partition", "codec", "model", "quant_bits")
+_HIGHER = {"accuracy", "acc", "top1", "top5", "fidelity", "throughput", "mbps", "gbps", "fps",
+           "f1", "precision", "recall", "psnr", "ssim", "iou", "map", "rps", "qps", "speedup"}
+_LOWER = {"latency", "time", "ms", "us", "ns", "s", "sec", "seconds", "rtt", "duration", "bytes",
+          "loss", "error", "energy", "joules", "wh", "rss", "memory", "mb", "overhead", "wait"}
+_TIGHT = {"accuracy", "acc", "top1", "top5", "fidelity", "f1", "precision", "recall", "psnr", "ssim", "iou"}
+_TIMES = {"latency", "time", "ms", "us", "ns", "s", "sec", "seconds", "rtt", "duration", "wait"}
+ALPHA = 0.05  # significance shown in tables; gates use their own alpha
+
+
+def direction(metric: str) -> str | None:
+    """``"lower"`` or ``"higher"`` is better, or None when the name does not say."""
+    tokens = [t for t in re.split(r"[^a-z0-9]+", metric.lower()) if t]
+    for token in reversed(tokens):  # the unit suffix (…_ms, …_mbps) speaks loudest
+        if token in _HIGHER:
+            return "higher"
+        if token in _LOWER:
+            return "lower"
+    return None
+
+
+def default_tolerance(metric: str, samples: bool) -> dict[str, float] | None:
+    """The rule a metric gets when the bundle declares none (None: it never fails)."""
+    tokens = set(re.split(r"[^a-z0-9]+", metric.lower()))
+    if tokens & _TIGHT:
+        return {"relative": 0.01}
+    if "loss" in tokens:
+        return {"relative": 0.05}
+    if tokens & _TIMES:
+        return {"statistical": 0.001, "relative": 1.0} if samples else {"relative": 2.0}
+    if "bytes" in tokens:
+        return {"relative": 0.10}
+    if direction(metric) == "higher":
+        return {"relative": 0.67}  # throughput down to a third: the mirror of latency x3
+    return None
+
+
+def tolerance_for(metric: str, samples: bool, tolerances: dict[str, Any] | None) -> dict[str, float] | None:
+    """Exact name, then the longest matching glob, then the default; "ignore"/null never fails."""
+    rules = {k: v for k, v in (tolerances or {}).items() if k != "keys"}
+    if metric in rules:
+        rule = rules[metric]
+    else:
+        globs = sorted((k for k in rules if fnmatch.fnmatchcase(metric, k)), key=len, reverse=True)
+        if not globs:
+            return default_tolerance(metric, samples)
+        rule = rules[globs[0]]
+    if rule in (None, "ignore") or rule == {}:
+        return None
+    if not isinstance(rule, dict) or not set(rule) <= {"relative", "absolute", "statistical"}:
+        raise CollabError(f"tolerances: {metric!r}: expected a mapping with relative, absolute and/or "
+                          f"statistical, or 'ignore'; got {rule!r}")
+    return {k: float(v) for k, v in rule.items()}
+
+
+def describe_tolerance(rule: dict[str, float] | None) -> str:
+    if not rule:
+        return "-"
+    parts = []
+    if "statistical" in rule:
+        parts.append(f"p<{rule['statistical']:g}")
+    if "relative" in rule:
+        parts.append(f"±{rule['relative']:.0%}")
+    if "absolute" in rule:
+        parts.append(f"±{rule['absolute']:g}")
+    return " & ".join(parts)
+
+
+# ---------------------------------------------------------------- statistics
+def permutation_test(a: Any, b: Any, rounds: int = 2000, seed: int = 0) -> float:
+    """Two-sided p-value of the difference in medians; seeded, so a run repeats exactly."""
+    import numpy as np
+
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    observed = abs(np.median(x) - np.median(y))
+    pooled = np.concatenate([x, y])
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(rounds):
+        rng.shuffle(pooled)
+        hits += abs(np.median(pooled[:len(x)]) - np.median(pooled[len(x):])) >= observed - 1e-12
+    return (hits + 1) / (rounds + 1)
+
+
+def significance(a: Any, b: Any) -> tuple[float | None, str | None]:
+    """(p-value, test name) for two samples; (None, None) with fewer than 3 each."""
+    if len(a) < 3 or len(b) < 3:
+        return None, None
+    try:
+        from scipy.stats import mannwhitneyu
+    except ImportError:
+        return permutation_test(a, b), "permutation"
+    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue), "mann-whitney"
+
+
+# ---------------------------------------------------------------- data model
+@dataclass
+class MetricDelta:
+    metric: str
+    baseline: float | None
+    current: float | None
+    delta: float | None = None
+    relative: float | None = None
+    direction: str | None = None
+    verdict: str = "same"          # better | worse | same | changed | missing
+    p_value: float | None = None
+    test: str | None = None
+    tolerance: dict[str, float] | None = None
+    failed: bool = False
+
+    def describe(self) -> str:
+        rel = "" if self.relative is None or math.isinf(self.relative) else f", {self.relative:+.0%}"
+        p = "" if self.p_value is None else f", p={self.p_value:.2g}"
+        return (f"{self.metric}: {_num(self.baseline)} -> {_num(self.current)}{rel}{p} "
+                f"({self.verdict}; tolerance {describe_tolerance(self.tolerance)})")
+
+
+@dataclass
+class RowDelta:
+    testcase: str
+    test: str
+    key: dict[str, Any]
+    metrics: list[MetricDelta] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[MetricDelta]:
+        return [m for m in self.metrics if m.failed]
+
+    def label(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.key.items()) or "-"
+
+
+@dataclass
+class TestOutcome:
+    testcase: str
+    test: str
+    passed: bool
+    failing: list[str]
+
+
+@dataclass
+class Comparison:
+    label_a: str
+    label_b: str
+    rows: list[RowDelta]
+    only_a: list[dict[str, Any]]
+    only_b: list[dict[str, Any]]
+
+    @property
+    def tests(self) -> list[TestOutcome]:
+        grouped: dict[tuple[str, str], list[RowDelta]] = {}
+        for row in self.rows:
+            grouped.setdefault((row.testcase, row.test), []).append(row)
+        return [TestOutcome(tc, t, not any(r.failed for r in rows),
+                            [f"{m.describe()} [{r.label()}]" for r in rows for m in r.failed])
+                for (tc, t), rows in grouped.items()]
+
+    @property
+    def failed_metrics(self) -> list[str]:
+        return sorted({m.metric for r in self.rows for m in r.failed})
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed_metrics
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+# ---------------------------------------------------------------- alignment
+def test_id(nodeid: str, testcase: str) -> str:
+    """The node id below the test case folder: stable wherever the test case lives."""
+    marker = f"{testcase}/"
+    return nodeid.split(marker, 1)[1] if marker in nodeid else nodeid
+
+
+def _is_samples(value: Any) -> bool:
+    return hasattr(value, "__len__") and not isinstance(value, (str, bytes))
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    return getattr(getattr(value, "dtype", None), "kind", None) in ("i", "u", "f") and not _is_samples(value)
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def key_columns(results: pandas.DataFrame, info: dict[str, Any], keys: list[str] | None = None) -> list[str]:
+    """Columns that say which measurement a row is: parameters, text columns, key hints."""
+    params = {p for t in (info.get("tests") or {}).values() for p in (t.get("params") or {})}
+    found = []
+    for name in results.columns:
+        if name in LEAD:
+            continue
+        first = next((v for v in results[name] if _present(v)), None) if len(results) else None
+        text = isinstance(first, (str, bool))
+        if name in params or text or name in KEY_HINTS or name in (keys or ()):
+            found.append(name)
+    return found
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") and not _is_samples(value) else value
+
+
+def _rows(results: pandas.DataFrame, keys: list[str]) -> dict[tuple, dict[str, Any]]:
+    """Aligned key -> row; repeated keys within a test get an occurrence number."""
+    out: dict[tuple, dict[str, Any]] = {}
+    seen: dict[tuple, int] = {}
+    for record in results.to_dict("records"):
+        tc = str(record.get("testcase") or "")
+        base = (tc, test_id(str(record["test"]), tc), *(_plain(record.get(k)) for k in keys))
+        seen[base] = seen.get(base, 0) + 1
+        out[(*base, seen[base])] = record
+    return out
+
+
+def _metric(name: str, a: Any, b: Any, tolerances: dict[str, Any] | None) -> MetricDelta | None:
+    a, b = _plain(a), _plain(b)
+    samples = _is_samples(a) or _is_samples(b)
+    if not samples and not (_is_number(a) or _is_number(b)):
+        return None
+    import numpy as np
+
+    rule = tolerance_for(name, samples, tolerances)
+    out = MetricDelta(name, None, None, direction=direction(name), tolerance=rule)
+    xa = [float(v) for v in a] if samples and a is not None else a
+    xb = [float(v) for v in b] if samples and b is not None else b
+    out.baseline = float(np.median(xa)) if samples and xa else (float(xa) if xa is not None and not samples else None)
+    out.current = float(np.median(xb)) if samples and xb else (float(xb) if xb is not None and not samples else None)
+    if out.baseline is None or out.current is None:
+        out.verdict = "missing"
+        out.failed = out.baseline is not None and rule is not None
+        return out
+    out.delta = out.current - out.baseline
+    out.relative = (out.delta / abs(out.baseline) if out.baseline else (0.0 if out.delta == 0 else math.inf))
+    if samples:
+        out.p_value, out.test = significance(xa, xb)
+    worse = (out.delta > 0) if out.direction == "lower" else (out.delta < 0)
+    if out.delta == 0:
+        out.verdict = "same"
+    elif out.direction is None:
+        out.verdict = "changed"
+        worse = True
+    else:
+        out.verdict = "worse" if worse else "better"
+    out.failed = bool(rule) and worse and out.delta != 0 and _beyond(out, rule)
+    return out
+
+
+def _beyond(m: MetricDelta, rule: dict[str, float]) -> bool:
+    """Is a change in the bad direction outside the rule? Every given bound must be exceeded."""
+    checks = []
+    if "relative" in rule:
+        checks.append(abs(m.relative or 0.0) > rule["relative"])
+    if "absolute" in rule:
+        checks.append(abs(m.delta or 0.0) > rule["absolute"])
+    if "statistical" in rule and m.p_value is not None:
+        checks.append(m.p_value < rule["statistical"])
+    return bool(checks) and all(checks)
+
+
+def compare_frames(a: pandas.DataFrame, info_a: dict[str, Any], b: pandas.DataFrame, info_b: dict[str, Any],
+                   tolerances: dict[str, Any] | None = None, label_a: str = "A", label_b: str = "B") -> Comparison:
+    """Compare results ``b`` (current) with ``a`` (baseline)."""
+    extra = list((tolerances or {}).get("keys", []))
+    keys = sorted(set(key_columns(a, info_a, extra)) | set(key_columns(b, info_b, extra)))
+    rows_a, rows_b = _rows(a, keys), _rows(b, keys)
+    metrics = [c for c in dict.fromkeys([*a.columns, *b.columns]) if c not in LEAD and c not in keys]
+    rows, only_a, only_b = [], [], []
+    for key in sorted(set(rows_a) | set(rows_b), key=repr):
+        described = {"testcase": key[0], "test": key[1],
+                     **{k: v for k, v in zip(keys, key[2:-1]) if v is not None}}
+        if key not in rows_b:
+            only_a.append(described)
+            continue
+        if key not in rows_a:
+            only_b.append(described)
+            continue
+        row = RowDelta(key[0], key[1], {k: v for k, v in zip(keys, key[2:-1]) if v is not None})
+        for name in metrics:
+            delta = _metric(name, rows_a[key].get(name), rows_b[key].get(name), tolerances)
+            if delta is not None:
+                row.metrics.append(delta)
+        rows.append(row)
+    return Comparison(label_a, label_b, rows, only_a, only_b)
+
+
+def load_results(run_dir: Path) -> tuple[pandas.DataFrame, dict[str, Any]]:
+    """A run folder's results table and run.json (RunDataError when missing)."""
+    from pytest_collab.results import read_results
+    from pytest_collab.rundir import RunDir
+
+    run = RunDir(Path(run_dir))
+    return read_results(run.root), run.read_run_json()
+
+
+def compare_runs(run_a: Path, run_b: Path, tolerances: dict[str, Any] | None = None) -> Comparison:
+    """Compare two run folders (``run_b`` against ``run_a``)."""
+    a, info_a = load_results(run_a)
+    b, info_b = load_results(run_b)
+    return compare_frames(a, info_a, b, info_b, tolerances,
+                          label_a=str(info_a.get("run_id", Path(run_a).name)),
+                          label_b=str(info_b.get("run_id", Path(run_b).name)))
