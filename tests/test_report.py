@@ -120,7 +120,8 @@ def test_report_has_overview_tables_and_inline_figures(run: RunDir) -> None:
     html = out.read_text()
     for text in ("Overview", "local", "network_profiles/local.yaml", "pytest testcases/echo --lan=local",
                  "rpi-1", "jetson-1", "pyarrow", "passed", *TESTS,
-                 "Latency distributions", "CPU and memory per device and program", "Network bytes"):
+                 "Latency distributions", "CPU and memory per device and program", "Network bytes",
+                 "CPU % peak", "RSS MB peak"):
         assert text in html, text
     # one table row per record, lists summarised with n/median/p90/p99
     assert len(re.findall(r"<td>n=40 median=[\d.e+-]+ p90=[\d.e+-]+ p99=[\d.e+-]+</td>", html)) == 4
@@ -128,6 +129,27 @@ def test_report_has_overview_tables_and_inline_figures(run: RunDir) -> None:
     assert len(images(html)) == 6
     assert "src=" not in re.sub(r'<img src="data:image/png;base64,[^"]+"', "", html)
     assert not re.search(r"https?://|<link|<script", html)
+
+
+def test_figures_plot_the_recorded_numbers(run: RunDir) -> None:
+    import numpy as np
+
+    from pytest_collab.metrics import read_metrics, read_results
+    from pytest_collab.report.figures import ecdf_figure, timeline_figure
+
+    results, metrics = read_results(run.root), read_metrics(run.root)
+    lines = ecdf_figure(results, "rtt_ms").axes[0].lines
+    assert len(lines) == len(TESTS)
+    for test, line in zip(TESTS, lines):
+        samples = np.concatenate(list(results.loc[results["test"] == test, "rtt_ms"]))
+        assert list(line.get_xdata()) == sorted(samples)
+        assert line.get_ydata()[-1] == 1.0
+    fig = timeline_figure(metrics, "rss_bytes", scale=1e-6)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == sorted(d for d, _ in PROGRAMS)
+    plotted = sorted(y for ax in fig.axes for line in ax.lines for y in line.get_ydata())
+    rss = metrics.loc[metrics["metric"] == "rss_bytes", "value"] * 1e-6
+    assert plotted == pytest.approx(sorted(rss))
+    assert timeline_figure(metrics, "power_w") is None
 
 
 def test_list_summary_matches_numpy_percentiles() -> None:

@@ -15,10 +15,27 @@ def _latency(results: Any, metrics: Any, info: dict) -> list:
     return [fig for fig in found if fig is not None]
 
 
+def resource_summary(metrics: Any) -> Any:
+    """Per test and program: median and peak CPU %, peak RSS in MB (None if unsampled)."""
+    rows = metrics[metrics["metric"].astype(str).isin(["cpu_percent", "rss_bytes"])]
+    if rows.empty:
+        return None
+    keys = [rows[c].astype(str) for c in ("test", "device", "role", "metric")]
+    stats = rows.groupby(keys)["value"].agg(["median", "max"]).unstack("metric")
+    out = stats.index.to_frame(index=False).rename(columns={"role": "program"})
+    for label, (stat, metric, scale) in {
+            "CPU % median": ("median", "cpu_percent", 1.0), "CPU % peak": ("max", "cpu_percent", 1.0),
+            "RSS MB peak": ("max", "rss_bytes", 1e-6)}.items():
+        if (stat, metric) in stats.columns:
+            out[label] = (stats[(stat, metric)].to_numpy() * scale).round(1)
+    return out
+
+
 def _resources(results: Any, metrics: Any, info: dict) -> list:
     if metrics.empty:
         return [NO_METRICS]
-    items = [figures.timeline_figure(metrics, "cpu_percent", ylabel="CPU %"),
+    items = [resource_summary(metrics),
+             figures.timeline_figure(metrics, "cpu_percent", ylabel="CPU %"),
              figures.timeline_figure(metrics, "rss_bytes", scale=1e-6, ylabel="RSS MB")]
     return [item for item in items if item is not None] or [
         "<p class='empty'>no cpu_percent or rss_bytes samples recorded</p>"]
