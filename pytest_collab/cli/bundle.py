@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     plan = prepare_replay(Path(args.file).resolve(), root, name=args.name, force=args.force)
     out = Path(tempfile.mkdtemp(prefix="collab-replay-")) if args.out is None else Path(args.out).resolve()
     argv = [sys.executable, "-m", "pytest", *plan.args, f"--lan={args.lan}", f"--collab-out={out}",
-            "-p", "no:cacheprovider", *args.pytest_args]
+            "-p", "no:cacheprovider", *shlex.split(args.pytest_args)]
     print("collab replay: " + " ".join(argv[2:]), flush=True)
     code = subprocess.run(argv, cwd=root, check=False).returncode
     latest = out / "latest"
@@ -129,7 +130,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "replay":
             p.add_argument("--lan", default="local", help="LAN profile to replay on (default: local)")
             p.add_argument("--out", default=None, help="folder for the replay's run (default: a temp folder)")
-            p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="more pytest arguments, after --")
+            p.add_argument("--pytest-args", default="", metavar="ARGS",
+                           help='more pytest arguments, one string: --pytest-args="-q -x"')
 
     show = sub.add_parser("show", help=cmd_show.__doc__, description=cmd_show.__doc__)
     show.add_argument("file", metavar="FILE")
