@@ -85,7 +85,8 @@ def make_run(root: Path, *, metrics: bool = True, results: bool = True) -> RunDi
         if results:
             for record in range(2):
                 journal.append({"run": RUN_ID, "test": test, "testcase": "echo", "record": record,
-                                "size": size, "rtt_ms": echo_rtts(size),
+                                "size": size, "mode": ["warm", "cold"][record],
+                                "rtt_ms": echo_rtts(size),
                                 "setup_ms": echo_rtts(size, 5), "ok": True})
     writer.close()
     journal.close()
@@ -138,11 +139,11 @@ def test_figures_plot_the_recorded_numbers(run: RunDir) -> None:
     from pytest_collab.report.figures import ecdf_figure, timeline_figure
 
     results, metrics = read_results(run.root), read_metrics(run.root)
-    lines = ecdf_figure(results, "rtt_ms").axes[0].lines
-    assert len(lines) == len(TESTS)
-    for test, line in zip(TESTS, lines):
-        samples = np.concatenate(list(results.loc[results["test"] == test, "rtt_ms"]))
-        assert list(line.get_xdata()) == sorted(samples)
+    lines = ecdf_figure(results, "rtt_ms").axes[0].lines  # one per test and mode
+    assert len(lines) == 2 * len(TESTS)
+    for line, (_, row) in zip(lines, results.iterrows()):
+        assert line.get_label().startswith(f"{row['test'].split('::')[1]} mode={row['mode']} ")
+        assert list(line.get_xdata()) == sorted(row["rtt_ms"])
         assert line.get_ydata()[-1] == 1.0
     fig = timeline_figure(metrics, "rss_bytes", scale=1e-6)
     assert [ax.get_title(loc="left") for ax in fig.axes] == sorted(d for d, _ in PROGRAMS)

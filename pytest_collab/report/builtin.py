@@ -49,7 +49,7 @@ def _network(results: Any, metrics: Any, info: dict) -> list:
     if not _has_network(metrics):
         return []
     present = set(metrics["metric"].astype(str).unique())
-    return [figures.timeline_figure(metrics, name, scale=1e-6, ylabel=f"{name} (MB, cumulative)")
+    return [figures.timeline_figure(metrics, name, scale=1e-6, ylabel="MB, cumulative")
             for name in figures.NETWORK_METRICS if name in present]
 
 

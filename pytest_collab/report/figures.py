@@ -41,38 +41,75 @@ def short_test(nodeid: str) -> str:
     return str(nodeid).rsplit("::", 1)[-1]
 
 
+_NOT_SETTINGS = ("run", "test", "testcase", "record", "timestamp")
+
+
+def _setting_columns(rows: pandas.DataFrame) -> list[str]:
+    """Columns that name a configuration rather than a measurement, varying in ``rows``.
+
+    Text, integer and boolean scalars (``size_bytes``, ``transport``) split a test's
+    samples into one distribution each; floats are taken to be measurements.
+    """
+    import pandas as pd
+
+    from pytest_collab.report.data import list_columns
+
+    skip = {*_NOT_SETTINGS, *list_columns(rows)}
+    found = []
+    for name in rows.columns:
+        col = rows[name]
+        if name in skip or pd.api.types.is_float_dtype(col) or \
+                pd.api.types.is_datetime64_any_dtype(col):
+            continue
+        if col.astype(str).nunique() > 1:
+            found.append(name)
+    return found
+
+
 def samples_by_test(results: pandas.DataFrame, column: str) -> dict[str, Any]:
-    """Every finite sample of a list column, concatenated per test (= param set)."""
+    """Finite samples of a list column per test and setting (= one parameter set).
+
+    Records of one test that differ in a setting column (message size, transport, ...)
+    are kept apart; the records of one setting are concatenated.
+    """
     import numpy as np
 
     groups: dict[str, list] = {}
-    for test, value in zip(results["test"], results[column]):
-        if value is None or np.ndim(value) == 0:
-            continue
-        arr = np.asarray(value, dtype=float)
-        groups.setdefault(str(test), []).append(arr[np.isfinite(arr)])
-    return {test: np.concatenate(parts) for test, parts in groups.items()
+    for test, rows in results.groupby("test", sort=False, observed=True):
+        settings = _setting_columns(rows)
+        for _, row in rows.iterrows():
+            value = row[column]
+            if value is None or np.ndim(value) == 0:
+                continue
+            arr = np.asarray(value, dtype=float)
+            label = " ".join([short_test(str(test)), *(f"{k}={row[k]}" for k in settings)])
+            groups.setdefault(label, []).append(arr[np.isfinite(arr)])
+    return {label: np.concatenate(parts) for label, parts in groups.items()
             if sum(len(p) for p in parts)}
 
 
 def ecdf_figure(results: pandas.DataFrame, column: str) -> Figure | None:
-    """ECDF of one list-of-numbers column, one line per test/param set."""
+    """ECDF of one list-of-numbers column, one line per test and setting (param set)."""
     import numpy as np
 
     groups = samples_by_test(results, column)
     if not groups:
         return None
     fig, (ax,) = new_figure(height=3.6)
-    for test, values in groups.items():
+    for label, values in groups.items():
         xs = np.sort(values)
         ax.step(xs, np.arange(1, len(xs) + 1) / len(xs), where="post",
-                label=f"{short_test(test)} (n={len(xs)})")
+                label=f"{label} (n={len(xs)})")
+    low = min(float(v.min()) for v in groups.values())
+    high = max(float(v.max()) for v in groups.values())
+    if low > 0 and high / low > 100:  # long tails: keep the bulk readable
+        ax.set_xscale("log")
     ax.set_xlabel(column)
     ax.set_ylabel("fraction ≤ x")
     ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.set_title(f"{column}: distribution per test")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.grid(alpha=0.3, which="both")
+    ax.set_title(f"{column}: distribution per test and setting")
+    ax.legend(fontsize="small", loc="lower right", ncols=2 if len(groups) > 8 else 1)
     return fig
 
 
