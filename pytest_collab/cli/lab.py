@@ -1,0 +1,66 @@
+"""``collab lab up|down|status PROFILE`` (the emulated lab) and ``collab cleanup [--run-id]``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _lan(args: argparse.Namespace):  # -> LAN
+    from pytest_collab.profile import load_profile
+
+    return load_profile(args.profile, Path(args.rootdir))
+
+
+def _up(args: argparse.Namespace) -> int:
+    from pytest_collab.lab import up
+
+    for device, qdisc in up(_lan(args)).items():
+        print(f"{device}: {qdisc}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from pytest_collab.lab import down
+
+    removed = down(_lan(args))
+    print(f"removed {len(removed)} objects")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from pytest_collab.lab import status
+
+    lan = _lan(args)
+    states = status(lan)
+    for device in lan.devices:
+        print(f"{device.name:<16} {device.address:<15} {states[device.name]}")
+    return 0 if all(s == "running" for s in states.values()) else 1
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from pytest_collab.engines import local_client
+    from pytest_collab.runtime.labels import sweep
+
+    result = sweep(local_client(), args.run_id, progress=print)
+    print(f"removed {len(result.removed)}, kept {len(result.kept)} (controller alive or another host's)")
+    for problem in result.problems:
+        print(f"problem: {problem}")
+    return 1 if result.problems else 0
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add ``lab`` (up, down, status) and ``cleanup`` to the ``collab`` parser."""
+    lab = subparsers.add_parser("lab", help="the emulated lab: devices as containers with sshd and shaped links")
+    sub = lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
+    for name, func, text in (("up", _up, "build the device image (cached) and start every device"),
+                             ("down", _down, "remove the devices, their programs and the lab network"),
+                             ("status", _status, "each device's container state (exit 1 unless all run)")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("profile", metavar="PROFILE", help="profile name or path (e.g. emulated)")
+        cmd.add_argument("--rootdir", default=".", help="where network_profiles/ is (default: .)")
+        cmd.set_defaults(func=func)
+
+    clean = subparsers.add_parser("cleanup", help="remove containers left by crashed runs (by label)")
+    clean.add_argument("--run-id", metavar="RUN", help="remove this run's containers, alive or not "
+                                                       "(default: every run whose controller is gone)")
+    clean.set_defaults(func=_cleanup)
