@@ -200,6 +200,31 @@ def test_registered_section_appears_and_a_failing_one_is_contained(run: RunDir) 
     assert len(images(html)) == 7
 
 
+def test_testcase_report_sections_are_loaded_from_the_rootdir(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "reports", metrics=False)
+    info = run.read_run_json()
+    info["rootdir"] = str(tmp_path)
+    run.write_run_json(info)
+    folder = tmp_path / "testcases" / "echo"
+    folder.mkdir(parents=True)
+    (folder / "echo_helpers.py").write_text("TITLE = 'Echo by mode'\n")
+    (folder / "report_sections.py").write_text(
+        "from echo_helpers import TITLE\n"
+        "from pytest_collab.report.sections import register_section\n"
+        "register_section(TITLE, lambda r, i: True,\n"
+        "                 lambda r, m, i: [r.groupby('mode').size().reset_index()])\n")
+    try:
+        html = render_report(run.root).read_text()
+        assert "Echo by mode" in html and "<td>warm</td>" in html
+        (folder / "report_sections.py").write_text("raise RuntimeError('half-edited')\n")
+        unregister_section("Echo by mode")
+        with pytest.warns(CollabWarning, match="report_sections.py.*half-edited"):
+            html = render_report(run.root).read_text()
+        assert "Echo by mode" not in html and "Results" in html
+    finally:
+        unregister_section("Echo by mode")
+
+
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "json", "pickle", "parquet"])
 def test_export_reads_back(run: RunDir, fmt: str, tmp_path: Path) -> None:
     from pytest_collab.metrics import read_metrics, read_results

@@ -30,9 +30,13 @@ report instead of failing the whole report.
 """
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from pytest_collab.errors import CollabWarning
 
 ENTRY_POINT_GROUP = "pytest_collab.report_sections"
 
@@ -87,7 +91,16 @@ def load_testcase_sections(testcases: "list[str] | set[str]", roots: "list[str]"
             if spec is None or spec.loader is None:
                 continue
             module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            sys.path.insert(0, str(path.parent))  # it may import its test case's helpers
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:  # noqa: BLE001  (one broken file must not sink the report)
+                warnings.warn(CollabWarning(f"{path}: report sections not loaded ({exc!r}); "
+                                            "fix that file, the rest of the report is written"),
+                              stacklevel=2)
+                break
+            finally:
+                sys.path.remove(str(path.parent))
             loaded.append(str(path))
             break
     return loaded
