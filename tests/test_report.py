@@ -133,8 +133,6 @@ def test_report_has_overview_tables_and_inline_figures(run: RunDir) -> None:
 
 
 def test_figures_plot_the_recorded_numbers(run: RunDir) -> None:
-    import numpy as np
-
     from pytest_collab.metrics import read_metrics, read_results
     from pytest_collab.report.figures import ecdf_figure, timeline_figure
 

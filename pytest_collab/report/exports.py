@@ -51,12 +51,12 @@ def _csv(run: RunData, out: Path) -> list[Path]:
 
 
 def _xlsx(run: RunData, out: Path) -> list[Path]:
+    import importlib.util
+
     import pandas as pd
 
-    try:
-        import openpyxl  # noqa: F401
-    except ImportError as exc:
-        raise CollabError("xlsx export needs openpyxl: pip install 'pytest-collab[export]'") from exc
+    if importlib.util.find_spec("openpyxl") is None:
+        raise CollabError("xlsx export needs openpyxl: pip install 'pytest-collab[export]'")
     path = out / f"{run.run.run_id}.xlsx"
     metrics = _as_text(run.metrics)
     if len(metrics) > EXCEL_MAX_ROWS:
