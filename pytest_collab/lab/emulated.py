@@ -150,7 +150,7 @@ def shape(client: "docker.DockerClient", device: "Device", container: Any, image
     """Apply the device's link from a NET_ADMIN helper in its namespace; returns tc's view."""
     link = dict(device.link or {})
     text = shaping.script(link)
-    out = client.containers.run(image, ["sh", "-c", f"{text} 2>&1 || echo COLLAB_SHAPING_FAILED"],
+    out = client.containers.run(image, ["sh", "-c", f"(\n{text}\n) 2>&1 || echo COLLAB_SHAPING_FAILED"],
                                 network_mode=f"container:{container.id}", cap_add=["NET_ADMIN"],
                                 remove=True, labels={lbl.ROLE: "lab-helper"}).decode()
     if shaping.NETEM_UNKNOWN in out and shaping.wants_netem(link):
