@@ -128,7 +128,7 @@ def test_shipped_bundle_verifies_and_cli_shows_it(capsys: pytest.CaptureFixture[
     assert shipped
     assert main(["bundle", "show", str(shipped[0])]) == 0
     out = capsys.readouterr().out
-    assert "test case 'link_baseline'" in out and "--link-sizes=" in out and "profile local" in out
+    assert "test case 'link_baseline'" in out and "--link-sizes=" in out and "profile emulated" in out
 
 
 def test_cli_export_and_import(exported: tuple[Path, Path], tmp_path: Path,
