@@ -90,6 +90,7 @@ class ContainerRuntime:
         self.progress = progress or (lambda line: print(f"[{device.name}] {line}", file=sys.stderr))
         self._client = client
         self._lab: Any = None
+        self._resolved = False
         self._images: dict[Path, str] = {}
         self._image: str | None = None     # the last prepared test case's (fixtures: prepare, then launch)
         self._files: dict[str, tuple[bytes, int]] = {}
@@ -99,16 +100,17 @@ class ContainerRuntime:
     # ------------------------------------------------------------------ engine
     @property
     def client(self) -> "docker.DockerClient":
-        if self._client is None:
+        """The device's engine: this machine's for local and emulated devices, else over SSH."""
+        if self._client is None or not self._resolved:
             from pytest_collab.engines import client_for, local_client
 
-            local = local_client() if self.device.transport != "local" else None
-            self._lab = lab_container(local, self.device) if local is not None else None
-            if self._lab is not None or self.device.transport == "local":
-                self._client = local or local_client()
+            self._resolved = True
+            local = self._client or local_client()
+            self._lab = lab_container(local, self.device) if self.device.transport != "local" else None
+            if self._lab is not None or self.device.transport == "local" or self._client is not None:
+                self._client = local
             else:
-                if local is not None:
-                    local.close()
+                local.close()
                 known = getattr(self.transport, "record_to", None)
                 self._client = client_for(self.device, known_hosts=known)
         return self._client
