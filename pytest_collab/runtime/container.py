@@ -91,6 +91,7 @@ class ContainerRuntime:
         self._client = client
         self._lab: Any = None
         self._resolved = False
+        self._ncpu: int | None = None
         self._images: dict[Path, str] = {}
         self._image: str | None = None     # the last prepared test case's (fixtures: prepare, then launch)
         self._files: dict[str, tuple[bytes, int]] = {}
@@ -171,7 +172,9 @@ class ContainerRuntime:
         entry = ["python3", "-m", "collab_wrapper", "--net-scope",
                  "netns" if self._lab is not None else "host", "--hz", f"{hz:g}",
                  "--grace", f"{self.grace:g}", "--"]
-        kwargs = limits(self.device, int(client.info().get("NCPU", 1)))
+        if self._ncpu is None:
+            self._ncpu = int(client.info().get("NCPU", 1))
+        kwargs = limits(self.device, self._ncpu)
         api = client.api
         # detach=False + stdin_open is what sets StdinOnce: our EOF becomes the wrapper's EOF.
         host_config = api.create_host_config(network_mode=network, privileged=self.privileged, **kwargs)
