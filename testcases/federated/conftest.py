@@ -44,7 +44,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("fl_full") or str(config.getoption("lan", "local")) != "local":
+    lan = config.getoption("lan", None) or "local"  # None: the plugin applies its default
+    if config.getoption("fl_full") or str(lan) not in ("local", "local.yaml"):
         return
     skip = pytest.mark.skip(reason="local lab runs clients2-iid only; pass --fl-full for the "
                                    "matrix and the client-loss scenario")
