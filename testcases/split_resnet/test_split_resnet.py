@@ -18,6 +18,14 @@ import splitting
 FP32_MAX_ABS = 1e-3
 
 
+def ship(collab, target: str, artifact) -> str:
+    """Send an artifact and its JSON sidecar to the device; its path there."""
+    sidecar = artifact.with_suffix(".json")
+    if sidecar.is_file():
+        collab.put(target, sidecar)
+    return collab.put(target, artifact)
+
+
 @pytest.mark.devices(rpi=1, server=1)
 def test_split_resnet(collab, split_options, model, split, encoding):
     o = split_options
@@ -25,7 +33,7 @@ def test_split_resnet(collab, split_options, model, split, encoding):
     images = inputs.load(o["samples"], o["seed"], o["data"])
     ref = splitting.reference_logits(model, images, o["batch"], o["artifacts"], o["weights"], o["seed"])
 
-    argv = ["--model", model, "--split", split, "--reference", str(ref), "--samples", str(o["samples"]),
+    argv = ["--model", model, "--split", split, "--reference", ship(collab, "rpi", ref), "--samples", str(o["samples"]),
             "--batch", str(o["batch"]), "--seed", str(o["seed"]), "--mode", o["mode"],
             "--rate", str(o["rate"]), "--link-mbps", str(o["link_mbps"])]
     if encoding not in ("raw", "none"):
@@ -33,11 +41,12 @@ def test_split_resnet(collab, split_options, model, split, encoding):
     if o["data"]:
         argv += ["--data", str(o["data"])]
     if art.head is not None:
-        argv += ["--head", str(art.head)]
+        argv += ["--head", ship(collab, "rpi", art.head)]
     server = None
     if art.tail is not None:
         bind = collab.devices["server"][0].address
-        server = collab.start("server", "tail_server.py", "--artifact", str(art.tail), "--bind", bind,
+        server = collab.start("server", "tail_server.py", "--artifact", ship(collab, "server", art.tail),
+                              "--bind", bind,
                               "--port", "0", ready=r"READY port=(\d+)")
         argv += ["--server", f"{server.address}:{server.match[1]}"]
     client = collab.start("rpi", "head_client.py", *argv, after=server)
