@@ -219,6 +219,14 @@ class Program:
             raise self._failure(self._describe_exit())
         return self.exit_code
 
+    def kill(self) -> None:
+        """Kill the program's whole tree at once, as a crash would (its data is kept)."""
+        if not self._finished:
+            self._stopped = True
+            self._spawned.kill()
+            with self._cond:
+                self._cond.wait_for(lambda: self._finished, 10.0)
+
     def stop(self, grace: float = 5.0) -> None:
         """End the program and its tree: graceful first, then hard. Keeps its data."""
         if self._finished:

@@ -167,19 +167,31 @@ def collab_lan(request: pytest.FixtureRequest) -> "LAN":
 
 
 @pytest.fixture
-def collab_devices(request: pytest.FixtureRequest) -> dict[str, list["Device"]]:
-    """The devices the test's ``devices`` marker selected: kind/tag -> devices."""
-    from pytest_collab.select import constraint_from_marker, describe, select_devices
+def collab_devices(request: pytest.FixtureRequest) -> Iterator[dict[str, list["Device"]]]:
+    """The devices the test's ``devices`` marker selected: kind/tag -> devices.
+
+    They are leased for the test: all or none, atomically, released at teardown (after
+    ``collab`` stopped the programs), so parallel workers and runs never share a device.
+    """
+    from pytest_collab.leases import acquire, owner_info
+    from pytest_collab.select import constraint_from_marker, describe
 
     session = get_session(request.config)
     marker = request.node.get_closest_marker("devices")
     if marker is None:
-        return {}
-    selection = select_devices(session.lan, constraint_from_marker(marker.args, marker.kwargs))
-    info = session.test_info(request.node.nodeid)
-    info["devices"] = {want: [d.name for d in ds] for want, ds in selection.items()}
-    info["selection"] = describe(selection)
-    return selection
+        yield {}
+        return
+    lease = acquire(session.lan, constraint_from_marker(marker.args, marker.kwargs),
+                    owner_info(session.run_id, request.node.nodeid),
+                    timeout=session.settings["lease_timeout"])
+    try:
+        info = session.test_info(request.node.nodeid)
+        info["devices"] = {want: [d.name for d in ds] for want, ds in lease.selection.items()}
+        info["selection"] = describe(lease.selection)
+        info["lease_wait_s"] = round(lease.waited_s, 3)
+        yield lease.selection
+    finally:
+        lease.release()
 
 
 @pytest.fixture

@@ -85,6 +85,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("strict_devices", "--collab-strict-devices", False,
            "a devices() constraint the profile can never meet is an error instead of a skip",
            parse=parse_bool, is_flag=True),
+    Option("lease_timeout", "--collab-lease-timeout", 600.0,
+           "seconds a test waits for devices that other runs or workers hold",
+           parse=parse_positive_float, metavar="SECONDS"),
+    Option("runtime", "--collab-runtime", "profile",
+           "how device programs run: as each device's profile says, plain processes, or containers",
+           choices=("profile", "process", "docker")),
+    Option("registry", "--collab-registry", None,
+           "lab registry (host:port) that container images are pushed to and pulled from",
+           metavar="HOST:PORT"),
+    Option("replay", "--collab-replay", None,
+           "re-run a bundle's test case and compare with the bundle's baseline; regressions fail",
+           metavar="BUNDLE"),
 )
 
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}

@@ -25,10 +25,35 @@ DEVICES_HELP = (
 )
 _SETUP_ERROR = pytest.StashKey[str]()
 _OLD_SIGTERM = pytest.StashKey[Any]()
+_REPLAY = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_to_pytest(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> None:
+    """``--collab-replay``: unpack the bundle's test case before conftests load, select its tests."""
+    import os
+
+    bundle = getattr(early_config.known_args_namespace, "replay", None) or os.environ.get(
+        options.BY_NAME["replay"].env)
+    if not bundle or os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # workers get the controller's arguments
+    from pathlib import Path
+
+    from pytest_collab.replay import prepare_replay
+
+    try:
+        plan = prepare_replay(Path(bundle), early_config.rootpath)
+    except CollabError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    args[:0] = plan.option_args  # the user's own flags, later on the line, still win
+    if not early_config.known_args_namespace.file_or_dir:
+        args.extend(plan.node_ids)
+    early_config.stash[_REPLAY] = plan
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -46,7 +71,13 @@ def pytest_configure(config: pytest.Config) -> None:
         lan = load_profile(str(settings["lan"]), config.rootpath)
     except CollabError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[SESSION_KEY] = CollabSession(config, settings, lan)
+    session = config.stash[SESSION_KEY] = CollabSession(config, settings, lan)
+    try:
+        removed = session.sweep_containers()
+    except CollabError as exc:
+        removed = [f"(sweep failed: {exc})"]
+    if removed:
+        session.summary.append(f"collab: swept {len(removed)} leftover container(s) of crashed runs")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(XdistController(), "collab-xdist")
     if threading.current_thread() is threading.main_thread():
@@ -126,9 +157,34 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["collab_tests"] = collab.export_tests()
         return
     try:
-        collab.summary = collab.finish_controller()
+        collab.summary.extend(collab.finish_controller())
+        collab.sweep_containers(this_run=True)
     except CollabError as exc:
-        collab.summary = [f"collab: could not finish the run: {exc}"]
+        collab.summary.append(f"collab: could not finish the run: {exc}")
+    plan = session.config.stash.get(_REPLAY, None)
+    if plan is not None:
+        _finish_replay(session, collab, plan)
+
+
+def _finish_replay(session: pytest.Session, collab: CollabSession, plan: Any) -> None:
+    """Compare the fresh run with the bundle's baseline; a regression fails the session."""
+    from pytest_collab.replay import finish_replay, replay_lines
+
+    try:
+        if not collab.used:
+            raise CollabError("the replay ran no experiment, so there is nothing to compare")
+        outcome = finish_replay(plan, collab.run_dir.root)
+    except CollabError as exc:
+        collab.summary.append(f"collab replay: could not compare: {exc}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    collab.summary.extend(replay_lines(outcome))
+    if collab.settings["report"] == "html":
+        from pytest_collab.report import render_report
+
+        render_report(collab.run_dir.root)  # again, now with the replay section
+    if not outcome.passed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -137,7 +193,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if lines:
         terminalreporter.section("collab")
         for line in lines:
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(line, red="FAIL" in line or "could not" in line)
 
 
 class XdistController:

@@ -102,9 +102,38 @@ class CollabSession:
                 from pytest_collab.runtime import get_runtime
                 from pytest_collab.transport import get_transport
 
+                device = self.effective(device)
                 transport = get_transport(device, profile_path=self.lan.path)
-                self._runtimes[device.name] = get_runtime(device, transport, self.run_id)
+                options = {"registry": self.settings["registry"]} if device.runtime == "docker" else {}
+                self._runtimes[device.name] = get_runtime(device, transport, self.run_id, **options)
             return self._runtimes[device.name]
+
+    def effective(self, device: "Device") -> "Device":
+        """The device as this run uses it (``--collab-runtime`` overrides the profile)."""
+        wanted = self.settings["runtime"]
+        if wanted in ("profile", device.runtime):
+            return device
+        import dataclasses
+
+        return dataclasses.replace(device, runtime=wanted)
+
+    @property
+    def uses_containers(self) -> bool:
+        return any(self.effective(d).runtime == "docker" for d in self.lan.devices)
+
+    def sweep_containers(self, this_run: bool = False) -> list[str]:
+        """Remove program containers of crashed runs (or of this run, at its end), by label.
+
+        Only where this run uses containers; a missing engine is not this step's error.
+        """
+        if not self.uses_containers or not self.is_controller:
+            return []
+        from pytest_collab.engines import engine_available, local_client
+        from pytest_collab.runtime.labels import sweep
+
+        if not engine_available():
+            return []
+        return sweep(local_client(), self.run_id if this_run else None).removed
 
     def test_info(self, nodeid: str) -> dict[str, Any]:
         return self.tests.setdefault(nodeid, {})

@@ -8,25 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-import report_sections  # noqa: F401  (registers the report's federated sections)
-
 CLIENTS = (2, 4)
 ALPHAS = (None, 0.5)        # None = IID; else Dirichlet(alpha) label skew
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("federated", "federated experiment (Flower)")
-    g.addoption("--fl-data", default="digits",
-                help="digits (bundled with scikit-learn) or cifar10:/path/to/cifar-10-batches-py "
-                     "(default digits)")
-    g.addoption("--fl-model", default=None,
-                help="cnn or resnet18 (default cnn for digits, resnet18 for cifar10)")
-    g.addoption("--fl-rounds", default="3", help="comma-separated round counts (default 3)")
-    g.addoption("--fl-epochs", type=int, default=3, help="local epochs per round (default 3)")
-    g.addoption("--fl-round-timeout", type=float, default=120.0,
-                help="seconds a client may take per phase before it counts as lost (default 120)")
-    g.addoption("--fl-full", action="store_true",
-                help="run the whole matrix on the local lab too (default: clients2-iid only)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
