@@ -23,6 +23,12 @@ if [ -z "${LAN:-}" ]; then
     fi
 fi
 
+if [ "$LAN" = emulated ]; then
+    # The emulated lab's containers are this job's own: up now, down however it ends.
+    "$PY" -m pytest_collab lab up emulated
+    trap '"$PY" -m pytest_collab lab down emulated >/dev/null 2>&1 || true' EXIT
+fi
+
 bundles=("$@")
 if [ ${#bundles[@]} -eq 0 ]; then
     shopt -s nullglob
