@@ -56,3 +56,4 @@ def device_image(lab, lab_client) -> str:
     from pytest_collab.lab.emulated import container_name
 
     return lab_client.containers.get(container_name(lab, lab.devices[0])).image.tags[0]
+
