@@ -9,6 +9,13 @@ if TYPE_CHECKING:
     from pytest_collab.profile import Device
 
 
+def sync_skips(rel_parts: tuple[str, ...]) -> bool:
+    """Files a code sync never ships: caches and hidden folders (e.g. an experiment's
+    ``.artifacts/``, which are shipped one by one with ``collab.put`` instead)."""
+    return any(part.startswith(".") or part == "__pycache__" for part in rel_parts) or (
+        bool(rel_parts) and rel_parts[-1].endswith(".pyc"))
+
+
 @dataclass
 class CommandResult:
     """One command on one device; ``error`` is set when it could not run at all."""

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from pytest_collab.transport.base import CommandResult
+from pytest_collab.transport.base import CommandResult, sync_skips
 
 if TYPE_CHECKING:
     from pytest_collab.profile import Device
@@ -116,7 +116,8 @@ class LocalTransport:
 
     def sync(self, local_dir: Path, remote_dir: str) -> None:
         if Path(local_dir).resolve() != Path(remote_dir).resolve():
-            shutil.copytree(local_dir, remote_dir, dirs_exist_ok=True)
+            shutil.copytree(local_dir, remote_dir, dirs_exist_ok=True,
+                            ignore=lambda folder, names: [n for n in names if sync_skips((n,))])
 
     def spawn(self, argv: list[str], *, cwd: str, env: dict[str, str]) -> LocalSpawned:
         return LocalSpawned(argv, cwd, env)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from pytest_collab.errors import TransportError
+from pytest_collab.transport.base import sync_skips
 
 if TYPE_CHECKING:
     from pytest_collab.transport.ssh import SSHTransport
@@ -131,7 +132,7 @@ def local_manifest(root: Path) -> dict[str, str]:
     """relative posix path -> sha256 of every regular file under ``root``."""
     out: dict[str, str] = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink():
+        if path.is_file() and not path.is_symlink() and not sync_skips(path.relative_to(root).parts):
             rel = path.relative_to(root).as_posix()
             out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
@@ -160,7 +161,7 @@ def sync_tar(transport: "SSHTransport", local_dir: Path, remote_dir: str) -> lis
     remote = parse_manifest(listing.stdout)
     local = local_manifest(local_dir)
     changed = [p for p, digest in local.items() if remote.get(p) != digest]
-    stale = [p for p in remote if p not in local]
+    stale = [p for p in remote if p not in local and not sync_skips(tuple(p.split("/")))]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for rel in changed:

@@ -52,9 +52,15 @@ def test_split_resnet_over_ssh(ssh_profile: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     import pandas as pd
 
-    results = pd.read_parquet((tmp_path / "latest").resolve() / "results.parquet")
+    run = (tmp_path / "latest").resolve()
+    results = pd.read_parquet(run / "results.parquet")
     assert list(results["split"]) == ["layer2"] and list(results["encoding"]) == ["int8"]
     assert results["wire_bytes"].iloc[0] > 0
+    # Artifacts travel one by one (collab.put), never with the code sync of hidden folders.
+    device_root = ssh_profile.parent / "devices" / "dev1" / run.name
+    assert (device_root / "cases" / "split_resnet" / "head_client.py").is_file()
+    assert not (device_root / "cases" / "split_resnet" / ".artifacts").exists()
+    assert any(p.suffix == ".pt2" for p in (device_root / "files").iterdir())
 
 
 def test_dropped_device_fails_the_test_naming_it(ssh_lab, ssh_profile: Path, tmp_path: Path) -> None:
