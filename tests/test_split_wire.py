@@ -1,5 +1,9 @@
-"""wire: the real tail server (a subprocess) takes any tensor size and survives bad input."""
+"""wire: the real tail server (a subprocess) takes any tensor size and survives bad input;
+the Assembler's rules (chunking, views, truncation) checked without a network."""
 from __future__ import annotations
+
+import json
+import struct
 
 import numpy as np
 import pytest
@@ -26,16 +30,52 @@ def test_tensor_bigger_than_grpc_default_limit_arrives_intact(sink):
             assert reply.body["ok"] and reply.body["checksum"] == pytest.approx(float(arr.astype(np.float64).sum()))
 
 
+@pytest.mark.parametrize("size", [0, 1, wire.CHUNK - 1, wire.CHUNK, wire.CHUNK + 1, 3 * wire.CHUNK])
+def test_sizes_around_the_chunk_boundary_arrive_intact(sink, size):
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8)
+    with wire.TensorClient(sink) as client:
+        reply = client.send(*codec.pack(data, "raw", codec.Compression("none")))
+        assert reply.body["checksum"] == float(data.sum(dtype=np.int64))
+
+
+def _meta(n: int) -> dict:
+    return {"shape": [n], "wire_dtype": "|u1", "dtype": "|u1", "encoding": "raw", "codec": "none"}
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4, 5, 100])
+def test_assembler_rebuilds_any_chunking_and_keeps_one_message_tensors_as_views(chunk):
+    data = bytes(range(10)) * 2
+    asm = wire.Assembler()
+    done = [o for m in wire.tensor_messages(1, data, _meta(20), chunk=chunk) for o in asm.feed(m)]
+    assert len(done) == 1 and isinstance(done[0], wire.Tensor) and bytes(done[0].data) == data
+    assert isinstance(done[0].data, memoryview if chunk >= 20 else bytearray)  # copied once, or not at all
+
+
+def _errors(messages: list[bytes]) -> list[str]:
+    asm = wire.Assembler()
+    outs = [o for m in messages for o in asm.feed(m)] + list(asm.end())
+    return [wire.parse_reply(o)[0]["error"] for o in outs if isinstance(o, bytes)]
+
+
+def test_assembler_reports_stream_end_mid_tensor():
+    assert "stream ended after 3 of 10" in _errors([wire.header_message(1, 10, {}, first=b"abc")])[0]
+
+
+def test_assembler_rejects_json_length_past_the_message():
+    assert "runs past" in _errors([b"H" + struct.pack("<I", 999) + json.dumps({"id": 1}).encode()])[0]
+
+
 @pytest.mark.parametrize("bad, expect", [
     ([b"C" + b"x" * 100], "without a header"),
     ([b"Hnot json"], "malformed header"),
-    ([b"H" + b'{"id": 1}'], "malformed header"),
+    ([b"H" + struct.pack("<I", 9) + b'{"id": 1}'], "malformed header"),
     ([b"Zwhat"], "unknown message kind"),
     ([wire.header_message(7, 10, {}), b"C" + b"y" * 20], "header said 10"),
+    ([wire.header_message(6, 2, {}, first=b"abc")], "header said 2"),
     ([wire.header_message(8, 8, {"shape": [3], "wire_dtype": "<f4", "encoding": "fp32", "codec": "none"}),
       b"C" + b"z" * 8], "truncated or the header is wrong"),
-    ([wire.header_message(9, 4, {"shape": [1], "wire_dtype": "<f4", "encoding": "fp32", "codec": "lz4"}),
-      b"C1234"], "damaged or truncated"),
+    ([wire.header_message(9, 4, {"shape": [1], "wire_dtype": "<f4", "encoding": "fp32", "codec": "lz4"},
+                          first=b"1234")], "damaged or truncated"),
 ])
 def test_malformed_message_gets_error_reply_and_server_keeps_serving(sink, bad, expect):
     arr = np.arange(12, dtype=np.float32).reshape(3, 4)
@@ -49,17 +89,16 @@ def test_malformed_message_gets_error_reply_and_server_keeps_serving(sink, bad, 
 def test_new_header_mid_tensor_reports_truncation_then_serves_the_new_tensor(sink):
     data, meta = codec.pack(np.full(6, 2.0, np.float32), "fp32", codec.Compression())
     with wire.TensorClient(sink) as client:
-        first = client.send_raw([wire.header_message(10, 100, {}), b"C" + b"a" * 10,
-                                 wire.header_message(11, len(data), meta), *wire.chunk_messages(data)])
+        first = client.send_raw([wire.header_message(10, 100, {}, first=b"a" * 10),
+                                 *wire.tensor_messages(11, data, meta)])
         assert first.body["id"] == 10 and "truncated" in first.body["error"]
-        second, _ = wire.parse_reply(next(client._replies))
-        assert second["id"] == 11 and second["ok"] and second["checksum"] == 12.0
+        second = client.read()
+        assert second.body["id"] == 11 and second.body["ok"] and second.body["checksum"] == 12.0
 
 
 def test_stream_cut_mid_tensor_leaves_server_serving(sink):
     client = wire.TensorClient(sink)
-    client._q.put(wire.header_message(1, 1 << 20, {}))
-    client._q.put(b"C" + b"0" * 1000)
+    client.write([wire.header_message(1, 1 << 20, {}, first=b"0" * 1000)])
     client.close()  # ends the stream 1000 bytes into a 1 MiB tensor
     with wire.TensorClient(sink) as again:
         assert again.send(*codec.pack(np.ones(5, np.float32), "fp16", codec.Compression())).body["checksum"] == 5.0

@@ -127,15 +127,17 @@ def compress(data: bytes, typesize: int, comp: Compression) -> bytes:
     return blosc2.compress(data, typesize=typesize, clevel=int(comp.level), filter=filt, codec=codec)
 
 
-def decompress(data: bytes | bytearray, codec: str) -> bytes | bytearray:
-    """Inverse of :func:`compress`; the blosc2 frame carries its own settings. Returns a
-    bytearray when it can, so the decoded array is writable (torch warns on read-only)."""
-    if codec == "none" or not data:
+def decompress(data: bytes | bytearray | memoryview, codec: str) -> bytes | bytearray | memoryview:
+    """Inverse of :func:`compress`; the blosc2 frame carries its own settings. Takes any
+    buffer without copying it (the wire hands over views of received messages). Returns a
+    bytearray when it decompresses, so the decoded array is writable (torch warns on
+    read-only); ``codec='none'`` returns ``data`` itself."""
+    if codec == "none" or not len(data):
         return data
     import blosc2
 
     try:
-        return blosc2.decompress(bytes(data), as_bytearray=True)
+        return blosc2.decompress(data, as_bytearray=True)
     except Exception as exc:  # blosc2 raises RuntimeError/ValueError on a damaged frame
         raise CodecError(f"blosc2 could not decompress {len(data)} bytes ({exc}): damaged or truncated") from exc
 
@@ -147,6 +149,6 @@ def pack(arr: np.ndarray, encoding: str, comp: Compression) -> tuple[bytes, dict
     return wire, {**enc.meta, **comp.describe()}
 
 
-def unpack(data: bytes | bytearray, meta: dict[str, Any]) -> np.ndarray:
+def unpack(data: bytes | bytearray | memoryview, meta: dict[str, Any]) -> np.ndarray:
     """decompress + decode in one call."""
     return decode(decompress(data, meta.get("codec", "none")), meta)

@@ -38,8 +38,11 @@ def load_tail(artifact: Path, threads: int | None):
     module = torch.export.load(str(artifact)).module()
 
     def infer(arr: np.ndarray) -> np.ndarray:
+        # An uncompressed fp32 tensor is a view of the received message (read-only): torch
+        # warns on those, so only that case pays a copy, here in tail time, not transfer.
+        arr = np.ascontiguousarray(arr) if arr.flags.writeable else np.array(arr)
         with torch.inference_mode():
-            return module(torch.from_numpy(np.ascontiguousarray(arr))).numpy()
+            return module(torch.from_numpy(arr)).numpy()
 
     return infer, sidecar
 
