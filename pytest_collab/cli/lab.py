@@ -12,9 +12,14 @@ def _lan(args: argparse.Namespace):  # -> LAN
 
 
 def _up(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from pytest_collab.lab import up
 
-    for device, qdisc in up(_lan(args)).items():
+    lan = _lan(args)
+    if args.torch_wheel:   # the devices get the torch layer (split_resnet); cached by content hash
+        lan = dataclasses.replace(lan, emulation={**(lan.emulation or {}), "torch_wheel": args.torch_wheel})
+    for device, qdisc in up(lan).items():
         print(f"{device}: {qdisc}")
     return 0
 
@@ -59,6 +64,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         cmd.add_argument("profile", metavar="PROFILE", help="profile name or path (e.g. emulated)")
         cmd.add_argument("--rootdir", default=".", help="where network_profiles/ is (default: .)")
         cmd.set_defaults(func=func)
+        if name == "up":
+            cmd.add_argument("--torch-wheel", metavar="WHEEL",
+                             help="a torch CPU cp311 wheel: devices get torch (for split_resnet); default: "
+                                  "the profile's emulation.torch_wheel or $PYTEST_COLLAB_TORCH_WHEEL")
 
     clean = subparsers.add_parser("cleanup", help="remove containers left by crashed runs (by label)")
     clean.add_argument("--run-id", metavar="RUN", help="remove this run's containers, alive or not "
