@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,10 +107,11 @@ class _SampleBuffer:
 
     A program's (run, test, device, role, pid) and a sample's set of metric names repeat
     on every line, so each is stored once and referred to by a small int; the expansion
-    to one row per metric is vectorised (numpy / Arrow) at flush time.
+    to one row per metric is vectorised (numpy / Arrow) at flush time, where the usual
+    case (every sample has the same number of metrics) is a plain ``np.repeat``.
     """
 
-    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "units", "merged")
+    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "units", "merged", "rows")
 
     def __init__(self) -> None:
         self.sources: dict[tuple, int] = {}     # (run, test, device, role, pid) -> id
@@ -121,6 +122,7 @@ class _SampleBuffer:
         self.values: list[float] = []
         self.units: dict[str, str | None] = {}  # metric -> unit, one meaning per buffer
         self.merged: list[Mapping[str, str]] = []
+        self.rows = 0                           # one per metric value buffered
 
     def merge_units(self, units: Mapping[str, str]) -> bool:
         """Fold ``units`` into the metric → unit map; False on a conflict.
@@ -137,6 +139,46 @@ class _SampleBuffer:
         self.merged.append(units)
         return True
 
+    def add_one(self, source: tuple, t: float, values: Mapping[str, float]) -> None:
+        """One sample, without :meth:`add`'s per-call set-up (the per-line API's path)."""
+        keys = tuple(values)
+        sid = self.sources.setdefault(source, len(self.sources))
+        kid = self.keysets.setdefault(keys, len(self.keysets))
+        self.values.extend(values.values())  # may fail: before the other columns grow
+        self.sid.append(sid)
+        self.kid.append(kid)
+        self.t.append(t)
+        self.rows += len(keys)
+
+    def add(self, source: tuple, samples: Iterable[Mapping[str, Any]]) -> None:
+        """Append wrapper ``m`` objects (``t``, ``v``, optional ``pid``) to ``rows``.
+
+        ``source`` ends with the default pid; an object's own truthy ``pid`` wins. This
+        loop is the per-sample cost of ingest, so it is kept to look-ups and appends; every
+        check that can fail runs before the first append, so a bad object leaves the
+        columns aligned (the samples before it stay buffered).
+        """
+        sources, keysets = self.sources, self.keysets
+        sid_add, kid_add, t_add = self.sid.append, self.kid.append, self.t.append
+        values_add, head, default_pid = self.values.extend, source[:4], source[4]
+        last_pid, last_keys, sid, kid = object(), None, -1, -1
+        before = len(self.values)
+        try:
+            for obj in samples:
+                values, t = obj["v"], obj["t"]
+                keys, numbers = tuple(values), values.values()
+                pid = obj.get("pid") or default_pid
+                if pid != last_pid:
+                    sid, last_pid = sources.setdefault((*head, pid), len(sources)), pid
+                if keys != last_keys:  # a program repeats its names: skip hashing them
+                    kid, last_keys = keysets.setdefault(keys, len(keysets)), keys
+                sid_add(sid)
+                t_add(t)
+                kid_add(kid)
+                values_add(numbers)
+        finally:
+            self.rows += len(self.values) - before
+
     def table(self, schema: pyarrow.Schema) -> pyarrow.Table:
         """The buffered samples as rows: per-sample columns repeated per metric."""
         import numpy as np
@@ -144,43 +186,75 @@ class _SampleBuffer:
 
         names = list(dict.fromkeys(n for keys in self.keysets for n in keys))
         code = {n: i for i, n in enumerate(names)}
-        grid = np.full((len(self.keysets), max(map(len, self.keysets))), -1, dtype=np.int32)
+        lens = np.fromiter(map(len, self.keysets), np.intp, len(self.keysets))
+        grid = np.full((len(lens), int(lens.max(initial=0))), -1, dtype=np.int32)
         for i, keys in enumerate(self.keysets):
             grid[i, :len(keys)] = [code[n] for n in keys]
-        per_sample = grid[np.asarray(self.kid, dtype=np.intp)]
-        codes = per_sample[per_sample >= 0]          # row-major: sample order, key order
-        sample_of_row = np.repeat(np.arange(len(self.kid)), (per_sample >= 0).sum(axis=1))
-        source_of_row = np.asarray(self.sid, dtype=np.intp)[sample_of_row]
+        kid = np.asarray(self.kid, dtype=np.intp)
+        per_sample = grid[kid]
+        if (lens == grid.shape[1]).all():  # every sample has the same number of metrics
+            codes, per_row = per_sample.ravel(), grid.shape[1]
+        else:
+            codes, per_row = per_sample[per_sample >= 0], lens[kid]
+        sid = np.asarray(self.sid, dtype=np.intp)
         run, test, device, role, pid = (list(c) for c in zip(*self.sources))
         per_source = [_text(run), _text(test), _text(device), _text(role),
                       pa.array(pid, type=pa.int64())]
         units = pa.array([self.units.get(n) for n in names], pa.string()).dictionary_encode()
         return pa.Table.from_arrays([
-            *(_gather(col, source_of_row) for col in per_source),
-            _gather(_seconds_to_timestamps(self.t), sample_of_row),
+            *(_expand(col, sid, per_row) for col in per_source),
+            _expand(to_timestamps(self.t), None, per_row),
             pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names, pa.string())),
-            pa.array(self.values, type=pa.float64()),
-            _gather(units, codes),
+            _floats(self.values),
+            _expand(units, codes, 1),
         ], schema=schema)
 
 
-def _gather(array: pyarrow.Array, rows: Any) -> pyarrow.Array:
-    """``array.take(rows)`` for fixed-width arrays, done in numpy (2-5x faster here)."""
+def _floats(values: list[Any]) -> pyarrow.Array:
+    """Sample values as float64; one that is not a number becomes null, not a lost group."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return pa.array([_number(v) for v in values], type=pa.float64())
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _expand(array: pyarrow.Array, rows: Any, repeats: Any) -> pyarrow.Array:
+    """``array`` gathered at ``rows`` (None: all) and each item repeated ``repeats`` times.
+
+    Done in numpy on the fixed-width buffers (several times faster than ``take``); the
+    gather runs per sample and only the cheap repeat per row.
+    """
+    import numpy as np
     import pyarrow as pa
 
     if array.null_count:
-        return array.take(pa.array(rows))
+        index = np.arange(len(array)) if rows is None else rows
+        return array.take(pa.array(np.repeat(index, repeats)))
     if pa.types.is_dictionary(array.type):
-        return pa.DictionaryArray.from_arrays(_gather(array.indices, rows), array.dictionary)
+        return pa.DictionaryArray.from_arrays(_expand(array.indices, rows, repeats),
+                                              array.dictionary)
     ints = array.view(pa.int64()) if pa.types.is_timestamp(array.type) else array
-    return pa.array(ints.to_numpy()[rows]).view(array.type)
+    picked = ints.to_numpy()
+    if rows is not None:
+        picked = picked[rows]
+    return pa.array(np.repeat(picked, repeats)).view(array.type)
 
 
 class MetricsWriter:
     """Streams metric rows to ``path`` as Parquet row groups; thread-safe ``add_*``.
 
-    Device reader threads call :meth:`add_sample` once per wrapper ``m`` line, so its hot
-    path is two dict look-ups and a few list appends under a lock (see _SampleBuffer).
+    Device reader threads hand over wrapper ``m`` objects, one per :meth:`add_sample` or
+    a buffered batch per :meth:`add_samples` (cheaper: one lock and call per batch); the
+    hot path is a few dict look-ups and list appends per sample (see _SampleBuffer).
     """
 
     def __init__(self, path: Path, *, row_group_rows: int = 131072) -> None:
@@ -195,7 +269,7 @@ class MetricsWriter:
         self._write_lock = threading.Lock()  # serialises the ParquetWriter
         self._buf = _SampleBuffer()
         self._tables: list[pyarrow.Table] = []
-        self._pending = 0
+        self._table_rows = 0                  # rows in _tables (the buffer counts its own)
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(str(self.tmp_path), self.schema, **WRITE_OPTIONS)
@@ -204,28 +278,32 @@ class MetricsWriter:
     def add_sample(self, *, run: str, test: str, device: str, role: str, pid: int | None,
                    t: float, values: Mapping[str, float], units: Mapping[str, str]) -> None:
         """One wrapper sample (``m`` line): ``len(values)`` rows sharing run..timestamp."""
-        n = len(values)
-        if not n:
-            return
-        source, keys = (run, test, device, role, pid), tuple(values)
+        if values:
+            self._add(units, _SampleBuffer.add_one, (run, test, device, role, pid), t, values)
+
+    def add_samples(self, *, run: str, test: str, device: str, role: str, pid: int | None,
+                    samples: Iterable[Mapping[str, Any]], units: Mapping[str, str]) -> None:
+        """Many wrapper ``m`` objects of one program, as parsed: ``{"t", "v"[, "pid"]}``.
+
+        The batched form of :meth:`add_sample`: one lock and one call for what a device
+        reader has buffered, so per-sample cost is the buffer's append loop alone. An
+        object's own ``pid`` (when truthy) overrides ``pid``. Values are copied.
+        """
+        self._add(units, _SampleBuffer.add, (run, test, device, role, pid), samples)
+
+    def _add(self, units: Mapping[str, str], fill: Callable[..., None], *args: Any) -> None:
+        """``fill(buffer, *args)`` under the lock once ``units`` agree with the buffer's."""
         with self._lock:
-            if self._closed:
-                self._check_open()
+            self._check_open()
             buf = self._buf
             conflict = not buf.merge_units(units)
             if not conflict:
-                sid = buf.sources.setdefault(source, len(buf.sources))
-                buf.sid.append(sid)
-                buf.kid.append(buf.keysets.setdefault(keys, len(buf.keysets)))
-                buf.t.append(t)
-                buf.values.extend(values.values())
-                self._pending += n
-            full = self._pending >= self.row_group_rows
+                fill(buf, *args)
+            full = buf.rows + self._table_rows >= self.row_group_rows
         if conflict or full:
             self.flush()  # a metric changed its unit: its earlier rows go out first
         if conflict:
-            self.add_sample(run=run, test=test, device=device, role=role, pid=pid, t=t,
-                            values=values, units=units)
+            self._add(units, fill, *args)
 
     def add_rows(self, columns: Mapping[str, Sequence[Any]]) -> None:
         """Bulk rows, one list (or Arrow array) per schema column; timestamps as epoch s."""
@@ -233,8 +311,8 @@ class MetricsWriter:
         with self._lock:
             self._check_open()
             self._tables.append(table)
-            self._pending += len(table)
-            full = self._pending >= self.row_group_rows
+            self._table_rows += len(table)
+            full = self._buf.rows + self._table_rows >= self.row_group_rows
         if full:
             self.flush()
 
@@ -264,11 +342,11 @@ class MetricsWriter:
         import pyarrow as pa
 
         with self._lock:
-            buf, tables, pending = self._buf, self._tables, self._pending
-            self._buf, self._tables, self._pending = _SampleBuffer(), [], 0
+            buf, tables, pending = self._buf, self._tables, self._buf.rows + self._table_rows
+            self._buf, self._tables, self._table_rows = _SampleBuffer(), [], 0
             if self._closed or not pending:
                 return
-        if buf.t:
+        if buf.rows:
             tables.append(buf.table(self.schema))
         table = pa.concat_tables(tables).unify_dictionaries().combine_chunks()
         rows = len(table)
