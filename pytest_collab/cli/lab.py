@@ -53,13 +53,16 @@ def _cleanup(args: argparse.Namespace) -> int:
     return 1 if result.problems else 0
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Add ``lab`` (up, down, status) and ``cleanup`` to the ``collab`` parser."""
-    lab = subparsers.add_parser("lab", help="the emulated lab: devices as containers with sshd and shaped links")
-    sub = lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
-    for name, func, text in (("up", _up, "build the device image (cached) and start every device"),
-                             ("down", _down, "remove the devices, their programs and the lab network"),
-                             ("status", _status, "each device's container state (exit 1 unless all run)")):
+COMMANDS = {"up": (_up, "build the device image (cached) and start every device of an emulated profile"),
+            "down": (_down, "remove the devices, their programs and the lab network"),
+            "status": (_status, "each device's container state (exit 1 unless all run)")}
+
+
+def add_lab_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
+                     names: tuple[str, ...] = tuple(COMMANDS)) -> None:
+    """``up``/``down``/``status PROFILE`` under ``sub``: ``collab lab`` and ``collab lan`` share them."""
+    for name in names:
+        func, text = COMMANDS[name]
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("profile", metavar="PROFILE", help="profile name or path (e.g. emulated)")
         cmd.add_argument("--rootdir", default=".", help="where network_profiles/ is (default: .)")
@@ -68,6 +71,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
             cmd.add_argument("--torch-wheel", metavar="WHEEL",
                              help="a torch CPU cp311 wheel: devices get torch (for split_resnet); default: "
                                   "the profile's emulation.torch_wheel or $PYTEST_COLLAB_TORCH_WHEEL")
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add ``lab`` (up, down, status) and ``cleanup`` to the ``collab`` parser."""
+    lab = subparsers.add_parser("lab", help="the emulated lab: devices as containers with sshd and shaped links")
+    add_lab_commands(lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND"))
 
     clean = subparsers.add_parser("cleanup", help="remove containers left by crashed runs (by label)")
     clean.add_argument("--run-id", metavar="RUN", help="remove this run's containers, alive or not "

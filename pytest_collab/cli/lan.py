@@ -295,3 +295,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("target", nargs="?")
     p.add_argument("--columns", help="comma-separated columns or fact names")
     p.set_defaults(func=cmd_show)
+
+    from pytest_collab.cli.lab import add_lab_commands
+
+    add_lab_commands(sub, ("up", "down"))   # `collab lan up emulated` = `collab lab up emulated`
