@@ -141,10 +141,10 @@ class _SampleBuffer:
 
     def add_one(self, source: tuple, t: float, values: Mapping[str, float]) -> None:
         """One sample, without :meth:`add`'s per-call set-up (the per-line API's path)."""
-        keys = tuple(values)
+        keys, numbers = tuple(values), values.values()  # what can fail, before any change
         sid = self.sources.setdefault(source, len(self.sources))
         kid = self.keysets.setdefault(keys, len(self.keysets))
-        self.values.extend(values.values())  # may fail: before the other columns grow
+        self.values.extend(numbers)
         self.sid.append(sid)
         self.kid.append(kid)
         self.t.append(t)
@@ -203,28 +203,24 @@ class _SampleBuffer:
         units = pa.array([self.units.get(n) for n in names], pa.string()).dictionary_encode()
         return pa.Table.from_arrays([
             *(_expand(col, sid, per_row) for col in per_source),
-            _expand(to_timestamps(self.t), None, per_row),
-            pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names, pa.string())),
+            _expand(_seconds_to_timestamps(_floats(self.t).to_numpy(zero_copy_only=False)),
+                    None, per_row),
+            pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(map(str, names), pa.string())),
             _floats(self.values),
             _expand(units, codes, 1),
         ], schema=schema)
 
 
 def _floats(values: list[Any]) -> pyarrow.Array:
-    """Sample values as float64; one that is not a number becomes null, not a lost group."""
+    """Sample numbers as float64; a non-number becomes null rather than sinking the row
+    group (samples are checked only here, when the batch is long handed over)."""
     import pyarrow as pa
 
     try:
         return pa.array(values, type=pa.float64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pa.array([_number(v) for v in values], type=pa.float64())
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+        return pa.array([float(v) if isinstance(v, (int, float)) else None for v in values],
+                        type=pa.float64())
 
 
 def _expand(array: pyarrow.Array, rows: Any, repeats: Any) -> pyarrow.Array:

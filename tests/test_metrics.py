@@ -109,6 +109,57 @@ def test_each_flush_is_one_row_group(tmp_path: Path) -> None:
     assert sizes == [len(expected_rows(c)) for c in (samples[:10], samples[10:25], samples[25:])]
 
 
+def as_batches(samples: list[dict], size: int) -> list[dict]:
+    """add_samples calls: consecutive samples of one source, ``size`` wrapper objects each."""
+    calls: list[dict] = []
+    for s in samples:
+        head = {k: s[k] for k in ("run", "test", "device", "role", "units")}
+        if not calls or len(calls[-1]["samples"]) == size or \
+                {k: calls[-1][k] for k in head} != head:
+            calls.append(dict(head, pid=None, samples=[]))
+        calls[-1]["samples"].append({"k": "m", "t": s["t"], "pid": s["pid"], "v": s["values"]})
+    return calls
+
+
+def test_add_samples_batches_equal_per_line_rows_across_threads(tmp_path: Path) -> None:
+    samples = random_samples(3000, seed=8)  # ragged metric sets, pids from the objects
+    path = tmp_path / "m.parquet"
+    writer = MetricsWriter(path, row_group_rows=300)
+    calls = as_batches(samples, 7)
+
+    def feed(part: list[dict]) -> None:
+        for call in part:
+            writer.add_samples(**call)
+
+    threads = [threading.Thread(target=feed, args=(calls[i::3],)) for i in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    writer.close()
+    assert sorted(actual_rows(path)) == sorted(expected_rows(samples))
+    assert pq.ParquetFile(path).num_row_groups > 3
+
+
+def test_add_samples_default_pid_unit_change_and_bad_objects(tmp_path: Path) -> None:
+    path = tmp_path / "m.parquet"
+    src = dict(run="r", test="t", device="d", role="p", pid=7)
+    with MetricsWriter(path) as writer:
+        writer.add_samples(**src, units={"power": "W"}, samples=[
+            {"t": 1.0, "v": {"power": 5.0}}, {"t": 2.0, "pid": 0, "v": {"power": "n/a"}}])
+        writer.add_samples(**src, units={"power": "mW"}, samples=[{"t": 3.0, "v": {"power": 1.0}}])
+        with pytest.raises(KeyError):  # the first object is kept, the columns stay aligned
+            writer.add_samples(**src, units={"power": "mW"}, samples=[
+                {"t": 4.0, "v": {"power": 2.0}}, {"v": {"power": 3.0}}])
+        with pytest.raises(AttributeError):
+            writer.add_sample(**src, t=5.0, values=[1.0], units={"power": "mW"})
+    table = pq.read_table(path).sort_by("timestamp")
+    assert list(zip(*(table.column(c).to_pylist() for c in ("pid", "value", "unit")))) == \
+        [(7, 5.0, "W"), (7, None, "W"), (7, 1.0, "mW"), (7, 2.0, "mW")]
+    with pytest.raises(CollabError, match="closed"):
+        writer.add_samples(**src, units={}, samples=[{"t": 6.0, "v": {"x": 1.0}}])
+
+
 def test_journal_lines_are_on_disk_before_close(tmp_path: Path) -> None:
     journal = ResultsJournal(tmp_path / "j.jsonl")
     journal.append({"test": "t", "rtt_ms": np.arange(3.0), "n": np.int64(4), "when": None})
