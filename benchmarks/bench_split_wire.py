@@ -12,7 +12,8 @@ the server) and folded into ``path ratio`` = raw time / (encode + compress + rou
 - checksum), the whole tensor path against shipping the same bytes raw. The server's
 checksum (it proves every tensor arrived intact) is never counted. ``ceiling`` is a
 one-way gRPC stream of 1 MiB chunks (no replies) against one raw sendall of the same
-bytes: what gRPC can do on this machine at all.
+bytes: what gRPC can do on this machine at all; ``per tensor`` is the round trip of a
+16-byte tensor, the fixed cost that decides the ratio at 1 MiB.
 
 Raw and gRPC alternate within every repetition (order flipped each time) so both see the
 same machine load; figures are medians of ``--reps`` after one warm-up round.
@@ -127,6 +128,7 @@ def measure(reps: int, comp: codec.Compression) -> tuple[dict[int, Samples], dic
                     if rep:  # the first round warms both connections up
                         out[size].add(raw=raw_s, **parts)
             ceiling = one_way(client, raw, reps)
+            ceiling.update(fixed_cost(client, raw, reps))
     finally:
         raw.close()
         split_helpers.stop(proc)
@@ -143,6 +145,18 @@ def one_way(client: wire.TensorClient, raw: RawLink, reps: int) -> dict[str, flo
     return {"grpc": statistics.median(grpc_bps) / 1e6, "raw": statistics.median(raw_bps) / 1e6}
 
 
+def fixed_cost(client: wire.TensorClient, raw: RawLink, reps: int) -> dict[str, float]:
+    """Round trip (ms) of a 16-byte tensor: the per-tensor cost that no tensor size hides."""
+    data, meta = codec.pack(np.zeros(4, np.float32), "fp32", codec.Compression("none"))
+    grpc_s, raw_s = [], []
+    for _ in range(reps):
+        reply = client.send(data, meta, logits=False)
+        srv = reply.body["server"]
+        grpc_s.append(reply.rpc_s - srv["decompress_s"] - srv["decode_s"] - srv["tail_s"])
+        raw_s.append(raw.send(data))
+    return {"grpc_rtt_ms": statistics.median(grpc_s) * 1e3, "raw_rtt_ms": statistics.median(raw_s) * 1e3}
+
+
 def report(samples: dict[int, Samples], ceiling: dict[str, float], reps: int, codec_name: str,
            load: tuple[float, float]) -> str:
     lines = [f"medians of {reps}, interleaved; codec={codec_name}; load average {load[0]:.2f} before, "
@@ -156,6 +170,8 @@ def report(samples: dict[int, Samples], ceiling: dict[str, float], reps: int, co
                      f"{s.median('decode') * 1e3:>10.2f} {raw / s.median('path'):>11.2f}")
     lines.append(f"ceiling: one-way gRPC stream of {CEILING_BYTES >> 20} MiB {ceiling['grpc']:.0f} MB/s, raw "
                  f"{ceiling['raw']:.0f} MB/s, ratio {ceiling['grpc'] / ceiling['raw']:.2f}")
+    lines.append(f"per tensor: round trip of a 16-byte tensor {ceiling['grpc_rtt_ms']:.3f} ms gRPC, "
+                 f"{ceiling['raw_rtt_ms']:.3f} ms raw")
     return "\n".join(lines)
 
 

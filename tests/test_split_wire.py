@@ -112,3 +112,25 @@ def test_no_server_error_names_the_address():
 def test_link_probe_counts_bytes(sink):
     with wire.TensorClient(sink) as client:
         assert client.measure_link(4 << 20) > 0
+
+
+def test_clients_in_parallel_threads_each_get_their_own_replies(sink):
+    """head_client's server mode: one client (own loop, own stream) per query thread,
+    all closed afterwards from the main thread."""
+    import concurrent.futures
+    import threading
+
+    local, clients = threading.local(), []
+
+    def query(i: int) -> float:
+        if not hasattr(local, "client"):
+            local.client = wire.TensorClient(sink)
+            clients.append(local.client)
+        arr = np.full(1000 + i, float(i), np.float32)
+        return local.client.send(*codec.pack(arr, "fp32", codec.Compression())).body["checksum"]
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        sums = list(pool.map(query, range(24)))
+    for c in clients:
+        c.close()
+    assert sums == [float(i * (1000 + i)) for i in range(24)] and len(clients) > 1

@@ -49,26 +49,6 @@ class WireError(RuntimeError):
     """The server answered a tensor with an error, or the stream broke."""
 
 
-def keep_freed_buffers() -> None:
-    """Ask glibc to keep freed multi-MiB buffers instead of returning them to the OS.
-
-    gRPC hands every received message to Python as a fresh 1 MiB bytes object. With glibc's
-    defaults those come from mmap and go back on free, so every chunk page-faults its memory
-    in again (visible in perf as exc_page_fault under the copies); a raw socket reading into
-    one reused buffer never does. Raising the mmap and trim thresholds lets the heap reuse the
-    memory. A no-op where there is no glibc ``mallopt`` (musl, macOS).
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 32 << 20)     # glibc's own ceiling for its dynamic threshold
-    mallopt(m_trim_threshold, 128 << 20)
-
-
 # ---------------------------------------------------------------- message helpers
 
 def header_message(req_id: Any, nbytes: int, meta: dict[str, Any], topk: int = 5,
@@ -268,7 +248,6 @@ async def serve(infer: Infer | None, bind: str = "127.0.0.1", port: int = 0,
     """Serve until cancelled; ``on_ready(port)`` runs once the port is bound."""
     import grpc
 
-    keep_freed_buffers()
     service = TailService(infer)
     handler = grpc.method_handlers_generic_handler(SERVICE, {
         "Infer": grpc.stream_stream_rpc_method_handler(service.handle),
@@ -307,7 +286,6 @@ class TensorClient:
     """
 
     def __init__(self, address: str, chunk: int = CHUNK, timeout: float = 30.0) -> None:
-        keep_freed_buffers()
         self.address, self.chunk = address, chunk
         self._loop = asyncio.new_event_loop()
         self._next_id = 0
