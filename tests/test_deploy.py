@@ -190,6 +190,9 @@ def test_killed_program_keeps_its_metrics(pytester: pytest.Pytester) -> None:
     run = next(p for p in (pytester.path / "out").iterdir() if p.name != "latest")
     metrics = pd.read_parquet(run / "metrics.parquet")
     cpu = metrics.loc[metrics["metric"] == "cpu_percent", "value"]
-    assert len(cpu) >= 10 and cpu.max() > 50
+    user = metrics.loc[metrics["metric"] == "cpu_user_s", "value"]
+    # ~1 s of a busy loop before the kill, at 20 Hz: samples up to the kill are all there
+    # (how much CPU the burner got depends on the machine's load, so only "it burned").
+    assert len(cpu) >= 10 and cpu.max() > 0 and user.max() > 0.1
     log = next((run / "logs").rglob("rpi-1.burn.log")).read_text()
     assert "READY" in log
