@@ -150,26 +150,28 @@ class _SampleBuffer:
         self.t.append(t)
         self.rows += len(keys)
 
-    def add(self, source: tuple, samples: Iterable[Mapping[str, Any]]) -> None:
-        """Append wrapper ``m`` objects (``t``, ``v``, optional ``pid``) to ``rows``.
+    def add(self, source: tuple, samples: Iterable[Mapping[str, Any]]) -> int:
+        """Append wrapper ``m`` objects (``t``, ``v``, optional ``pid``); returns how many
+        were skipped as malformed (a torn line must not cost its batch or its reader).
 
         ``source`` ends with the default pid; an object's own truthy ``pid`` wins. This
-        loop is the per-sample cost of ingest, so it is kept to look-ups and appends; every
-        check that can fail runs before the first append, so a bad object leaves the
-        columns aligned (the samples before it stay buffered).
+        loop is the per-sample cost of ingest, so it is kept to look-ups and appends.
         """
         sources, keysets = self.sources, self.keysets
         sid_add, kid_add, t_add = self.sid.append, self.kid.append, self.t.append
         values_add, head, default_pid = self.values.extend, source[:4], source[4]
-        last_pid, last_keys, sid, kid = object(), None, -1, -1
+        last_pid, last_keys, sid, kid, skipped = object(), None, -1, -1, 0
         before = len(self.values)
         try:
             for obj in samples:
-                values, t = obj["v"], obj["t"]
-                keys, numbers = tuple(values), values.values()
-                pid = obj.get("pid") or default_pid
-                if pid != last_pid:
-                    sid, last_pid = sources.setdefault((*head, pid), len(sources)), pid
+                try:  # everything that can fail, before the columns grow
+                    values, t, pid = obj["v"], obj["t"], obj.get("pid") or default_pid
+                    keys, numbers = tuple(values), values.values()
+                    if pid != last_pid:
+                        sid, last_pid = sources.setdefault((*head, pid), len(sources)), pid
+                except (KeyError, TypeError, AttributeError):
+                    skipped += 1
+                    continue
                 if keys != last_keys:  # a program repeats its names: skip hashing them
                     kid, last_keys = keysets.setdefault(keys, len(keysets)), keys
                 sid_add(sid)
@@ -178,6 +180,7 @@ class _SampleBuffer:
                 values_add(numbers)
         finally:
             self.rows += len(self.values) - before
+        return skipped
 
     def table(self, schema: pyarrow.Schema) -> pyarrow.Table:
         """The buffered samples as rows: per-sample columns repeated per metric."""
@@ -261,6 +264,7 @@ class MetricsWriter:
         self.row_group_rows = max(1, int(row_group_rows))
         self.schema = metrics_schema()
         self.rows_written = 0
+        self.skipped_samples = 0              # malformed m objects add_samples left out
         self._lock = threading.Lock()        # guards the buffers
         self._write_lock = threading.Lock()  # serialises the ParquetWriter
         self._buf = _SampleBuffer()
@@ -283,7 +287,8 @@ class MetricsWriter:
 
         The batched form of :meth:`add_sample`: one lock and one call for what a device
         reader has buffered, so per-sample cost is the buffer's append loop alone. An
-        object's own ``pid`` (when truthy) overrides ``pid``. Values are copied.
+        object's own ``pid`` (when truthy) overrides ``pid``. Values are copied; objects
+        without ``t`` or a ``v`` mapping are counted in ``skipped_samples``, not raised.
         """
         self._add(units, _SampleBuffer.add, (run, test, device, role, pid), samples)
 
@@ -294,7 +299,7 @@ class MetricsWriter:
             buf = self._buf
             conflict = not buf.merge_units(units)
             if not conflict:
-                fill(buf, *args)
+                self.skipped_samples += fill(buf, *args) or 0
             full = buf.rows + self._table_rows >= self.row_group_rows
         if conflict or full:
             self.flush()  # a metric changed its unit: its earlier rows go out first

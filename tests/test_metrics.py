@@ -148,9 +148,9 @@ def test_add_samples_default_pid_unit_change_and_bad_objects(tmp_path: Path) -> 
         writer.add_samples(**src, units={"power": "W"}, samples=[
             {"t": 1.0, "v": {"power": 5.0}}, {"t": 2.0, "pid": 0, "v": {"power": "n/a"}}])
         writer.add_samples(**src, units={"power": "mW"}, samples=[{"t": 3.0, "v": {"power": 1.0}}])
-        with pytest.raises(KeyError):  # the first object is kept, the columns stay aligned
-            writer.add_samples(**src, units={"power": "mW"}, samples=[
-                {"t": 4.0, "v": {"power": 2.0}}, {"v": {"power": 3.0}}])
+        writer.add_samples(**src, units={"power": "mW"}, samples=[  # torn objects: skipped
+            {"v": {"power": 3.0}}, {"t": 4.0, "v": {"power": 2.0}}, {"t": 4.5, "v": [1.0]}, 7])
+        assert writer.skipped_samples == 3
         with pytest.raises(AttributeError):
             writer.add_sample(**src, t=5.0, values=[1.0], units={"power": "mW"})
     table = pq.read_table(path).sort_by("timestamp")
