@@ -1,4 +1,4 @@
-"""Shared plumbing of the device programs (superlink.py, supernode.py, run_app.py).
+"""Shared plumbing of the device programs (superlink.py, supernode.py, clientapp.py, run_app.py).
 
 Flower's processes are console scripts; each device program runs one as its child in
 the same process group (so the metrics wrapper samples and ends the whole tree),
@@ -18,6 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+#: Flower's SuperExec polls the Runtime API for tasks every second by default; every
+#: message waits for that poll, so the lab's executors poll faster (loopback, cheap).
+POLL_ENV = "FLWR_SUPEREXEC_TASK_POLL_INTERVAL"
+POLL_S = 0.1
+
 
 def flower_bin(name: str) -> str:
     """Path of a Flower console script: beside this interpreter first, then on PATH."""
@@ -36,6 +41,7 @@ def flower_env(home: str | None) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["FLWR_HOME"] = home or tempfile.mkdtemp(prefix="collab-flwr-")
     env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault(POLL_ENV, str(POLL_S))
     return env
 
 

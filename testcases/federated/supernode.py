@@ -1,31 +1,70 @@
 """Device program: Flower SuperNode holding one data partition.
 
-Prints ``READY supernode name=<name> port=<port>`` once its ClientApp API port is open.
+Started with ``--isolation process`` (the default here): the SuperNode serves its Runtime
+API on ``port`` and a long-lived ``superexec.py`` next to it runs the ClientApp tasks,
+instead of the SuperNode starting a fresh ``flwr-clientapp`` (a torch import) for every
+message. ``--isolation subprocess`` restores Flower's default.
+
+``--fleet-poll``: Flower 1.41's SuperNode sleeps a hard-coded 3 s whenever a pull from the
+SuperLink finds no message (and 0.5 s between checks for a reply), so each phase of a
+round waits up to 3 s for nothing. The SuperNode here is Flower's own ``flower-supernode``
+entry point run in a child interpreter whose module-level sleeps are capped at
+``--fleet-poll`` seconds; ``--fleet-poll 3`` is stock Flower.
+
+Prints ``READY supernode name=<name> port=<port>`` once its Runtime API port is open.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+import types
 
 from _launch import flower_bin, flower_env, free_port, supervise
 
+FLOWER_ENTRY = "--run-flower-supernode"
+
+
+def run_flower_supernode(poll: float, flower_args: list[str]) -> None:
+    """Flower's ``flower-supernode`` with its poll sleeps capped at ``poll`` seconds."""
+    import flwr.supernode.start_client_internal as sci
+    from flwr.supernode.cli.flower_supernode import flower_supernode
+
+    capped = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("__")})
+    capped.sleep = lambda s: time.sleep(min(s, poll))
+    sci.time = capped  # type: ignore[attr-defined]  # only this module's waits change
+    sys.argv = ["flower-supernode", *flower_args]
+    flower_supernode()
+
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    if len(sys.argv) > 2 and sys.argv[1] == FLOWER_ENTRY:
+        run_flower_supernode(float(sys.argv[2]), sys.argv[3:])
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--superlink", required=True, help="SuperLink host:port")
     ap.add_argument("--partition-id", type=int, required=True)
     ap.add_argument("--num-partitions", type=int, required=True)
     ap.add_argument("--name", required=True, help="device name reported in results")
     ap.add_argument("--port", type=int, default=0,
-                    help="local ClientApp API port; 0 = pick a free one; default 0")
+                    help="local Runtime API port; 0 = pick a free one; default 0")
+    ap.add_argument("--isolation", choices=("process", "subprocess"), default="process",
+                    help="process: ClientApps run in superexec.py (start it next); subprocess: "
+                         "the SuperNode starts one per message (slow); default process")
+    ap.add_argument("--fleet-poll", type=float, default=0.25,
+                    help="seconds between pulls from the SuperLink when idle (Flower: 3); "
+                         "default 0.25")
     ap.add_argument("--flwr-home", default=None, help="Flower state folder; default a temp dir")
     a = ap.parse_args()
     port = a.port or free_port("127.0.0.1")
     node_config = (f'partition-id={a.partition_id} num-partitions={a.num_partitions} '
                    f'name="{a.name}"')
-    argv = [flower_bin("flower-supernode"), "--insecure", "--superlink", a.superlink,
-            "--host", "127.0.0.1", "--port", str(port), "--node-config", node_config]
+    flower_args = ["--insecure", "--superlink", a.superlink, "--host", "127.0.0.1",
+                   "--port", str(port), "--node-config", node_config, "--isolation", a.isolation]
+    argv = ([flower_bin("flower-supernode")] if a.fleet_poll >= 3 else
+            [sys.executable, __file__, FLOWER_ENTRY, str(a.fleet_poll)]) + flower_args
     return supervise(argv, flower_env(a.flwr_home), "127.0.0.1", port,
                      f"READY supernode name={a.name} port={port}")
 
