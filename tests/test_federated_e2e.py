@@ -85,16 +85,22 @@ def lab():
             proc.p.wait(timeout=5)
 
 
-def federation(lab, n: int, *config: str) -> tuple[list[Proc], Proc]:
+def federation(lab, n: int, *config: str) -> tuple[list[list[Proc]], Proc]:
+    """SuperLink + its warm ServerApp executor, n SuperNodes each with a warm ClientApp
+    executor, then the run. Returns each client device's processes and the run."""
     link = lab("superlink.py")
     port = link.wait_for(r"READY superlink port=(\d+)", 60)[1]
+    link_exec = lab("superexec.py", "--runtime-api", f"127.0.0.1:{port}", "--apps", "serverapp")
     nodes = [lab("supernode.py", "--superlink", f"127.0.0.1:{port}", "--partition-id", str(i),
                  "--num-partitions", str(n), "--name", f"rpi-{i + 1}") for i in range(n)]
-    for node in nodes:
-        node.wait_for(r"READY supernode", 60)
+    runtime = [node.wait_for(r"READY supernode name=\S+ port=(\d+)", 60)[1] for node in nodes]
+    execs = [lab("superexec.py", "--runtime-api", f"127.0.0.1:{p}", "--name", f"rpi-{i + 1}")
+             for i, p in enumerate(runtime)]
+    for warm in (link_exec, *execs):
+        warm.wait_for(r"READY superexec", 120)
     cfg = [f"num-partitions={n}", *config]
     app = lab("run_app.py", "--superlink", f"127.0.0.1:{port}", *[x for c in cfg for x in ("-c", c)])
-    return nodes, app
+    return [[node, ex] for node, ex in zip(nodes, execs)], app
 
 
 def documented_columns(section: str) -> set[str]:
@@ -106,7 +112,7 @@ def documented_columns(section: str) -> set[str]:
 def test_two_iid_clients_learn_digits_and_rows_match_the_docs(lab):
     rounds, bound = 3, 0.85
     _, app = federation(lab, 2, f"num-server-rounds={rounds}", "alpha=0.0")
-    assert app.p.wait(timeout=420) == 0, "\n".join(app.lines[-40:])
+    assert app.p.wait(timeout=180) == 0, "\n".join(app.lines[-40:])
     res = app.results()
     by_kind = {k: [r for r in res if r["kind"] == k] for k in ("round", "client", "run")}
     acc = [r["global_accuracy"] for r in by_kind["round"]]
@@ -131,11 +137,12 @@ def test_two_iid_clients_learn_digits_and_rows_match_the_docs(lab):
 @pytest.mark.parametrize("min_fit, outcome", [(2, "failed"), (1, "completed")],
                          ids=["quorum-lost", "quorum-kept"])
 def test_killed_client_is_named_and_policy_decides(lab, min_fit, outcome):
-    nodes, app = federation(lab, 2, "num-server-rounds=3", "alpha=0.0", "round-timeout=20",
+    devices, app = federation(lab, 2, "num-server-rounds=3", "alpha=0.0", "round-timeout=8",
                             f"min-fit-clients={min_fit}", f"min-evaluate-clients={min_fit}")
-    app.wait_for(r'"kind":"round","round":1,', 300)
-    nodes[1].signal_tree(signal.SIGKILL)          # the device dies, no goodbye
-    code = app.p.wait(timeout=300)
+    app.wait_for(r'"kind":"round","round":1,', 120)
+    for proc in devices[1]:                       # the device dies, no goodbye
+        proc.signal_tree(signal.SIGKILL)
+    code = app.p.wait(timeout=120)
     res = app.results()
     run = [r for r in res if r["kind"] == "run"][0]
     lost = [r for r in res if r["kind"] == "client" and r["status"] == "failed"]

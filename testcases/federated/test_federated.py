@@ -7,28 +7,56 @@ bytes, round time) and recorded; see docs/federated.md for the columns and the p
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import pytest
+from pytest_collab.deploy import Program
 
 #: Held-out digits accuracy the default CNN must reach after 3 IID rounds (measured
 #: 0.93-0.95 on loopback; room left for other seeds and slower devices).
 DIGITS_IID_BOUND = 0.85
 
 
-def start_federation(collab, clients: int, config: list[str]):
-    """SuperLink first, SuperNodes once it is ready, the run once they are."""
+@dataclass
+class Federation:
+    """The programs of one federated run; a client device is its SuperNode + ClientApp executor."""
+
+    link: Program
+    nodes: list[Program]
+    clientapps: list[Program]
+    app: Program
+
+    def crash(self, i: int) -> str:
+        """Kill client device ``i``'s Flower processes at once, as a power loss would."""
+        self.nodes[i].kill()
+        self.clientapps[i].kill()
+        return self.nodes[i].device.name
+
+
+def start_federation(collab, clients: int, config: list[str]) -> Federation:
+    """SuperLink first; its ServerApp executor and the SuperNodes once it is ready; each
+    SuperNode's warm ClientApp executor once that SuperNode is; the run once all are."""
     server = collab.devices["server"][0]
     link = collab.start(server, "superlink.py", "--host", server.address,
                         ready=r"READY superlink port=(\d+)", name="superlink")
     addr = f"{link.address}:{link.match[1]}"
+    server_exec = collab.start(server, "superexec.py", "--runtime-api", addr, "--apps",
+                               "serverapp", "--name", server.name, ready=r"READY superexec",
+                               after=link, wait=False, name="serverapp")
+    devices = collab.devices["rpi"][:clients]
     nodes = [collab.start(dev, "supernode.py", "--superlink", addr, "--partition-id", i,
-                          "--num-partitions", clients, "--name", dev.name,
-                          ready=r"READY supernode", after=link, name=f"supernode-{dev.name}")
-             for i, dev in enumerate(collab.devices["rpi"][:clients])]
+                          "--num-partitions", clients, "--name", dev.name, after=link,
+                          ready=r"READY supernode name=\S+ port=(\d+)", name=f"supernode-{dev.name}")
+             for i, dev in enumerate(devices)]
+    # The Runtime API listens on the device's loopback: the executor runs on that device.
+    execs = [collab.start(dev, "superexec.py", "--runtime-api", f"127.0.0.1:{node.match[1]}",
+                          "--name", dev.name, ready=r"READY superexec", after=node, wait=False,
+                          name=f"clientapp-{dev.name}")
+             for dev, node in zip(devices, nodes)]
     args = [x for kv in [f"num-partitions={clients}", *config] for x in ("-c", kv)]
-    app = collab.start(server, "run_app.py", "--superlink", addr, *args, after=nodes,
-                       name="flwr-run")
-    return nodes, app
+    app = collab.start(server, "run_app.py", "--superlink", addr, *args,
+                       after=[server_exec, *nodes, *execs], name="flwr-run")
+    return Federation(link, nodes, execs, app)
 
 
 def record_all(collab, results: list[dict]) -> dict:
@@ -54,7 +82,7 @@ def config_for(fl_options: dict, rounds: int, alpha, clients: int, **extra) -> l
 
 
 def test_federated(collab, clients, alpha, rounds, fl_options):
-    _, app = start_federation(collab, clients, config_for(fl_options, rounds, alpha, clients))
+    app = start_federation(collab, clients, config_for(fl_options, rounds, alpha, clients)).app
     app.wait(timeout=600 + 300 * rounds, check=False)
     run = record_all(collab, app.results())
     if run.get("status") != "completed":
@@ -66,16 +94,16 @@ def test_federated(collab, clients, alpha, rounds, fl_options):
 
 @pytest.mark.devices(server=1, rpi=2)
 def test_federated_client_lost(collab, fl_options):
-    """A SuperNode stopped after round 1 is named; with min-fit-clients=2 the run stops."""
-    nodes, app = start_federation(collab, 2, config_for(fl_options, 3, None, 2, **{"round-timeout": 20}))
-    deadline = time.monotonic() + 600
+    """A client device killed after round 1 is named; with min-fit-clients=2 the run stops."""
+    fed = start_federation(collab, 2, config_for(fl_options, 3, None, 2, **{"round-timeout": 10}))
+    app = fed.app
+    deadline = time.monotonic() + 300
     while not any(r["kind"] == "round" and r["round"] == 1 for r in app.results()):
         assert time.monotonic() < deadline and not app.finished, app.tail()[-20:]
-        time.sleep(0.5)
-    nodes[1].stop()
-    assert app.wait(timeout=300, check=False) == 1
+        time.sleep(0.2)
+    lost = fed.crash(1)
+    assert app.wait(timeout=120, check=False) == 1
     run = record_all(collab, app.results())
-    lost = nodes[1].device.name
     assert run["status"] == "failed" and lost in run["error"], run
     failed = [r for r in app.results() if r["kind"] == "client" and r["status"] == "failed"]
     assert [r["client"] for r in failed] == [lost]
