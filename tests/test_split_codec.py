@@ -71,3 +71,21 @@ def test_truncated_payload_and_damaged_frame_are_named():
 def test_unknown_codec_lists_choices():
     with pytest.raises(codec.CodecError, match="zstd"):
         codec.compress(b"abcd", 4, codec.Compression("snappy"))
+
+
+@pytest.mark.parametrize("comp", COMPRESSIONS[1:], ids=lambda c: f"{c.codec}-{c.filter}-{c.level}")
+def test_every_truncation_of_a_frame_is_an_error_not_a_crash(comp):
+    """blosc2 itself reads past a cut frame (it segfaulted the test run): the tail server
+    must get a CodecError for every prefix, since the wire can deliver any of them."""
+    arr = np.random.default_rng(2).standard_normal((8, 64, 16)).astype(np.float32)
+    data, meta = codec.pack(arr, "fp32", comp)
+    for cut in range(len(data)):
+        with pytest.raises(codec.CodecError, match="damaged or truncated"):
+            codec.unpack(data[:cut] if cut else data[:1], meta)
+
+
+def test_int8_of_subnormal_range_stays_within_its_bound():
+    """Found by hypothesis: (max - min) / 255 of subnormals is 0 in float32 (x / 0 = inf)."""
+    x = np.array([8e-45, 0.0, 3e-44], np.float32)
+    data, meta = codec.pack(x, "int8", codec.Compression("none"))
+    assert np.all(np.abs(codec.unpack(data, meta) - x) <= meta["scale"] / 2)

@@ -72,6 +72,8 @@ def test_assembler_rejects_json_length_past_the_message():
     ([b"Zwhat"], "unknown message kind"),
     ([wire.header_message(7, 10, {}), b"C" + b"y" * 20], "header said 10"),
     ([wire.header_message(6, 2, {}, first=b"abc")], "header said 2"),
+    ([wire.header_message(5, 1 << 50, {})], "outside 0.."),
+    ([wire.header_message(4, -1, {})], "outside 0.."),
     ([wire.header_message(8, 8, {"shape": [3], "wire_dtype": "<f4", "encoding": "fp32", "codec": "none"}),
       b"C" + b"z" * 8], "truncated or the header is wrong"),
     ([wire.header_message(9, 4, {"shape": [1], "wire_dtype": "<f4", "encoding": "fp32", "codec": "lz4"},

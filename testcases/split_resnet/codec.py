@@ -92,7 +92,9 @@ def _quantize(arr: np.ndarray) -> tuple[np.ndarray, float, int]:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise CodecError("int8 needs finite values (the tensor holds inf or nan); use fp16 or fp32")
     lo, hi = min(lo, 0.0), max(hi, 0.0)      # keep 0 exact: ReLU outputs are mostly zeros
-    scale = (hi - lo) / 255.0 or 1.0
+    # A range of subnormals would give a scale that is 0 in float32 (x / 0 = inf): floor it at
+    # float32's smallest normal, which still keeps |error| <= scale / 2.
+    scale = max((hi - lo) / 255.0, float(np.finfo(np.float32).tiny)) if hi > lo else 1.0
     zp = int(np.clip(-128 - round(lo / scale), -128, 127))
     q = np.clip(np.rint(x / np.float32(scale)) + zp, -128, 127).astype(np.int8)
     return q, scale, zp
@@ -137,6 +139,11 @@ def decompress(data: bytes | bytearray | memoryview, codec: str) -> bytes | byte
     import blosc2
 
     try:
+        # blosc2 reads past the end of a truncated chunk (it can segfault the tail server):
+        # check the chunk's own compressed size against what arrived before decompressing.
+        _, cbytes, _ = blosc2.get_cbuffer_sizes(data)
+        if cbytes != len(data):
+            raise ValueError(f"its header says {cbytes} compressed bytes")
         return blosc2.decompress(data, as_bytearray=True)
     except Exception as exc:  # blosc2 raises RuntimeError/ValueError on a damaged frame
         raise CodecError(f"blosc2 could not decompress {len(data)} bytes ({exc}): damaged or truncated") from exc

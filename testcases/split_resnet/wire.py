@@ -36,6 +36,7 @@ SERVICE = "collab.split.Tail"
 INFER = f"/{SERVICE}/Infer"
 SINK = f"/{SERVICE}/Sink"
 CHUNK = 1 << 20
+MAX_TENSOR = 4 << 30   # a garbled header must not make the server allocate without bound
 # Replies carry logits (batch x 1000 float32): allow more than 4 MiB for big batches.
 REPLY_LIMIT = 256 << 20
 _OPTIONS = [("grpc.max_receive_message_length", REPLY_LIMIT),
@@ -122,8 +123,8 @@ def _parse_header(msg: bytes) -> tuple[Tensor, memoryview]:
     except (ValueError, KeyError, TypeError, struct.error) as exc:
         raise WireError(f"malformed header ({type(exc).__name__}: {exc}); expected b'H' + uint32 length + "
                         "JSON with id, nbytes, meta + data") from exc
-    if tensor.nbytes < 0:
-        raise WireError(f"malformed header: nbytes={tensor.nbytes} is negative")
+    if not 0 <= tensor.nbytes <= MAX_TENSOR:  # the server allocates nbytes up front
+        raise WireError(f"malformed header: nbytes={tensor.nbytes} outside 0..{MAX_TENSOR}")
     return tensor, memoryview(msg)[5 + n:]
 
 
