@@ -46,7 +46,7 @@ def test_run_writes_expected_columns(results):
 
 
 def test_report_figures_render_from_the_run(results):
-    import report_sections
+    report_sections = split_helpers.load_case_module("report_sections")
 
     assert report_sections.applies(results)
     assert not report_sections.applies(results.assign(testcase="other"))

@@ -31,24 +31,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def split_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+def split_options(request: pytest.FixtureRequest, collab_lan) -> dict[str, Any]:
     """The experiment's settings, plus the link throughput for the analytic lower bound."""
     opt = request.config.getoption
-    link = opt("split_link_mbps") or _link_baseline_mbps(Path(str(request.config.rootpath)) / "reports")
+    reports = Path(str(request.config.rootpath)) / "reports"
+    link = opt("split_link_mbps") or _link_baseline_mbps(reports, collab_lan.name)
     return {"weights": opt("split_weights"), "data": opt("split_data"), "samples": opt("split_samples"),
             "batch": opt("split_batch"), "mode": opt("split_mode"), "rate": opt("split_rate"),
             "link_mbps": link or 0.0, "seed": 0,
             "artifacts": Path(__file__).resolve().parent / ".artifacts"}
 
 
-def _link_baseline_mbps(reports: Path) -> float | None:
-    """Largest-payload gRPC throughput of the newest run that has link_baseline results."""
+def _link_baseline_mbps(reports: Path, profile: str) -> float | None:
+    """Largest-payload gRPC throughput of the newest link_baseline run on the same profile
+    (another lab's link says nothing about this one's)."""
+    import json
+
     try:
         import pandas as pd
     except ImportError:
         return None
     for run in sorted(reports.glob("*/results.parquet"), reverse=True):
         try:
+            if json.loads((run.parent / "run.json").read_text())["profile"]["name"] != profile:
+                continue
             df = pd.read_parquet(run)
         except Exception:  # a half-written or foreign file is no baseline
             continue
