@@ -299,3 +299,10 @@ def register(subparsers: Any) -> None:
     from pytest_collab.cli.lab import add_lab_commands
 
     add_lab_commands(sub, ("up", "down"))   # `collab lan up emulated` = `collab lab up emulated`
+
+    from pytest_collab.cli.bundle import cmd_leases  # `collab lan leases` = `collab leases`
+
+    p = sub.add_parser("leases", help=cmd_leases.__doc__)
+    p.add_argument("profile")
+    p.add_argument("--root", type=Path, default=Path("."), help="project root (default: .)")
+    p.set_defaults(func=cmd_leases)
