@@ -74,10 +74,10 @@ def pytest_configure(config: pytest.Config) -> None:
     session = config.stash[SESSION_KEY] = CollabSession(config, settings, lan)
     try:
         removed = session.sweep_containers()
+        if removed:
+            session.summary.append(f"collab: swept {len(removed)} leftover container(s) of crashed runs")
     except CollabError as exc:
-        removed = [f"(sweep failed: {exc})"]
-    if removed:
-        session.summary.append(f"collab: swept {len(removed)} leftover container(s) of crashed runs")
+        session.summary.append(f"collab: could not sweep leftover containers: {exc}")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(XdistController(), "collab-xdist")
     if threading.current_thread() is threading.main_thread():
