@@ -39,4 +39,7 @@ def start_tail(*args: str, timeout: float = 120.0) -> tuple[subprocess.Popen, in
 
 def stop(proc: subprocess.Popen) -> int:
     proc.terminate()
-    return proc.wait(timeout=30)
+    code = proc.wait(timeout=30)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    return code
