@@ -73,6 +73,8 @@ class ForkExecutor:
         if pid == 0:
             _run_task(self.entry, argv)  # never returns
         self.children.add(pid)
+        print(f"superexec: task {spec.task_id} ({spec.task_type.value}) -> forked pid {pid}",
+              flush=True)
         return LaunchResult.accepted()
 
     def reconcile(self) -> None:
