@@ -6,7 +6,7 @@ testcases/federated), so these tests need no LAN profile. Measured on the shared
 box (other engineers' runs alongside, load 3-6): 2 IID clients, 3 local epochs, lr 0.05
 reach 0.79 / 0.92 / 0.95 held-out accuracy on digits after rounds 1 / 2 / 3 (seeded, the
 same every run); rounds take 3-5 s (were 18-40 s with a fresh ClientApp process per
-message). The whole file takes ~100 s (was ~5 min).
+message). The whole file takes 79-100 s (was ~5 min).
 """
 
 from __future__ import annotations
