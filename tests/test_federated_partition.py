@@ -93,8 +93,12 @@ def test_policy_names_lost_clients_and_respects_the_minimum():
 def test_report_sections_render_curves_and_stragglers():
     pd = pytest.importorskip("pandas")
     pytest.importorskip("matplotlib")
-    sys.path.insert(0, str(CASE))
-    import report_sections as rs
+    import importlib.util
+
+    # By path: every test case has a report_sections.py, and one pytest process sees them all.
+    spec = importlib.util.spec_from_file_location("federated_report_sections", CASE / "report_sections.py")
+    rs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rs)
 
     base = {"testcase": "federated", "clients": 2, "alpha": None, "rounds": 2}
     rows = [dict(base, kind="round", round=r, global_accuracy=0.1 + 0.4 * r, global_loss=2.0 - r)
