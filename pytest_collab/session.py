@@ -77,6 +77,8 @@ class CollabSession:
 
     @property
     def metrics_sink(self):  # -> MetricsWriter
+        if self._writer is not None:  # every program start asks: skip the lock and paths
+            return self._writer
         parts = self.run_dir.parts
         with self._lock:
             if self._writer is None:
@@ -87,6 +89,8 @@ class CollabSession:
 
     @property
     def journal(self):  # -> ResultsJournal
+        if self._journal is not None:  # every record() asks: skip the lock and paths
+            return self._journal
         parts = self.run_dir.parts
         with self._lock:
             if self._journal is None:
