@@ -14,7 +14,7 @@ import pytest
 
 from pytest_collab import options
 from pytest_collab.errors import CollabError
-from pytest_collab.fixtures import collab, collab_devices, collab_lan  # noqa: F401  (fixtures)
+from pytest_collab.fixtures import collab, collab_devices, collab_lan  # noqa: F401  (registers the fixtures)
 from pytest_collab.session import SESSION_KEY, CollabSession, get_session
 
 DEVICES_HELP = (
@@ -147,49 +147,49 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    collab = session.config.stash.get(SESSION_KEY, None)
-    if collab is None:
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None:
         return
-    collab.kill_live_programs()
-    collab.close_writers()
+    state.kill_live_programs()
+    state.close_writers()
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput["collab_tests"] = collab.export_tests()
+        workeroutput["collab_tests"] = state.export_tests()
         return
     try:
-        collab.summary.extend(collab.finish_controller())
-        collab.sweep_containers(this_run=True)
+        state.summary.extend(state.finish_controller())
+        state.sweep_containers(this_run=True)
     except CollabError as exc:
-        collab.summary.append(f"collab: could not finish the run: {exc}")
+        state.summary.append(f"collab: could not finish the run: {exc}")
     plan = session.config.stash.get(_REPLAY, None)
     if plan is not None:
-        _finish_replay(session, collab, plan)
+        _finish_replay(session, state, plan)
 
 
-def _finish_replay(session: pytest.Session, collab: CollabSession, plan: Any) -> None:
+def _finish_replay(session: pytest.Session, state: CollabSession, plan: Any) -> None:
     """Compare the fresh run with the bundle's baseline; a regression fails the session."""
     from pytest_collab.replay import finish_replay, replay_lines
 
     try:
-        if not collab.used:
+        if not state.used:
             raise CollabError("the replay ran no experiment, so there is nothing to compare")
-        outcome = finish_replay(plan, collab.run_dir.root)
+        outcome = finish_replay(plan, state.run_dir.root)
     except CollabError as exc:
-        collab.summary.append(f"collab replay: could not compare: {exc}")
+        state.summary.append(f"collab replay: could not compare: {exc}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return
-    collab.summary.extend(replay_lines(outcome))
-    if collab.settings["report"] == "html":
+    state.summary.extend(replay_lines(outcome))
+    if state.settings["report"] == "html":
         from pytest_collab.report import render_report
 
-        render_report(collab.run_dir.root)  # again, now with the replay section
+        render_report(state.run_dir.root)  # again, now with the replay section
     if not outcome.passed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    collab = config.stash.get(SESSION_KEY, None)
-    lines = getattr(collab, "summary", None)
+    state = config.stash.get(SESSION_KEY, None)
+    lines = getattr(state, "summary", None)
     if lines:
         terminalreporter.section("collab")
         for line in lines:

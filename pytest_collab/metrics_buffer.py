@@ -1,0 +1,214 @@
+"""Columnar buffering of wrapper samples and the Arrow conversions the writers share.
+
+Kept apart from :mod:`pytest_collab.metrics` so each stays one job: this module turns
+many small ``m`` objects into a few Arrow arrays as cheaply as Python allows (the hot
+path of every device reader thread); ``metrics`` owns schemas, files and merges.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow
+
+def timestamp_type() -> pyarrow.DataType:
+    """Every timestamp of a run: microseconds, UTC."""
+    import pyarrow as pa
+
+    return pa.timestamp("us", tz="UTC")
+
+
+def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
+    """Epoch seconds (floats, None allowed) to a timestamp[us, UTC] array."""
+    import numpy as np
+    import pyarrow as pa
+
+    secs = pa.array(seconds, type=pa.float64()).to_numpy(zero_copy_only=False)
+    micros = np.round(secs * 1e6)
+    mask = np.isnan(micros)
+    return pa.array(np.where(mask, 0, micros).astype("int64"), type=timestamp_type(),
+                    mask=mask if mask.any() else None)
+
+
+def to_timestamps(values: Any) -> pyarrow.Array:
+    """Epoch seconds, datetimes (naive = UTC), ISO 8601 text or Arrow → timestamp[us, UTC]."""
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.cast(timestamp_type())
+    try:  # the bulk case: numbers only, converted in C
+        return _seconds_to_timestamps(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return pa.array([_datetime(v) for v in values], type=timestamp_type())
+
+
+def _datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+    else:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def _text(values: Any) -> pyarrow.Array:
+    """Strings to a dictionary<int32, string> array (encoded while converting)."""
+    import pyarrow as pa
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return pa.array(values, type=text)
+    if pa.types.is_dictionary(values.type):
+        return values.cast(text)
+    return values.cast(pa.string()).dictionary_encode()
+
+
+class _SampleBuffer:
+    """Wrapper samples not yet written, interned so the hot path stays a few appends.
+
+    A program's (run, test, device, role, pid) and a sample's set of metric names repeat
+    on every line, so each is stored once and referred to by a small int; the expansion
+    to one row per metric is vectorised (numpy / Arrow) at flush time, where the usual
+    case (every sample has the same number of metrics) is a plain ``np.repeat``.
+    """
+
+    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "units", "merged", "rows")
+
+    def __init__(self) -> None:
+        self.sources: dict[tuple, int] = {}     # (run, test, device, role, pid) -> id
+        self.keysets: dict[tuple, int] = {}     # metric names of a sample -> id
+        self.sid: list[int] = []
+        self.kid: list[int] = []
+        self.t: list[float] = []
+        self.values: list[float] = []
+        self.units: dict[str, str | None] = {}  # metric -> unit, one meaning per buffer
+        self.merged: list[Mapping[str, str]] = []
+        self.rows = 0                           # one per metric value buffered
+
+    def merge_units(self, units: Mapping[str, str]) -> bool:
+        """Fold ``units`` into the metric → unit map; False on a conflict.
+
+        Each program passes the same mapping object with every sample, so a mapping
+        already merged is recognised by identity (kept referenced: ids never recycle).
+        """
+        for seen in self.merged:
+            if seen is units:
+                return True
+        for name, unit in units.items():
+            if self.units.setdefault(name, unit) != unit:
+                return False
+        self.merged.append(units)
+        return True
+
+    def add_one(self, source: tuple, t: float, values: Mapping[str, float]) -> None:
+        """One sample, without :meth:`add`'s per-call set-up (the per-line API's path)."""
+        keys, numbers = tuple(values), values.values()  # what can fail, before any change
+        sid = self.sources.setdefault(source, len(self.sources))
+        kid = self.keysets.setdefault(keys, len(self.keysets))
+        self.values.extend(numbers)
+        self.sid.append(sid)
+        self.kid.append(kid)
+        self.t.append(t)
+        self.rows += len(keys)
+
+    def add(self, source: tuple, samples: Iterable[Mapping[str, Any]]) -> int:
+        """Append wrapper ``m`` objects (``t``, ``v``, optional ``pid``); returns how many
+        were skipped as malformed (a torn line must not cost its batch or its reader).
+
+        ``source`` ends with the default pid; an object's own truthy ``pid`` wins. This
+        loop is the per-sample cost of ingest, so it is kept to look-ups and appends.
+        """
+        sources, keysets = self.sources, self.keysets
+        sid_add, kid_add, t_add = self.sid.append, self.kid.append, self.t.append
+        values_add, head, default_pid = self.values.extend, source[:4], source[4]
+        last_pid, last_keys, sid, kid, skipped = object(), None, -1, -1, 0
+        before = len(self.values)
+        try:
+            for obj in samples:
+                try:  # everything that can fail, before the columns grow
+                    values, t, pid = obj["v"], obj["t"], obj.get("pid") or default_pid
+                    keys, numbers = tuple(values), values.values()
+                    if pid != last_pid:
+                        sid, last_pid = sources.setdefault((*head, pid), len(sources)), pid
+                except (KeyError, TypeError, AttributeError):
+                    skipped += 1
+                    continue
+                if keys != last_keys:  # a program repeats its names: skip hashing them
+                    kid, last_keys = keysets.setdefault(keys, len(keysets)), keys
+                sid_add(sid)
+                t_add(t)
+                kid_add(kid)
+                values_add(numbers)
+        finally:
+            self.rows += len(self.values) - before
+        return skipped
+
+    def table(self, schema: pyarrow.Schema) -> pyarrow.Table:
+        """The buffered samples as rows: per-sample columns repeated per metric."""
+        import numpy as np
+        import pyarrow as pa
+
+        names = list(dict.fromkeys(n for keys in self.keysets for n in keys))
+        code = {n: i for i, n in enumerate(names)}
+        lens = np.fromiter(map(len, self.keysets), np.intp, len(self.keysets))
+        grid = np.full((len(lens), int(lens.max(initial=0))), -1, dtype=np.int32)
+        for i, keys in enumerate(self.keysets):
+            grid[i, :len(keys)] = [code[n] for n in keys]
+        kid = np.asarray(self.kid, dtype=np.intp)
+        per_sample = grid[kid]
+        if (lens == grid.shape[1]).all():  # every sample has the same number of metrics
+            codes, per_row = per_sample.ravel(), grid.shape[1]
+        else:
+            codes, per_row = per_sample[per_sample >= 0], lens[kid]
+        sid = np.asarray(self.sid, dtype=np.intp)
+        run, test, device, role, pid = (list(c) for c in zip(*self.sources))
+        per_source = [_text(run), _text(test), _text(device), _text(role),
+                      pa.array(pid, type=pa.int64())]
+        units = pa.array([self.units.get(n) for n in names], pa.string()).dictionary_encode()
+        return pa.Table.from_arrays([
+            *(_expand(col, sid, per_row) for col in per_source),
+            _expand(_seconds_to_timestamps(_floats(self.t).to_numpy(zero_copy_only=False)),
+                    None, per_row),
+            pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(map(str, names), pa.string())),
+            _floats(self.values),
+            _expand(units, codes, 1),
+        ], schema=schema)
+
+
+def _floats(values: list[Any]) -> pyarrow.Array:
+    """Sample numbers as float64; a non-number becomes null rather than sinking the row
+    group (samples are checked only here, when the batch is long handed over)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return pa.array([float(v) if isinstance(v, (int, float)) else None for v in values],
+                        type=pa.float64())
+
+
+def _expand(array: pyarrow.Array, rows: Any, repeats: Any) -> pyarrow.Array:
+    """``array`` gathered at ``rows`` (None: all) and each item repeated ``repeats`` times.
+
+    Done in numpy on the fixed-width buffers (several times faster than ``take``); the
+    gather runs per sample and only the cheap repeat per row.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    if array.null_count:
+        index = np.arange(len(array)) if rows is None else rows
+        return array.take(pa.array(np.repeat(index, repeats)))
+    if pa.types.is_dictionary(array.type):
+        return pa.DictionaryArray.from_arrays(_expand(array.indices, rows, repeats),
+                                              array.dictionary)
+    ints = array.view(pa.int64()) if pa.types.is_timestamp(array.type) else array
+    picked = ints.to_numpy()
+    if rows is not None:
+        picked = picked[rows]
+    return pa.array(np.repeat(picked, repeats)).view(array.type)
