@@ -94,7 +94,16 @@ def ssh_client(device: "Device", *, profile_path: Path | None = None,
     key = _key_file(ssh)
 
     class ProfileSSHAdapter(SSHHTTPAdapter):
-        """The SDK's adapter, but with the lab's known_hosts files and host-key policy."""
+        """The SDK's adapter, but with the lab's known_hosts files and host-key policy,
+        and one connection pool per engine.
+
+        The SDK keys its pools by the full request URL, so every distinct path (each image
+        ``images.list()`` inspects) opened a new SSH session; sshd allows 10 per
+        connection (MaxSessions) and the 11th request failed with "Connect failed".
+        """
+
+        def get_connection(self, url, proxies=None):  # type: ignore[no-untyped-def]
+            return super().get_connection("http+docker://ssh", proxies)
 
         def _create_paramiko_client(self, base_url: str) -> None:
             super()._create_paramiko_client(base_url)

@@ -36,9 +36,10 @@ def sshd(tmp_path_factory, docker_engine):
     host_pub = _keygen(root / "host_key")
     (root / "authorized").write_text(_keygen(root / "client_key") + "\n")
     port = free_port(HOST)
+    # MaxSessions 10 is sshd's default, stated: the engine client must live within it.
     (root / "config").write_text(
         f"ListenAddress {HOST}:{port}\nHostKey {root / 'host_key'}\nAuthorizedKeysFile {root / 'authorized'}\n"
-        "StrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication no\nPidFile none\n"
+        "StrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication no\nPidFile none\nMaxSessions 10\n"
         f"SetEnv PATH={os.environ.get('PATH', '/usr/local/bin:/usr/bin:/bin')}\n")
     proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(root / "config")],
                             stdout=subprocess.DEVNULL, stderr=open(root / "log", "wb"))
