@@ -77,3 +77,22 @@ def test_dropped_device_fails_the_test_naming_it(ssh_lab, ssh_profile: Path, tmp
                        f"--collab-out={tmp_path}"], timeout=180)
     assert done.returncode == 1, done.stdout[-3000:]
     assert "dev1" in done.stdout and "2 failed" in done.stdout, done.stdout[-3000:]
+
+
+def test_federated_over_ssh(ssh_lab, tmp_path: Path) -> None:
+    """The same federated test case, unchanged, with its server and clients on SSH devices."""
+    pytest.importorskip("flwr")
+    profile = ssh_lab.write_profile(tmp_path / "fl.yaml", kinds=("server", "rpi", "rpi"),
+                                    python=sys.executable, workdir=str(tmp_path / "devices"))
+    done = run_pytest(["testcases/federated", f"--lan={profile}", "-k", "clients2-iid",
+                       "--fl-rounds=2", f"--collab-out={tmp_path / 'out'}"])
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    import pandas as pd
+
+    run = (tmp_path / "out" / "latest").resolve()
+    results = pd.read_parquet(run / "results.parquet")
+    rounds = results[results["kind"] == "round"]
+    assert sorted(rounds["round"]) == [0, 1, 2]
+    assert set(results.loc[results["kind"] == "client", "client"]) == {"dev1", "dev2"}
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    assert {"dev0", "dev1", "dev2"} <= set(metrics["device"])
