@@ -85,6 +85,9 @@ class Program:
         stem = f"{device.name}.{name}"
         self._log = open(ctx.log_dir / f"{stem}.log", "a", encoding="utf-8")
         self._raw = open(ctx.log_dir / f"{stem}.jsonl", "a", encoding="utf-8")
+        # Who these raw lines belong to, so `collab recover` can rebuild metrics after a crash.
+        self._raw.write(json.dumps({"k": "program", "run": ctx.run_id, "test": ctx.test,
+                                    "device": device.name, "role": name}) + "\n")
         self._reader = threading.Thread(target=self._read, name=f"collab-{stem}", daemon=True)
         self._reader.start()
 

@@ -51,6 +51,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Rebuild the Parquet files of a run whose controller died (from its raw logs and journals)."""
+    from pytest_collab.recover import recover_run
+
+    try:
+        run = resolve_run_dir(args.run_dir, args.reports_dir)
+        lines = recover_run(run.root)
+    except CollabError as exc:
+        print(f"collab recover: error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``report`` and ``export`` sub-commands to the ``collab`` parser."""
     report = subparsers.add_parser("report", help="write the HTML report of a run",
@@ -68,3 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
                         help="output folder (default: RUN_DIR/export)")
     export.set_defaults(func=cmd_export)
+
+    recover = subparsers.add_parser("recover", help="rebuild a crashed run's Parquet files",
+                                    description=cmd_recover.__doc__)
+    _run_arguments(recover)
+    recover.set_defaults(func=cmd_recover)
