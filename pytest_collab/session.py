@@ -167,6 +167,9 @@ class CollabSession:
     def finish_controller(self) -> list[str]:
         """Merge every process's parts, write run.json and, if asked, the report."""
         if not (self.used or any(self.worker_tests)):
+            if self.settings["report"] == "html":
+                return ["collab: no test used the lab (the collab fixture), so there is no run to "
+                        "report; `collab report reports/latest` renders the last one"]
             return []
         from pytest_collab.metrics import merge_parquet, metrics_schema, write_results_parquet
 

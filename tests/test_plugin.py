@@ -185,3 +185,11 @@ def test_record_clash_with_parameter_is_an_error(pytester: pytest.Pytester) -> N
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*record(split=...) clashes with the test parameter 'split'*"])
+
+
+def test_report_asked_without_any_lab_test_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain(): pass")
+    result = pytester.runpytest("--collab-report=html", "--collab-out=out")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*no test used the lab*collab report reports/latest*"])
+    assert not (pytester.path / "out").exists()
