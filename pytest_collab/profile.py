@@ -239,7 +239,14 @@ def load_profile(name_or_path: str, rootdir: Path) -> LAN:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style for the structure, flow style for short leaf lists and mappings."""
+    """Block style for the structure, flow style for short leaf lists and mappings.
+
+    No anchors and aliases (``&id001``): profiles are edited by hand, and facts shared by
+    the controller and a device must read as plain copies in both places.
+    """
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _is_leaf(value: Any) -> bool:
