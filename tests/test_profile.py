@@ -281,3 +281,15 @@ def test_error_carries_path_and_key(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as info:
         load_profile(str(path), tmp_path)
     assert (info.value.path, info.value.key) == (str(path), "devices[4].kind")
+
+
+def test_saved_profile_has_no_yaml_aliases(tmp_path: Path) -> None:
+    """Facts shared by the controller and a device are written out twice, never as &id001."""
+    facts = {"ansible_architecture": "x86_64", "ansible_memtotal_mb": 1024}
+    lan = LAN(name="lab", path=None, controller=Controller("vm", "127.0.0.1", facts),
+              devices=[Device(name="vm", kind="controller", facts=facts)])
+    save_profile(lan, tmp_path / "lab.yaml")
+    text = (tmp_path / "lab.yaml").read_text()
+    assert "&" not in text and "*id" not in text
+    assert text.count("ansible_memtotal_mb: 1024") == 2
+    assert load_profile(str(tmp_path / "lab.yaml"), tmp_path) == lan
