@@ -14,6 +14,28 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
 
+started_dockerd=""
+cleanup() {
+    if [ "${LAN:-}" = emulated ]; then
+        "$PY" -m pytest_collab lab down emulated >/dev/null 2>&1 || true
+    fi
+    if [ -n "$started_dockerd" ]; then
+        kill "$started_dockerd" 2>/dev/null || true
+        wait "$started_dockerd" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+
+# A CI machine has Docker installed but no engine running (no systemd): start one for
+# this job, as the test fixtures do, so the replay uses the emulated lab it was made for.
+if [ -z "${LAN:-}" ] && [ -f network_profiles/emulated.yaml ] && command -v dockerd >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ] && ! docker info >/dev/null 2>&1; then
+    mkdir -p reports
+    dockerd > reports/ci-replay-dockerd.log 2>&1 &
+    started_dockerd=$!
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+
 if [ -z "${LAN:-}" ]; then
     if [ -f network_profiles/emulated.yaml ] && command -v docker >/dev/null 2>&1 \
         && docker info >/dev/null 2>&1; then
@@ -26,7 +48,6 @@ fi
 if [ "$LAN" = emulated ]; then
     # The emulated lab's containers are this job's own: up now, down however it ends.
     "$PY" -m pytest_collab lab up emulated
-    trap '"$PY" -m pytest_collab lab down emulated >/dev/null 2>&1 || true' EXIT
 fi
 
 bundles=("$@")
