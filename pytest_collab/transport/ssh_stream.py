@@ -23,6 +23,21 @@ if TYPE_CHECKING:
 STDERR_TAIL = 50
 
 
+
+def _split_lines(recv: "Any") -> Iterator[str]:
+    """Decoded lines (no newline, no trailing CR) of a channel stream read with ``recv``."""
+    buffer = b""
+    while True:
+        data = recv(65536)
+        if not data:
+            break
+        buffer += data
+        *lines, buffer = buffer.split(b"\n")
+        for raw in lines:
+            yield raw.decode("utf-8", "replace").rstrip("\r")
+    if buffer:
+        yield buffer.decode("utf-8", "replace").rstrip("\r")
+
 class SSHSpawned:
     """A remote process: stdout read line by line, stderr kept as a tail, stdin open.
 
@@ -45,17 +60,8 @@ class SSHSpawned:
         self._stderr_thread.start()
 
     def _drain_stderr(self) -> None:
-        buffer = b""
-        while True:
-            data = self.chan.recv_stderr(65536)
-            if not data:
-                break
-            buffer += data
-            *lines, buffer = buffer.split(b"\n")
-            for raw in lines:
-                self._stderr_line(raw.decode("utf-8", "replace"))
-        if buffer:
-            self._stderr_line(buffer.decode("utf-8", "replace"))
+        for line in _split_lines(self.chan.recv_stderr):
+            self._stderr_line(line)
         self._pid_known.set()
 
     def _stderr_line(self, line: str) -> None:
@@ -71,17 +77,7 @@ class SSHSpawned:
 
     def lines(self) -> Iterator[str]:
         """Stdout lines (without the newline) until the remote process closes it."""
-        buffer = b""
-        while True:
-            data = self.chan.recv(65536)
-            if not data:
-                break
-            buffer += data
-            *lines, buffer = buffer.split(b"\n")
-            for raw in lines:
-                yield raw.decode("utf-8", "replace").rstrip("\r")
-        if buffer:
-            yield buffer.decode("utf-8", "replace")
+        yield from _split_lines(self.chan.recv)
 
     def poll(self) -> int | None:
         if not self.chan.exit_status_ready():
@@ -96,6 +92,10 @@ class SSHSpawned:
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             time.sleep(0.05)
+        # The exit status can overtake the last stderr bytes: let the drain finish, so
+        # stderr_tail is complete when wait() returns (it ends at the channel's EOF).
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self._stderr_thread.join(2.0 if left is None else min(left, 2.0))
         return code
 
     def close_stdin(self) -> None:
