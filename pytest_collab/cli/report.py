@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 from pytest_collab.errors import CollabError
 from pytest_collab.rundir import DEFAULT_OUT_DIR, resolve_run_dir
@@ -22,51 +23,42 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"where run ids and 'latest' are looked up (default: {DEFAULT_OUT_DIR})")
 
 
+def _on_run(args: argparse.Namespace, command: str, action: Callable[[Path], list[str]]) -> int:
+    """Resolve RUN_DIR, run ``action`` on it and print its lines; a CollabError is one line."""
+    try:
+        run = resolve_run_dir(args.run_dir, args.reports_dir)
+        lines = action(run.root)
+    except CollabError as exc:
+        print(f"collab {command}: error: {exc}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Render the run's HTML report and print its path."""
     from pytest_collab.report import render_report
 
-    try:
-        run = resolve_run_dir(args.run_dir, args.reports_dir)
-        out = render_report(run.root, args.output)
-    except CollabError as exc:
-        print(f"collab report: error: {exc}", file=sys.stderr)
-        return 1
-    print(out)
-    return 0
+    return _on_run(args, "report", lambda root: [str(render_report(root, args.output))])
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export the run's tables and print one written path per line."""
     from pytest_collab.report import export_run
 
-    try:
-        run = resolve_run_dir(args.run_dir, args.reports_dir)
-        paths = export_run(run.root, args.format, args.output)
-    except CollabError as exc:
-        print(f"collab export: error: {exc}", file=sys.stderr)
-        return 1
-    for path in paths:
-        print(path)
-    return 0
+    return _on_run(args, "export", lambda root: [str(p) for p in export_run(root, args.format, args.output)])
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
     """Rebuild the Parquet files of a run whose controller died (from its raw logs and journals)."""
     from pytest_collab.recover import recover_run
 
-    try:
-        run = resolve_run_dir(args.run_dir, args.reports_dir)
-        lines = recover_run(run.root)
-    except CollabError as exc:
-        print(f"collab recover: error: {exc}", file=sys.stderr)
-        return 1
-    print("\n".join(lines))
-    return 0
+    return _on_run(args, "recover", recover_run)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``report`` and ``export`` sub-commands to the ``collab`` parser."""
+    """Add the ``report``, ``export`` and ``recover`` sub-commands to the ``collab`` parser."""
     report = subparsers.add_parser("report", help="write the HTML report of a run",
                                    description=cmd_report.__doc__)
     _run_arguments(report)

@@ -86,26 +86,17 @@ def sweep(client: "docker.DockerClient", run_id: str | None = None, *, role: str
     if role:
         wanted.append(f"{ROLE}={role}")
     result = SweepResult()
-    for container in client.containers.list(all=True, filters={"label": wanted}):
-        what = f"container {container.name} (run {container.labels.get(RUN_ID)})"
-        if run_id is None and run_alive(container.labels) is not False:
+    containers = [(f"container {c.name}", c.labels, lambda c=c: c.remove(force=True))
+                  for c in client.containers.list(all=True, filters={"label": wanted})]
+    networks = [(f"network {n.name}", n.attrs["Labels"], n.remove)
+                for n in client.networks.list(filters={"label": wanted})]
+    for name, labels, remove in containers + networks:  # containers first: they hold networks
+        what = f"{name} (run {labels.get(RUN_ID)})"
+        if run_id is None and run_alive(labels) is not False:
             result.kept.append(what)
             continue
         try:
-            container.remove(force=True)
-            result.removed.append(what)
-            progress(f"removed {what}")
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:
-            result.problems.append(f"{what}: {exc.explanation or exc}")
-    for network in client.networks.list(filters={"label": wanted}):
-        what = f"network {network.name} (run {network.attrs['Labels'].get(RUN_ID)})"
-        if run_id is None and run_alive(network.attrs["Labels"]) is not False:
-            result.kept.append(what)
-            continue
-        try:
-            network.remove()
+            remove()
             result.removed.append(what)
             progress(f"removed {what}")
         except docker.errors.NotFound:
