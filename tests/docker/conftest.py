@@ -5,61 +5,14 @@ missing engine or registry binary fails the run; locally it skips with the reaso
 """
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from pytest_collab.engines import engine_available
-
-SOCKET = Path("/var/run/docker.sock")
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """An answering engine: the running one, or a dockerd started for this session."""
-    if engine_available():
-        yield
-        return
-    if shutil.which("dockerd") is None or os.geteuid() != 0:
-        _missing("no docker engine and no dockerd to start (apt-get install docker.io; needs root)")
-    log = tmp_path_factory.mktemp("dockerd") / "dockerd.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(["dockerd"], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not engine_available() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.5)
-    if not engine_available():
-        proc.terminate()
-        _missing(f"dockerd did not come up; see {log}:\n{log.read_text()[-2000:]}")
-    yield
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.fixture(scope="session")
-def docker_client(docker_engine: None):  # -> docker.DockerClient
-    from pytest_collab.engines import local_client
-
-    client = local_client()
-    yield client
-    client.close()
-
+from services import missing
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory):  # -> RegistryServer
@@ -67,7 +20,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory):  # -> RegistryServer
     from pytest_collab.registry import free_port, serve
 
     if shutil.which("docker-registry") is None:
-        _missing("docker-registry is not installed (apt-get install docker-registry)")
+        missing("docker-registry is not installed (apt-get install docker-registry)")
     server = serve(tmp_path_factory.mktemp("registry"), free_port())
     yield server
     server.stop()
@@ -79,7 +32,7 @@ def base_image(docker_client) -> str:
     from pytest_collab.bootstrap import bootstrap
 
     if shutil.which("debootstrap") is None:
-        _missing("debootstrap is not installed (apt-get install debootstrap)")
+        missing("debootstrap is not installed (apt-get install debootstrap)")
     return bootstrap("amd64", client=docker_client, progress=lambda line: None)
 
 

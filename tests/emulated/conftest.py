@@ -5,30 +5,21 @@ A lab that was already up (``collab lab up emulated``) is reused and left up.
 """
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from pytest_collab.engines import engine_available
+from services import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
-def lab_client():  # -> docker.DockerClient
-    if not engine_available():
-        _missing("no docker engine answers (start dockerd; tests/docker/conftest.py shows how)")
+def lab_client(docker_engine: None):  # -> docker.DockerClient
     if shutil.which("ssh-keygen") is None:
-        _missing("ssh-keygen is missing (apt-get install openssh-client)")
+        missing("ssh-keygen is missing (apt-get install openssh-client)")
     from pytest_collab.engines import local_client
 
     client = local_client()
