@@ -15,10 +15,17 @@ one-way gRPC stream of 1 MiB chunks (no replies) against one raw sendall of the 
 bytes: what gRPC can do on this machine at all; ``per tensor`` is the round trip of a
 16-byte tensor, the fixed cost that decides the ratio at 1 MiB.
 
+``pipelined`` keeps ``--window`` tensors awaiting their replies on both sides (raw: a
+thread reads the acks; gRPC: wire.TensorClient.send_pipelined), still one reply per
+tensor, so the round trip stops costing throughput. It times the whole path (encode +
+compress inside the timed loop, against a sink that only assembles and decodes), once
+with the tail server's heap pad (heap.py) and once with glibc's default heap, side by
+side: ``pipelined ratio`` and ``default heap``.
+
 Raw and gRPC alternate within every repetition (order flipped each time) so both see the
 same machine load; figures are medians of ``--reps`` after one warm-up round.
 
-    .venv/bin/python benchmarks/bench_split_wire.py [--reps 15] [--codec none]
+    .venv/bin/python benchmarks/bench_split_wire.py [--reps 15] [--codec none] [--window 2]
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +46,7 @@ sys.path.insert(0, str(CASE))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
+from typing import Iterator  # noqa: E402
 
 import codec  # noqa: E402
 import split_helpers  # noqa: E402
@@ -78,6 +87,27 @@ class RawLink:
             raise RuntimeError("raw receiver closed the connection")
         return time.perf_counter() - t0
 
+    def send_pipelined(self, data: bytes, count: int, window: int) -> float:
+        """Seconds for ``count`` sends of ``data`` with up to ``window`` awaiting their ack."""
+        slots = threading.Semaphore(window)
+
+        def acks() -> None:
+            for _ in range(count):
+                if self.sock.recv(1) != b"k":
+                    raise RuntimeError("raw receiver closed the connection")
+                slots.release()
+
+        reader = threading.Thread(target=acks)
+        t0 = time.perf_counter()
+        reader.start()
+        head = struct.pack("<Q", len(data))
+        for _ in range(count):
+            slots.acquire()
+            self.sock.sendall(head)
+            self.sock.sendall(data)
+        reader.join()
+        return time.perf_counter() - t0
+
     def close(self) -> None:
         self.sock.close()
         self.proc.wait(10)
@@ -109,8 +139,9 @@ def tensor_once(client: wire.TensorClient, arr: np.ndarray, comp: codec.Compress
                   "path": t1 - t0 + reply.rpc_s - srv["tail_s"]}
 
 
-def measure(reps: int, comp: codec.Compression) -> tuple[dict[int, Samples], dict[str, float]]:
-    """Interleaved repetitions of raw and tensor path per size, then the one-way ceiling."""
+def measure(reps: int, comp: codec.Compression,
+            window: int) -> tuple[dict[int, Samples], dict[int, Samples], dict[str, float]]:
+    """Interleaved repetitions of raw and tensor path per size, pipelined, the one-way ceiling."""
     raw = RawLink()
     proc, port = split_helpers.start_tail("--sink")
     arrays = {s: np.random.default_rng(s).standard_normal(s // 4).astype(np.float32) for s in SIZES}
@@ -130,9 +161,12 @@ def measure(reps: int, comp: codec.Compression) -> tuple[dict[int, Samples], dic
             ceiling = one_way(client, raw, reps)
             ceiling.update(fixed_cost(client, raw, reps))
     finally:
-        raw.close()
         split_helpers.stop(proc)
-    return out, ceiling
+    try:
+        piped = pipelined(raw, arrays, comp, max(3, reps // 2), window)
+    finally:
+        raw.close()
+    return out, piped, ceiling
 
 
 def one_way(client: wire.TensorClient, raw: RawLink, reps: int) -> dict[str, float]:
@@ -143,6 +177,37 @@ def one_way(client: wire.TensorClient, raw: RawLink, reps: int) -> dict[str, flo
         grpc_bps.append(client.measure_link(CEILING_BYTES))
         raw_bps.append(CEILING_BYTES / raw.send(blob))
     return {"grpc": statistics.median(grpc_bps) / 1e6, "raw": statistics.median(raw_bps) / 1e6}
+
+
+def pipelined(raw: RawLink, arrays: dict[int, np.ndarray], comp: codec.Compression, reps: int,
+              window: int) -> dict[int, Samples]:
+    """Whole-path throughput with ``window`` tensors in flight: raw vs gRPC, with the tail's
+    heap pad and without it (glibc's default heap), interleaved like :func:`measure`."""
+    servers = {"grpc": split_helpers.start_tail("--sink", "--no-checksum"),
+               "default_heap": split_helpers.start_tail("--sink", "--no-checksum", "--heap-pad", "0")}
+    clients = {k: wire.TensorClient(f"127.0.0.1:{port}") for k, (_, port) in servers.items()}
+    out = {s: Samples() for s in arrays}
+    try:
+        for rep in range(reps + 1):
+            for size, arr in arrays.items():
+                count = max(8, (48 << 20) // size)
+
+                def tensors() -> Iterator[tuple[codec.Buffer, dict]]:
+                    return (codec.pack(arr, "fp32", comp) for _ in range(count))
+
+                times = {"raw": raw.send_pipelined(codec.pack(arr, "fp32", comp)[0], count, window)}
+                for name in (list(clients) if rep % 2 else list(clients)[::-1]):
+                    t0 = time.perf_counter()
+                    clients[name].send_pipelined(tensors(), window, logits=False)
+                    times[name] = time.perf_counter() - t0
+                if rep:
+                    out[size].add(**{k: v / count for k, v in times.items()})
+    finally:
+        for c in clients.values():
+            c.close()
+        for proc, _ in servers.values():
+            split_helpers.stop(proc)
+    return out
 
 
 def fixed_cost(client: wire.TensorClient, raw: RawLink, reps: int) -> dict[str, float]:
@@ -157,8 +222,8 @@ def fixed_cost(client: wire.TensorClient, raw: RawLink, reps: int) -> dict[str, 
     return {"grpc_rtt_ms": statistics.median(grpc_s) * 1e3, "raw_rtt_ms": statistics.median(raw_s) * 1e3}
 
 
-def report(samples: dict[int, Samples], ceiling: dict[str, float], reps: int, codec_name: str,
-           load: tuple[float, float]) -> str:
+def report(samples: dict[int, Samples], piped: dict[int, Samples], ceiling: dict[str, float], reps: int,
+           codec_name: str, window: int, load: tuple[float, float]) -> str:
     lines = [f"medians of {reps}, interleaved; codec={codec_name}; load average {load[0]:.2f} before, "
              f"{load[1]:.2f} after ({os.cpu_count()} cores)",
              f"{'size':>8} {'raw MB/s':>9} {'transfer MB/s':>14} {'transport ratio':>16} "
@@ -168,6 +233,12 @@ def report(samples: dict[int, Samples], ceiling: dict[str, float], reps: int, co
         lines.append(f"{size >> 20:>5} MiB {size / raw / 1e6:>9.0f} {size / s.median('transfer') / 1e6:>14.0f} "
                      f"{raw / s.median('transfer'):>16.2f} {s.median('encode') * 1e3:>10.2f} "
                      f"{s.median('decode') * 1e3:>10.2f} {raw / s.median('path'):>11.2f}")
+    lines.append(f"pipelined, {window} tensors in flight, whole path (medians of {max(3, reps // 2)}):")
+    lines.append(f"{'size':>8} {'raw MB/s':>9} {'path MB/s':>10} {'pipelined ratio':>16} {'default heap':>13}")
+    for size, s in piped.items():
+        raw = s.median("raw")
+        lines.append(f"{size >> 20:>5} MiB {size / raw / 1e6:>9.0f} {size / s.median('grpc') / 1e6:>10.0f} "
+                     f"{raw / s.median('grpc'):>16.2f} {raw / s.median('default_heap'):>13.2f}")
     lines.append(f"ceiling: one-way gRPC stream of {CEILING_BYTES >> 20} MiB {ceiling['grpc']:.0f} MB/s, raw "
                  f"{ceiling['raw']:.0f} MB/s, ratio {ceiling['grpc'] / ceiling['raw']:.2f}")
     lines.append(f"per tensor: round trip of a 16-byte tensor {ceiling['grpc_rtt_ms']:.3f} ms gRPC, "
@@ -178,12 +249,13 @@ def report(samples: dict[int, Samples], ceiling: dict[str, float], reps: int, co
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=15, help="measured repetitions per size (default 15)")
+    ap.add_argument("--window", type=int, default=2, help="tensors in flight when pipelined (default 2)")
     ap.add_argument("--codec", default="none", help="blosc2 codec for the tensor path (default none: "
                     "random data does not compress, so this isolates the transport)")
     args = ap.parse_args()
     load0 = os.getloadavg()[0]
-    samples, ceiling = measure(args.reps, codec.Compression(args.codec))
-    print(report(samples, ceiling, args.reps, args.codec, (load0, os.getloadavg()[0])))
+    samples, piped, ceiling = measure(args.reps, codec.Compression(args.codec), args.window)
+    print(report(samples, piped, ceiling, args.reps, args.codec, args.window, (load0, os.getloadavg()[0])))
 
 
 if __name__ == "__main__":

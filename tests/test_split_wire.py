@@ -10,6 +10,7 @@ import pytest
 
 import split_helpers
 import codec
+import tail_service
 import wire
 
 
@@ -45,14 +46,15 @@ def _meta(n: int) -> dict:
 @pytest.mark.parametrize("chunk", [1, 3, 4, 5, 100])
 def test_assembler_rebuilds_any_chunking_and_keeps_one_message_tensors_as_views(chunk):
     data = bytes(range(10)) * 2
-    asm = wire.Assembler()
+    asm = tail_service.Assembler()
     done = [o for m in wire.tensor_messages(1, data, _meta(20), chunk=chunk) for o in asm.feed(m)]
-    assert len(done) == 1 and isinstance(done[0], wire.Tensor) and bytes(done[0].data) == data
-    assert isinstance(done[0].data, memoryview if chunk >= 20 else bytearray)  # copied once, or not at all
+    assert len(done) == 1 and isinstance(done[0], tail_service.Tensor) and bytes(done[0].data) == data
+    # a read-only view of the one message (no copy), or its own writable buffer (copied once)
+    assert isinstance(done[0].data, memoryview) and done[0].data.readonly == (chunk >= 20)
 
 
 def _errors(messages: list[bytes]) -> list[str]:
-    asm = wire.Assembler()
+    asm = tail_service.Assembler()
     outs = [o for m in messages for o in asm.feed(m)] + list(asm.end())
     return [wire.parse_reply(o)[0]["error"] for o in outs if isinstance(o, bytes)]
 
@@ -136,3 +138,62 @@ def test_clients_in_parallel_threads_each_get_their_own_replies(sink):
     for c in clients:
         c.close()
     assert sums == [float(i * (1000 + i)) for i in range(24)] and len(clients) > 1
+
+
+def test_pipelined_sends_get_one_reply_each_in_order(sink):
+    arrays = [np.full(n, float(i), np.float32) for i, n in enumerate([3, wire.CHUNK, 5, 2 * wire.CHUNK // 4 + 7])]
+    with wire.TensorClient(sink) as client:
+        replies = client.send_pipelined((codec.pack(a, "fp32", codec.Compression()) for a in arrays), window=3)
+        ids = [r.body["id"] for r in replies]
+        assert [r.body["checksum"] for r in replies] == [float(a.sum(dtype=np.float64)) for a in arrays]
+        assert ids == sorted(ids) and len(set(ids)) == 4 and all(r.rpc_s > 0 for r in replies)
+        assert client.send(*codec.pack(np.ones(2, np.float32), "fp32", codec.Compression())).body["checksum"] == 2.0
+
+
+def test_pipelined_error_reply_names_the_rejected_tensor(sink):
+    good = codec.pack(np.ones(4, np.float32), "fp32", codec.Compression("none"))
+    bad = (good[0], {**good[1], "shape": [5]})  # 16 bytes cannot hold 5 float32
+    with wire.TensorClient(sink) as client:
+        with pytest.raises(wire.WireError, match=r"rejected tensor 2: .*truncated or the header is wrong"):
+            client.send_pipelined([good, bad, good], window=2)
+        with pytest.raises(ValueError, match="window must be at least 1"):
+            client.send_pipelined([good], window=0)
+
+
+def test_heap_pad_keeps_received_messages_resident():
+    """The tail server's top pad (heap.py): receiving 1 MiB messages stops faulting fresh
+    pages in, measured as the server process's minor page faults with the pad and without."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("minor page faults are read from /proc (Linux)")
+    arr = np.ones(1 << 18, np.float32)  # 1 MiB
+
+    def faults_per_tensor(pad: str) -> float:
+        proc, port = split_helpers.start_tail("--sink", "--no-checksum", "--heap-pad", pad)
+        try:
+            with wire.TensorClient(f"127.0.0.1:{port}") as client:
+                def run(count: int) -> None:
+                    client.send_pipelined((codec.pack(arr, "fp32", codec.Compression("none"))
+                                           for _ in range(count)), 2, logits=False)
+                run(20)  # warm: arenas and gRPC buffers exist before counting
+                before = _minor_faults(proc.pid)
+                run(150)
+                return (_minor_faults(proc.pid) - before) / 150
+        finally:
+            split_helpers.stop(proc)
+
+    padded, default = faults_per_tensor("64"), faults_per_tensor("0")
+    assert padded * 3 < default, f"minor faults per 1 MiB tensor: {padded:.1f} padded, {default:.1f} default"
+
+
+def _minor_faults(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
+def test_heap_pad_reports_what_it_did(monkeypatch):
+    heap = split_helpers.load_case_module("heap")
+    assert heap.keep_freed_heap(0) == "heap: glibc default (no top pad)"
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "1048576")
+    assert "left to the environment" in heap.keep_freed_heap(64)

@@ -13,10 +13,11 @@ Error bounds (what tests/test_split_codec.py checks):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
+Buffer = Union[bytes, bytearray, memoryview]
 ENCODINGS = ("fp32", "fp16", "int8", "raw")
 # Defaults chosen from benchmarks/bench_split_codec.py (see docs/split_resnet.md).
 DEFAULT_CODEC = "zstd"
@@ -30,9 +31,13 @@ class CodecError(ValueError):
 
 @dataclass
 class Encoded:
-    """An encoded tensor: its bytes plus everything the receiver needs to decode them."""
+    """An encoded tensor: its bytes plus everything the receiver needs to decode them.
 
-    data: bytes
+    ``data`` may be a view of the array that was encoded (when no conversion was needed):
+    send it before that array changes, or copy it with ``bytes(data)``.
+    """
+
+    data: memoryview
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -51,7 +56,9 @@ def encode(arr: np.ndarray, encoding: str) -> Encoded:
     else:
         raise CodecError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
     meta["wire_dtype"] = out.dtype.str
-    return Encoded(out.tobytes(), meta)
+    # A byte view, not tobytes(): fp32 of a contiguous float32 array (the common split tensor)
+    # then costs no copy at all; the message that carries it is the one copy made.
+    return Encoded(memoryview(out.reshape(-1).view(np.uint8)), meta)
 
 
 def decode(data: bytes | bytearray | memoryview, meta: dict[str, Any]) -> np.ndarray:
@@ -112,10 +119,11 @@ class Compression:
         return {"codec": self.codec, "filter": self.filter, "level": self.level}
 
 
-def compress(data: bytes, typesize: int, comp: Compression) -> bytes:
-    """Compress with blosc2; ``typesize`` is the element size the shuffle filters need."""
-    if comp.codec == "none" or not data:
-        return bytes(data)
+def compress(data: Buffer, typesize: int, comp: Compression) -> Buffer:
+    """Compress with blosc2; ``typesize`` is the element size the shuffle filters need.
+    ``codec='none'`` hands ``data`` back as it is (no copy)."""
+    if comp.codec == "none" or not len(data):
+        return data
     import blosc2
 
     try:
@@ -149,7 +157,7 @@ def decompress(data: bytes | bytearray | memoryview, codec: str) -> bytes | byte
         raise CodecError(f"blosc2 could not decompress {len(data)} bytes ({exc}): damaged or truncated") from exc
 
 
-def pack(arr: np.ndarray, encoding: str, comp: Compression) -> tuple[bytes, dict[str, Any]]:
+def pack(arr: np.ndarray, encoding: str, comp: Compression) -> tuple[Buffer, dict[str, Any]]:
     """encode + compress in one call (for callers that do not time the two apart)."""
     enc = encode(arr, encoding)
     wire = compress(enc.data, np.dtype(enc.meta["wire_dtype"]).itemsize, comp)

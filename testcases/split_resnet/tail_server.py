@@ -2,6 +2,7 @@
 
     python tail_server.py --artifact /abs/tail.pt2 [--bind 127.0.0.1] [--port 0] [--warmup 3]
     python tail_server.py --sink            # no model: decode and checksum (benchmarks)
+    python tail_server.py ... --heap-pad 0  # glibc's default heap (see heap.py for why not)
 
 Needs numpy, torch, grpcio, blosc2 only. Readiness is the line ``READY port=<port>``,
 printed only after the warm-up inferences, so the head client never measures a cold tail.
@@ -21,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-import wire  # noqa: E402
+import heap  # noqa: E402
+import tail_service  # noqa: E402
 
 
 def load_tail(artifact: Path, threads: int | None):
@@ -61,25 +63,32 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifact", type=Path, help="tail .pt2 file written by the controller")
     ap.add_argument("--sink", action="store_true", help="no model: decode, checksum, reply")
+    ap.add_argument("--no-checksum", action="store_true",
+                    help="with --sink: reply without summing the tensor (throughput benchmarks)")
     ap.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port (default 0)")
     ap.add_argument("--warmup", type=int, default=3, help="warm-up inferences before READY (default 3)")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads, 0 = torch's default")
+    ap.add_argument("--heap-pad", type=int, default=64, metavar="MIB",
+                    help="freed heap kept mapped per arena, so received messages reuse resident pages "
+                         "(default 64; 0 = glibc's default)")
     args = ap.parse_args(argv)
     if not args.sink and args.artifact is None:
         ap.error("--artifact is required unless --sink")
 
+    heap_note = heap.keep_freed_heap(args.heap_pad)
     infer, warm_s = None, 0.0
     if not args.sink:
         infer, sidecar = load_tail(args.artifact, args.threads)
         warm_s = warm_up(infer, sidecar, args.warmup)
 
     def ready(port: int) -> None:
+        print(heap_note, flush=True)
         print(f"warm-up: {args.warmup} inferences in {warm_s:.3f}s", flush=True)
         print(f"READY port={port}", flush=True)
 
     async def run() -> None:
-        task = asyncio.ensure_future(wire.serve(infer, args.bind, args.port, ready))
+        task = asyncio.ensure_future(tail_service.serve(infer, args.bind, args.port, ready, not args.no_checksum))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)

@@ -17,7 +17,9 @@ Messages (bytes; the first byte is the kind):
   server -> client   b"R" + uint32 JSON length + JSON + float32 logits (if asked)
 JSON of a reply: {"id", "ok", "error"?, "topk", "logits_shape", "server": {recv_s,
 decompress_s, decode_s, tail_s}}. A malformed or truncated tensor gets ``ok: false`` and a
-message saying what was wrong; the stream and the server go on.
+message saying what was wrong; the stream and the server go on. The server's half
+(assembling, answering) is tail_service.py; this module is what both ends share plus the
+client.
 """
 from __future__ import annotations
 
@@ -26,17 +28,15 @@ import json
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Coroutine, Iterable, Iterator, TypeVar, Union
+from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, TypeVar, Union
 
 import numpy as np
-
-import codec
 
 SERVICE = "collab.split.Tail"
 INFER = f"/{SERVICE}/Infer"
 SINK = f"/{SERVICE}/Sink"
 CHUNK = 1 << 20
-MAX_TENSOR = 4 << 30   # a garbled header must not make the server allocate without bound
+MAX_TENSOR = 4 << 30   # a garbled header must not make the tail allocate without bound
 # Replies carry logits (batch x 1000 float32): allow more than 4 MiB for big batches.
 REPLY_LIMIT = 256 << 20
 _OPTIONS = [("grpc.max_receive_message_length", REPLY_LIMIT),
@@ -89,184 +89,6 @@ def parse_reply(msg: bytes) -> tuple[dict[str, Any], np.ndarray | None]:
     if body.get("logits_shape") is not None:
         logits = np.frombuffer(msg, np.float32, offset=5 + n).reshape(body["logits_shape"])
     return body, logits
-
-
-# ---------------------------------------------------------------- server side: assembling
-
-@dataclass
-class Tensor:
-    """One tensor as it arrives: header fields, the data so far, when its header came."""
-
-    req_id: Any
-    nbytes: int
-    meta: dict[str, Any]
-    topk: int
-    logits: bool
-    t0: float
-    data: Buffer = b""
-    got: int = 0
-
-
-def _error(req_id: Any, text: str) -> bytes:
-    return reply_message({"id": req_id, "ok": False, "error": text})
-
-
-def _parse_header(msg: bytes) -> tuple[Tensor, memoryview]:
-    """The header's fields and the data bytes that came with it."""
-    try:
-        (n,) = _LEN.unpack_from(msg, 1)
-        if 5 + n > len(msg):
-            raise ValueError(f"JSON length {n} runs past the {len(msg)}-byte message")
-        head = json.loads(msg[5:5 + n])
-        tensor = Tensor(head["id"], int(head["nbytes"]), dict(head["meta"]), int(head.get("topk", 5)),
-                        bool(head.get("logits", True)), time.perf_counter())
-    except (ValueError, KeyError, TypeError, struct.error) as exc:
-        raise WireError(f"malformed header ({type(exc).__name__}: {exc}); expected b'H' + uint32 length + "
-                        "JSON with id, nbytes, meta + data") from exc
-    if not 0 <= tensor.nbytes <= MAX_TENSOR:  # the server allocates nbytes up front
-        raise WireError(f"malformed header: nbytes={tensor.nbytes} outside 0..{MAX_TENSOR}")
-    return tensor, memoryview(msg)[5 + n:]
-
-
-class Assembler:
-    """Turns the message stream into whole tensors and error replies; no network, no clock
-    beyond the header's arrival time, so its rules are tested directly."""
-
-    def __init__(self) -> None:
-        self.pending: Tensor | None = None
-
-    def feed(self, msg: bytes) -> Iterator[Tensor | bytes]:
-        """Yield each finished :class:`Tensor` and each error reply (bytes) ``msg`` causes."""
-        kind = msg[:1]
-        if kind == b"H":
-            if self.pending is not None:
-                p = self.pending
-                yield _error(p.req_id, f"truncated: a new header came after {p.got} of {p.nbytes} bytes "
-                                       f"of tensor {p.req_id!r}")
-            self.pending = None
-            try:
-                tensor, data = _parse_header(msg)
-            except WireError as exc:
-                yield _error(None, str(exc))
-                return
-            self.pending = tensor
-            if len(data) == tensor.nbytes:      # the whole tensor in one message: keep a view
-                tensor.data, tensor.got = data, len(data)
-            else:
-                tensor.data = bytearray(tensor.nbytes) if len(data) < tensor.nbytes else b""
-                yield from self._add(data)
-        elif kind == b"C":
-            if self.pending is None:
-                yield _error(None, "malformed: a data chunk came without a header before it")
-                return
-            yield from self._add(memoryview(msg)[1:])
-        else:
-            yield _error(None, f"malformed: unknown message kind {kind!r} (expected b'H' or b'C')")
-            return
-        p = self.pending
-        if p is not None and p.got == p.nbytes:
-            self.pending = None
-            yield p
-
-    def _add(self, data: memoryview) -> Iterator[bytes]:
-        p = self.pending
-        assert p is not None
-        if p.got + len(data) > p.nbytes:
-            self.pending = None
-            yield _error(p.req_id, f"malformed: {p.got + len(data)} bytes arrived, header said {p.nbytes}")
-            return
-        p.data[p.got:p.got + len(data)] = data  # type: ignore[index]  # one copy, into place
-        p.got += len(data)
-
-    def end(self) -> Iterator[bytes]:
-        """The stream closed: a tensor still incomplete is reported as truncated."""
-        p, self.pending = self.pending, None
-        if p is not None:
-            yield _error(p.req_id, f"truncated: the stream ended after {p.got} of {p.nbytes} bytes "
-                                   f"of tensor {p.req_id!r}")
-
-
-# ---------------------------------------------------------------- server side: serving
-
-Infer = Callable[[np.ndarray], np.ndarray]
-
-
-class TailService:
-    """Runs ``infer`` on each assembled tensor and replies per tensor."""
-
-    def __init__(self, infer: Infer | None) -> None:
-        import concurrent.futures
-
-        self.infer = infer
-        # One thread: torch runs its own intra-op threads; the event loop stays free to receive.
-        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tail")
-
-    async def handle(self, requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        assembler = Assembler()
-        async for msg in requests:
-            for out in assembler.feed(msg):
-                yield out if isinstance(out, bytes) else await loop.run_in_executor(self.pool, self._answer, out)
-        for out in assembler.end():
-            yield out
-
-    def _answer(self, p: Tensor) -> bytes:
-        """Decompress, decode, run the tail; any failure becomes an error reply."""
-        t_recv = time.perf_counter() - p.t0
-        try:
-            t0 = time.perf_counter()
-            raw = codec.decompress(p.data, str(p.meta.get("codec", "none")))
-            t1 = time.perf_counter()
-            arr = codec.decode(raw, p.meta)
-            t2 = time.perf_counter()
-            logits = self.infer(arr) if self.infer is not None else None
-            checksum = None if logits is not None else float(np.add.reduce(arr, axis=None, dtype=np.float64))
-            t3 = time.perf_counter()
-        except Exception as exc:  # the server must keep serving whatever one tensor did
-            return _error(p.req_id, f"{type(exc).__name__}: {exc}")
-        # In sink mode the checksum is the "tail": a client subtracting the server's work from
-        # its round trip (transfer = rpc - decompress - decode - tail) leaves it out of transfer.
-        body: dict[str, Any] = {"id": p.req_id, "ok": True, "server": {
-            "recv_s": t_recv, "decompress_s": t1 - t0, "decode_s": t2 - t1, "tail_s": t3 - t2}}
-        if logits is None:  # sink mode (benchmarks, tests): prove the tensor arrived intact
-            body.update(checksum=checksum, logits_shape=None)
-            return reply_message(body)
-        k = max(1, min(p.topk, logits.shape[-1]))
-        body["topk"] = np.argsort(-logits, axis=-1)[..., :k].tolist()
-        body["logits_shape"] = list(logits.shape) if p.logits else None
-        return reply_message(body, logits if p.logits else None)
-
-    async def sink(self, requests: AsyncIterator[bytes], context: Any) -> bytes:
-        """Counts bytes: the quick link-throughput probe over the same connection."""
-        total = 0
-        async for msg in requests:
-            total += len(msg)
-        return struct.pack("<Q", total)
-
-
-async def serve(infer: Infer | None, bind: str = "127.0.0.1", port: int = 0,
-                on_ready: Callable[[int], None] | None = None) -> None:
-    """Serve until cancelled; ``on_ready(port)`` runs once the port is bound."""
-    import grpc
-
-    service = TailService(infer)
-    handler = grpc.method_handlers_generic_handler(SERVICE, {
-        "Infer": grpc.stream_stream_rpc_method_handler(service.handle),
-        "Sink": grpc.stream_unary_rpc_method_handler(service.sink),
-    })
-    server = grpc.aio.server(options=_OPTIONS)
-    server.add_generic_rpc_handlers((handler,))
-    bound = server.add_insecure_port(f"{bind}:{port}")
-    if bound == 0:
-        raise OSError(f"could not bind {bind}:{port}: address in use or not local; pass --port 0")
-    await server.start()
-    if on_ready is not None:
-        on_ready(bound)
-    try:
-        await server.wait_for_termination()
-    finally:
-        await server.stop(grace=1)
-        service.pool.shutdown(wait=False)
 
 
 # ---------------------------------------------------------------- client side
@@ -354,7 +176,51 @@ class TensorClient:
         """Send one encoded, compressed tensor; raise WireError on an error reply."""
         self._next_id += 1
         req_id = self._next_id
-        reply = self.send_raw(tensor_messages(req_id, data, meta, topk, logits, self.chunk))
+        return self._checked(self.send_raw(tensor_messages(req_id, data, meta, topk, logits, self.chunk)), req_id)
+
+    def send_pipelined(self, tensors: Iterable[tuple[Buffer, dict[str, Any]]], window: int = 2,
+                       topk: int = 5, logits: bool = True) -> list[Reply]:
+        """Send ``(data, meta)`` tensors keeping up to ``window`` of them awaiting a reply.
+
+        Still one reply per tensor, in order, but the next tensor is on the wire while the
+        server finishes the last one, so the round trip stops costing throughput (open-loop
+        load, batch jobs). ``tensors`` may be a generator: encoding then overlaps sending.
+        Each reply's ``rpc_s`` runs from its tensor's first write to its reply. After a
+        WireError the stream holds unanswered tensors: close this client.
+        """
+        if window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
+
+        async def run() -> list[Reply]:
+            slots, sent = asyncio.Semaphore(window), asyncio.Queue()  # type: asyncio.Queue[tuple[int, float] | None]
+            replies: list[Reply] = []
+
+            async def writer() -> None:
+                for data, meta in tensors:
+                    await slots.acquire()
+                    self._next_id += 1
+                    sent.put_nowait((self._next_id, time.perf_counter()))
+                    await self._write(tensor_messages(self._next_id, data, meta, topk, logits, self.chunk))
+                sent.put_nowait(None)
+
+            async def reader() -> None:
+                while (item := await sent.get()) is not None:
+                    body, arr = parse_reply(await self._read())
+                    replies.append(self._checked(Reply(body, arr, time.perf_counter() - item[1]), item[0]))
+                    slots.release()
+
+            tasks = [asyncio.ensure_future(writer()), asyncio.ensure_future(reader())]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                raise
+            return replies
+
+        return self._run(run())
+
+    def _checked(self, reply: Reply, req_id: int) -> Reply:
         if not reply.body.get("ok"):
             raise WireError(f"tail server {self.address} rejected tensor {req_id}: {reply.body.get('error')}")
         if reply.body.get("id") != req_id:
