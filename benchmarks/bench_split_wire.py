@@ -179,6 +179,24 @@ def one_way(client: wire.TensorClient, raw: RawLink, reps: int) -> dict[str, flo
     return {"grpc": statistics.median(grpc_bps) / 1e6, "raw": statistics.median(raw_bps) / 1e6}
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system, all threads) of this process, or of process ``pid``."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(run, server_pid: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of both ends) of ``run()``."""
+    c0, s0, t0 = cpu_seconds(), cpu_seconds(server_pid), time.perf_counter()
+    run()
+    wall = time.perf_counter() - t0
+    return wall, cpu_seconds() - c0 + cpu_seconds(server_pid) - s0
+
+
 def pipelined(raw: RawLink, arrays: dict[int, np.ndarray], comp: codec.Compression, reps: int,
               window: int) -> dict[int, Samples]:
     """Whole-path throughput with ``window`` tensors in flight: raw vs gRPC, with the tail's
@@ -195,13 +213,14 @@ def pipelined(raw: RawLink, arrays: dict[int, np.ndarray], comp: codec.Compressi
                 def tensors() -> Iterator[tuple[codec.Buffer, dict]]:
                     return (codec.pack(arr, "fp32", comp) for _ in range(count))
 
-                times = {"raw": raw.send_pipelined(codec.pack(arr, "fp32", comp)[0], count, window)}
+                data = codec.pack(arr, "fp32", comp)[0]
+                times = {"raw": timed(lambda: raw.send_pipelined(data, count, window), raw.proc.pid)}
                 for name in (list(clients) if rep % 2 else list(clients)[::-1]):
-                    t0 = time.perf_counter()
-                    clients[name].send_pipelined(tensors(), window, logits=False)
-                    times[name] = time.perf_counter() - t0
+                    times[name] = timed(lambda: clients[name].send_pipelined(tensors(), window, logits=False),
+                                        servers[name][0].pid)
                 if rep:
-                    out[size].add(**{k: v / count for k, v in times.items()})
+                    out[size].add(**{k: v[0] / count for k, v in times.items()},
+                                  **{f"{k}_cpu": v[1] / count for k, v in times.items()})
     finally:
         for c in clients.values():
             c.close()
@@ -234,11 +253,17 @@ def report(samples: dict[int, Samples], piped: dict[int, Samples], ceiling: dict
                      f"{raw / s.median('transfer'):>16.2f} {s.median('encode') * 1e3:>10.2f} "
                      f"{s.median('decode') * 1e3:>10.2f} {raw / s.median('path'):>11.2f}")
     lines.append(f"pipelined, {window} tensors in flight, whole path (medians of {max(3, reps // 2)}):")
-    lines.append(f"{'size':>8} {'raw MB/s':>9} {'path MB/s':>10} {'pipelined ratio':>16} {'default heap':>13}")
+    lines.append(f"{'size':>8} {'raw MB/s':>9} {'path MB/s':>10} {'pipelined ratio':>16} {'default heap':>13} "
+                 f"{'raw CPU-s/GB':>13} {'path CPU-s/GB':>14} {'CPU bound':>10}")
+    cores = os.cpu_count() or 1
     for size, s in piped.items():
         raw = s.median("raw")
+        raw_cpu, grpc_cpu = s.median("raw_cpu") / size * 1e9, s.median("grpc_cpu") / size * 1e9
+        # the best ratio this path could reach here: all cores busy with it, against raw as measured
+        bound = min(1.0, cores / grpc_cpu * 1e9 / (size / raw))
         lines.append(f"{size >> 20:>5} MiB {size / raw / 1e6:>9.0f} {size / s.median('grpc') / 1e6:>10.0f} "
-                     f"{raw / s.median('grpc'):>16.2f} {raw / s.median('default_heap'):>13.2f}")
+                     f"{raw / s.median('grpc'):>16.2f} {raw / s.median('default_heap'):>13.2f} "
+                     f"{raw_cpu:>13.2f} {grpc_cpu:>14.2f} {bound:>10.2f}")
     lines.append(f"ceiling: one-way gRPC stream of {CEILING_BYTES >> 20} MiB {ceiling['grpc']:.0f} MB/s, raw "
                  f"{ceiling['raw']:.0f} MB/s, ratio {ceiling['grpc'] / ceiling['raw']:.2f}")
     lines.append(f"per tensor: round trip of a 16-byte tensor {ceiling['grpc_rtt_ms']:.3f} ms gRPC, "
