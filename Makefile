@@ -32,7 +32,7 @@ demo: setup
 test: setup system
 	bash scripts/run-tests.sh
 
-bench: setup
+bench: setup system
 	bash scripts/run-benchmarks.sh
 
 clean:

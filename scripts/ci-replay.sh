@@ -13,27 +13,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
+# shellcheck source=lib/job-dockerd.sh
+. scripts/lib/job-dockerd.sh
 
-started_dockerd=""
 cleanup() {
     if [ "${LAN:-}" = emulated ]; then
         "$PY" -m pytest_collab lab down emulated >/dev/null 2>&1 || true
     fi
-    if [ -n "$started_dockerd" ]; then
-        kill "$started_dockerd" 2>/dev/null || true
-        wait "$started_dockerd" 2>/dev/null || true
-    fi
+    stop_job_dockerd
 }
 trap cleanup EXIT
 
 # A CI machine has Docker installed but no engine running (no systemd): start one for
 # this job, as the test fixtures do, so the replay uses the emulated lab it was made for.
-if [ -z "${LAN:-}" ] && [ -f network_profiles/emulated.yaml ] && command -v dockerd >/dev/null 2>&1 \
-    && [ "$(id -u)" = 0 ] && ! docker info >/dev/null 2>&1; then
-    mkdir -p reports
-    dockerd > reports/ci-replay-dockerd.log 2>&1 &
-    started_dockerd=$!
-    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+if [ -z "${LAN:-}" ] && [ -f network_profiles/emulated.yaml ]; then
+    start_job_dockerd reports/ci-replay-dockerd.log
 fi
 
 if [ -z "${LAN:-}" ]; then
