@@ -49,6 +49,7 @@ import numpy as np  # noqa: E402
 from typing import Iterator  # noqa: E402
 
 import codec  # noqa: E402
+import heap  # noqa: E402
 import split_helpers  # noqa: E402
 import wire  # noqa: E402
 
@@ -180,13 +181,17 @@ def one_way(client: wire.TensorClient, raw: RawLink, reps: int) -> dict[str, flo
 
 
 def cpu_seconds(pid: int | None = None) -> float:
-    """CPU time (user + system, all threads) of this process, or of process ``pid``."""
+    """CPU time of all threads of this process, or of process ``pid``, in nanoseconds'
+    resolution (the scheduler's per-thread runtime; /proc/PID/stat counts 10 ms ticks)."""
     if pid is None:
-        t = os.times()
-        return t.user + t.system
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return time.process_time()
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):  # a thread that just ended
+            pass
+    return total / 1e9
 
 
 def timed(run, server_pid: int) -> tuple[float, float]:
@@ -208,7 +213,7 @@ def pipelined(raw: RawLink, arrays: dict[int, np.ndarray], comp: codec.Compressi
     try:
         for rep in range(reps + 1):
             for size, arr in arrays.items():
-                count = max(8, (48 << 20) // size)
+                count = max(8, (96 << 20) // size)
 
                 def tensors() -> Iterator[tuple[codec.Buffer, dict]]:
                     return (codec.pack(arr, "fp32", comp) for _ in range(count))
@@ -258,7 +263,8 @@ def report(samples: dict[int, Samples], piped: dict[int, Samples], ceiling: dict
     cores = os.cpu_count() or 1
     for size, s in piped.items():
         raw = s.median("raw")
-        raw_cpu, grpc_cpu = s.median("raw_cpu") / size * 1e9, s.median("grpc_cpu") / size * 1e9
+        # CPU as a mean (total over repetitions / bytes): a median of short runs is biased
+        raw_cpu, grpc_cpu = (statistics.fmean(s.times[k]) / size * 1e9 for k in ("raw_cpu", "grpc_cpu"))
         # the best ratio this path could reach here: all cores busy with it, against raw as measured
         bound = min(1.0, cores / grpc_cpu * 1e9 / (size / raw))
         lines.append(f"{size >> 20:>5} MiB {size / raw / 1e6:>9.0f} {size / s.median('grpc') / 1e6:>10.0f} "
@@ -278,6 +284,10 @@ def main() -> None:
     ap.add_argument("--codec", default="none", help="blosc2 codec for the tensor path (default none: "
                     "random data does not compress, so this isolates the transport)")
     args = ap.parse_args()
+    # This process is the sending device (head_client.py does the same); the raw sender
+    # shares it, so both senders run on the same heap.
+    print(f"client {heap.keep_freed_heap(64)}; tail server: its default (64 MiB), "
+          "and glibc's default in the 'default heap' column")
     load0 = os.getloadavg()[0]
     samples, piped, ceiling = measure(args.reps, codec.Compression(args.codec), args.window)
     print(report(samples, piped, ceiling, args.reps, args.codec, args.window, (load0, os.getloadavg()[0])))

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 import codec  # noqa: E402
+import heap  # noqa: E402
 import inputs  # noqa: E402
 import loadgen  # noqa: E402
 
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=2, help="server mode: queries in flight (default 2)")
     ap.add_argument("--warmup", type=int, default=3, help="unmeasured queries first (default 3)")
     ap.add_argument("--topk", type=int, default=5)
+    heap.add_option(ap)
     ap.add_argument("--link-mbps", type=float, default=0.0,
                     help="link throughput in Mbit/s (link_baseline's throughput_mbps); 0 = measure it here")
     ap.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
@@ -126,6 +128,7 @@ def fidelity(logits: list[np.ndarray], reference: np.ndarray) -> dict[str, float
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    print(heap.keep_freed_heap(args.heap_pad), flush=True)
     images = inputs.load(args.samples, args.seed, args.data)
     queries = list(inputs.batches(images, args.batch))
     pipe = Pipeline(args)

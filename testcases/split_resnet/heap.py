@@ -1,18 +1,21 @@
 """Keep freed heap memory in a process that receives large tensors through gRPC.
 
-Why: every received gRPC message is a fresh allocation of about a chunk (1 MiB) in
-gRPC's I/O threads and again as a Python bytes object. With glibc's defaults the heap
-tops those free are handed back to the kernel at once, so the next message faults
-every page in anew: on a 2-core machine that halves the tail server's receive rate
-(benchmarks/bench_split_wire.py measures it with and without, side by side). A top pad
-keeps that much freed memory mapped per arena, so messages reuse resident pages; the
-peak RSS does not grow (measured: 136 MB with a 64 MiB pad, 144 MB without).
+Why: every gRPC message is a fresh allocation of about a chunk (1 MiB): on the
+receiving side in gRPC's I/O threads and again as a Python bytes object, on the sending
+side as the message and gRPC's copy of it. With glibc's defaults the heap tops those
+free are handed back to the kernel at once, so the next message faults every page in
+anew (measured: ~40 minor faults per received MiB, ~6 with the pad; a quarter of the
+sending client's CPU went to page faults). A top pad keeps that much freed memory mapped
+per arena, so messages reuse resident pages; the peak RSS does not grow (measured: 136 MB
+with a 64 MiB pad, 144 MB without). Both device programs (tail_server.py,
+head_client.py) take ``--heap-pad``.
 
 Only glibc has ``mallopt(M_TOP_PAD)``; elsewhere (musl, macOS) this changes nothing and
 says so. A ``MALLOC_TOP_PAD_`` or ``GLIBC_TUNABLES`` setting in the environment wins.
 """
 from __future__ import annotations
 
+import argparse
 import ctypes
 import os
 
@@ -33,3 +36,10 @@ def keep_freed_heap(pad_mib: int) -> str:
     if not mallopt(M_TOP_PAD, pad_mib << 20):
         return f"heap: mallopt refused a top pad of {pad_mib} MiB, allocator unchanged"
     return f"heap: glibc top pad {pad_mib} MiB"
+
+
+def add_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--heap-pad MIB`` option both device programs share."""
+    parser.add_argument("--heap-pad", type=int, default=64, metavar="MIB",
+                        help="freed heap kept mapped per arena, so gRPC messages reuse resident pages "
+                             "(default 64; 0 = glibc's default)")

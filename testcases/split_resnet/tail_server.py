@@ -69,9 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port (default 0)")
     ap.add_argument("--warmup", type=int, default=3, help="warm-up inferences before READY (default 3)")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads, 0 = torch's default")
-    ap.add_argument("--heap-pad", type=int, default=64, metavar="MIB",
-                    help="freed heap kept mapped per arena, so received messages reuse resident pages "
-                         "(default 64; 0 = glibc's default)")
+    heap.add_option(ap)
     args = ap.parse_args(argv)
     if not args.sink and args.artifact is None:
         ap.error("--artifact is required unless --sink")
