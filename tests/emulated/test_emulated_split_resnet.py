@@ -19,7 +19,8 @@ from emulated_helpers import run_experiment
 TORCH_WHEEL_GLOB = "torch-*+cpu-cp311-cp311-manylinux*_x86_64.whl"
 
 
-def _torch_wheel() -> Path:
+def torch_wheel() -> Path:
+    """The torch CPU cp311 wheel for the lab's torch layer (also used by the federated test)."""
     env = os.environ.get("PYTEST_COLLAB_TORCH_WHEEL")
     found = [Path(env)] if env else sorted(Path("/opt/wheels").glob(TORCH_WHEEL_GLOB))
     if not found or not found[-1].is_file():
@@ -34,7 +35,7 @@ def _torch_wheel() -> Path:
 def torch_lab(lab, lab_client):
     from pytest_collab.lab import up
 
-    lan = dataclasses.replace(lab, emulation={**(lab.emulation or {}), "torch_wheel": str(_torch_wheel())})
+    lan = dataclasses.replace(lab, emulation={**(lab.emulation or {}), "torch_wheel": str(torch_wheel())})
     up(lan, client=lab_client, progress=lambda line: None)
     return lan
 
