@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Callable, Iterator
 import numpy as np
 
 import codec
-from wire import _LEN, _OPTIONS, MAX_TENSOR, SERVICE, Buffer, WireError, reply_message
+from wire import GRPC_OPTIONS, LENGTH, MAX_TENSOR, SERVICE, Buffer, WireError, reply_message
 
 
 # ---------------------------------------------------------------- server side: assembling
@@ -42,7 +42,7 @@ def _error(req_id: Any, text: str) -> bytes:
 def _parse_header(msg: bytes) -> tuple[Tensor, memoryview]:
     """The header's fields and the data bytes that came with it."""
     try:
-        (n,) = _LEN.unpack_from(msg, 1)
+        (n,) = LENGTH.unpack_from(msg, 1)
         if 5 + n > len(msg):
             raise ValueError(f"JSON length {n} runs past the {len(msg)}-byte message")
         head = json.loads(msg[5:5 + n])
@@ -184,7 +184,7 @@ async def serve(infer: Infer | None, bind: str = "127.0.0.1", port: int = 0,
         "Infer": grpc.stream_stream_rpc_method_handler(service.handle),
         "Sink": grpc.stream_unary_rpc_method_handler(service.sink),
     })
-    server = grpc.aio.server(options=_OPTIONS)
+    server = grpc.aio.server(options=GRPC_OPTIONS)
     server.add_generic_rpc_handlers((handler,))
     bound = server.add_insecure_port(f"{bind}:{port}")
     if bound == 0:

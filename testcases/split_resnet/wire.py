@@ -39,9 +39,9 @@ CHUNK = 1 << 20
 MAX_TENSOR = 4 << 30   # a garbled header must not make the tail allocate without bound
 # Replies carry logits (batch x 1000 float32): allow more than 4 MiB for big batches.
 REPLY_LIMIT = 256 << 20
-_OPTIONS = [("grpc.max_receive_message_length", REPLY_LIMIT),
-            ("grpc.max_send_message_length", REPLY_LIMIT)]
-_LEN = struct.Struct("<I")
+GRPC_OPTIONS = [("grpc.max_receive_message_length", REPLY_LIMIT),
+                ("grpc.max_send_message_length", REPLY_LIMIT)]
+LENGTH = struct.Struct("<I")   # the JSON length after a message's kind byte
 Buffer = Union[bytes, bytearray, memoryview]
 T = TypeVar("T")
 
@@ -56,7 +56,7 @@ def header_message(req_id: Any, nbytes: int, meta: dict[str, Any], topk: int = 5
                    logits: bool = True, first: Buffer = b"") -> bytes:
     """The first message of a tensor: header JSON plus (usually) the first data bytes."""
     head = json.dumps({"id": req_id, "nbytes": nbytes, "meta": meta, "topk": topk, "logits": logits}).encode()
-    return b"".join((b"H", _LEN.pack(len(head)), head, first))
+    return b"".join((b"H", LENGTH.pack(len(head)), head, first))
 
 
 def tensor_messages(req_id: Any, data: Buffer, meta: dict[str, Any], topk: int = 5, logits: bool = True,
@@ -77,13 +77,13 @@ def chunk_messages(data: Buffer, chunk: int = CHUNK) -> Iterator[bytes]:
 def reply_message(body: dict[str, Any], logits: np.ndarray | None = None) -> bytes:
     raw = json.dumps(body).encode()
     tail = b"" if logits is None else np.ascontiguousarray(logits, dtype=np.float32).tobytes()
-    return b"".join((b"R", _LEN.pack(len(raw)), raw, tail))
+    return b"".join((b"R", LENGTH.pack(len(raw)), raw, tail))
 
 
 def parse_reply(msg: bytes) -> tuple[dict[str, Any], np.ndarray | None]:
     if msg[:1] != b"R" or len(msg) < 5:
         raise WireError(f"server sent a reply of unknown kind {msg[:1]!r} ({len(msg)} bytes)")
-    (n,) = _LEN.unpack_from(msg, 1)
+    (n,) = LENGTH.unpack_from(msg, 1)
     body = json.loads(msg[5:5 + n])
     logits = None
     if body.get("logits_shape") is not None:
@@ -126,7 +126,7 @@ class TensorClient:
     async def _open(self, timeout: float) -> None:
         import grpc
 
-        self._channel = grpc.aio.insecure_channel(self.address, options=_OPTIONS)
+        self._channel = grpc.aio.insecure_channel(self.address, options=GRPC_OPTIONS)
         try:
             await asyncio.wait_for(self._channel.channel_ready(), timeout)
         except asyncio.TimeoutError as exc:
