@@ -40,13 +40,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 CASE = Path(__file__).resolve().parents[1] / "testcases" / "split_resnet"
 sys.path.insert(0, str(CASE))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
-from typing import Iterator  # noqa: E402
 
 import codec  # noqa: E402
 import heap  # noqa: E402
@@ -82,11 +82,17 @@ class RawLink:
     def send(self, data: bytes) -> float:
         """Seconds for length + data + 1-byte ack."""
         t0 = time.perf_counter()
+        self._put(data)
+        self._ack()
+        return time.perf_counter() - t0
+
+    def _put(self, data: bytes) -> None:
         self.sock.sendall(struct.pack("<Q", len(data)))
         self.sock.sendall(data)
+
+    def _ack(self) -> None:
         if self.sock.recv(1) != b"k":
             raise RuntimeError("raw receiver closed the connection")
-        return time.perf_counter() - t0
 
     def send_pipelined(self, data: bytes, count: int, window: int) -> float:
         """Seconds for ``count`` sends of ``data`` with up to ``window`` awaiting their ack."""
@@ -94,18 +100,15 @@ class RawLink:
 
         def acks() -> None:
             for _ in range(count):
-                if self.sock.recv(1) != b"k":
-                    raise RuntimeError("raw receiver closed the connection")
+                self._ack()
                 slots.release()
 
         reader = threading.Thread(target=acks)
         t0 = time.perf_counter()
         reader.start()
-        head = struct.pack("<Q", len(data))
         for _ in range(count):
             slots.acquire()
-            self.sock.sendall(head)
-            self.sock.sendall(data)
+            self._put(data)
         reader.join()
         return time.perf_counter() - t0
 
@@ -257,7 +260,8 @@ def report(samples: dict[int, Samples], piped: dict[int, Samples], ceiling: dict
         lines.append(f"{size >> 20:>5} MiB {size / raw / 1e6:>9.0f} {size / s.median('transfer') / 1e6:>14.0f} "
                      f"{raw / s.median('transfer'):>16.2f} {s.median('encode') * 1e3:>10.2f} "
                      f"{s.median('decode') * 1e3:>10.2f} {raw / s.median('path'):>11.2f}")
-    lines.append(f"pipelined, {window} tensors in flight, whole path (medians of {max(3, reps // 2)}):")
+    piped_reps = len(next(iter(piped.values())).times["raw"])
+    lines.append(f"pipelined, {window} tensors in flight, whole path (medians of {piped_reps}):")
     lines.append(f"{'size':>8} {'raw MB/s':>9} {'path MB/s':>10} {'pipelined ratio':>16} {'default heap':>13} "
                  f"{'raw CPU-s/GB':>13} {'path CPU-s/GB':>14} {'CPU bound':>10}")
     cores = os.cpu_count() or 1
@@ -286,8 +290,8 @@ def main() -> None:
     args = ap.parse_args()
     # This process is the sending device (head_client.py does the same); the raw sender
     # shares it, so both senders run on the same heap.
-    print(f"client {heap.keep_freed_heap(64)}; tail server: its default (64 MiB), "
-          "and glibc's default in the 'default heap' column")
+    print(f"client {heap.keep_freed_heap(heap.DEFAULT_PAD_MIB)}; tail server: its default "
+          f"({heap.DEFAULT_PAD_MIB} MiB), and glibc's default in the 'default heap' column")
     load0 = os.getloadavg()[0]
     samples, piped, ceiling = measure(args.reps, codec.Compression(args.codec), args.window)
     print(report(samples, piped, ceiling, args.reps, args.codec, args.window, (load0, os.getloadavg()[0])))

@@ -61,7 +61,7 @@ def encode(arr: np.ndarray, encoding: str) -> Encoded:
     return Encoded(memoryview(out.reshape(-1).view(np.uint8)), meta)
 
 
-def decode(data: bytes | bytearray | memoryview, meta: dict[str, Any]) -> np.ndarray:
+def decode(data: Buffer, meta: dict[str, Any]) -> np.ndarray:
     """Inverse of :func:`encode`: floats come back as float32, raw as its own dtype."""
     try:
         shape = tuple(int(s) for s in meta["shape"])
@@ -137,7 +137,7 @@ def compress(data: Buffer, typesize: int, comp: Compression) -> Buffer:
     return blosc2.compress(data, typesize=typesize, clevel=int(comp.level), filter=filt, codec=codec)
 
 
-def decompress(data: bytes | bytearray | memoryview, codec: str) -> bytes | bytearray | memoryview:
+def decompress(data: Buffer, codec: str) -> Buffer:
     """Inverse of :func:`compress`; the blosc2 frame carries its own settings. Takes any
     buffer without copying it (the wire hands over views of received messages). Returns a
     bytearray when it decompresses, so the decoded array is writable (torch warns on
@@ -164,6 +164,6 @@ def pack(arr: np.ndarray, encoding: str, comp: Compression) -> tuple[Buffer, dic
     return wire, {**enc.meta, **comp.describe()}
 
 
-def unpack(data: bytes | bytearray | memoryview, meta: dict[str, Any]) -> np.ndarray:
+def unpack(data: Buffer, meta: dict[str, Any]) -> np.ndarray:
     """decompress + decode in one call."""
     return decode(decompress(data, meta.get("codec", "none")), meta)

@@ -20,6 +20,7 @@ import ctypes
 import os
 
 M_TOP_PAD = -2  # glibc's malloc.h
+DEFAULT_PAD_MIB = 64
 
 
 def keep_freed_heap(pad_mib: int) -> str:
@@ -40,6 +41,6 @@ def keep_freed_heap(pad_mib: int) -> str:
 
 def add_option(parser: argparse.ArgumentParser) -> None:
     """The ``--heap-pad MIB`` option both device programs share."""
-    parser.add_argument("--heap-pad", type=int, default=64, metavar="MIB",
+    parser.add_argument("--heap-pad", type=int, default=DEFAULT_PAD_MIB, metavar="MIB",
                         help="freed heap kept mapped per arena, so gRPC messages reuse resident pages "
-                             "(default 64; 0 = glibc's default)")
+                             f"(default {DEFAULT_PAD_MIB}; 0 = glibc's default)")

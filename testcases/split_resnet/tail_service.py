@@ -16,7 +16,8 @@ from typing import Any, AsyncIterator, Callable, Iterator
 import numpy as np
 
 import codec
-from wire import GRPC_OPTIONS, LENGTH, MAX_TENSOR, SERVICE, Buffer, WireError, reply_message
+from codec import Buffer
+from wire import GRPC_OPTIONS, LENGTH, MAX_TENSOR, SERVICE, WireError, reply_message
 
 
 # ---------------------------------------------------------------- server side: assembling

@@ -28,9 +28,11 @@ import json
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, TypeVar, Union
+from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, TypeVar
 
 import numpy as np
+
+from codec import Buffer
 
 SERVICE = "collab.split.Tail"
 INFER = f"/{SERVICE}/Infer"
@@ -42,7 +44,6 @@ REPLY_LIMIT = 256 << 20
 GRPC_OPTIONS = [("grpc.max_receive_message_length", REPLY_LIMIT),
                 ("grpc.max_send_message_length", REPLY_LIMIT)]
 LENGTH = struct.Struct("<I")   # the JSON length after a message's kind byte
-Buffer = Union[bytes, bytearray, memoryview]
 T = TypeVar("T")
 
 
@@ -172,11 +173,16 @@ class TensorClient:
         body, logits = parse_reply(msg)
         return Reply(body, logits, rpc_s)
 
+    def _numbered(self, data: Buffer, meta: dict[str, Any], topk: int,
+                  logits: bool) -> tuple[int, Iterator[bytes]]:
+        """The next request id and the messages of one tensor under it."""
+        self._next_id += 1
+        return self._next_id, tensor_messages(self._next_id, data, meta, topk, logits, self.chunk)
+
     def send(self, data: Buffer, meta: dict[str, Any], topk: int = 5, logits: bool = True) -> Reply:
         """Send one encoded, compressed tensor; raise WireError on an error reply."""
-        self._next_id += 1
-        req_id = self._next_id
-        return self._checked(self.send_raw(tensor_messages(req_id, data, meta, topk, logits, self.chunk)), req_id)
+        req_id, messages = self._numbered(data, meta, topk, logits)
+        return self._checked(self.send_raw(messages), req_id)
 
     def send_pipelined(self, tensors: Iterable[tuple[Buffer, dict[str, Any]]], window: int = 2,
                        topk: int = 5, logits: bool = True) -> list[Reply]:
@@ -198,9 +204,9 @@ class TensorClient:
             async def writer() -> None:
                 for data, meta in tensors:
                     await slots.acquire()
-                    self._next_id += 1
-                    sent.put_nowait((self._next_id, time.perf_counter()))
-                    await self._write(tensor_messages(self._next_id, data, meta, topk, logits, self.chunk))
+                    req_id, messages = self._numbered(data, meta, topk, logits)
+                    sent.put_nowait((req_id, time.perf_counter()))
+                    await self._write(messages)
                 sent.put_nowait(None)
 
             async def reader() -> None:

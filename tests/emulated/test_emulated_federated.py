@@ -10,13 +10,11 @@ The server device runs the SuperLink and ``flwr run``; each Raspberry Pi class d
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
-from emulated_helpers import run_experiment
-from test_emulated_split_resnet import torch_wheel
+from emulated_helpers import relaunch, run_experiment, torch_wheel
 
 # The controller's own pin (pyproject's fl extra): the devices run the same Flower.
 FL_PACKAGES = ("flwr>=1.41,<1.42", "scikit-learn")
@@ -24,14 +22,8 @@ FL_PACKAGES = ("flwr>=1.41,<1.42", "scikit-learn")
 
 @pytest.fixture(scope="module")
 def fl_lab(lab, lab_client):
-    from pytest_collab.lab import up
-
-    emulation = dict(lab.emulation or {})
-    emulation["packages"] = [*emulation.get("packages", ()), *FL_PACKAGES]
-    emulation["torch_wheel"] = str(torch_wheel())
-    lan = dataclasses.replace(lab, emulation=emulation)
-    up(lan, client=lab_client, progress=lambda line: None)
-    return lan
+    packages = [*(lab.emulation or {}).get("packages", ()), *FL_PACKAGES]
+    return relaunch(lab, lab_client, packages=packages, torch_wheel=str(torch_wheel()))
 
 
 def test_federated_two_rpi_clients(fl_lab, tmp_path: Path) -> None:

@@ -8,36 +8,15 @@ on the controller by its torch and loaded by the devices' torch 2.13.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
 from pathlib import Path
 
 import pytest
-from emulated_helpers import run_experiment
-
-TORCH_WHEEL_GLOB = "torch-*+cpu-cp311-cp311-manylinux*_x86_64.whl"
-
-
-def torch_wheel() -> Path:
-    """The torch CPU cp311 wheel for the lab's torch layer (also used by the federated test)."""
-    env = os.environ.get("PYTEST_COLLAB_TORCH_WHEEL")
-    found = [Path(env)] if env else sorted(Path("/opt/wheels").glob(TORCH_WHEEL_GLOB))
-    if not found or not found[-1].is_file():
-        reason = "no torch CPU cp311 wheel: set PYTEST_COLLAB_TORCH_WHEEL or put one in /opt/wheels"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
-    return found[-1]
-
+from emulated_helpers import relaunch, run_experiment, torch_wheel
 
 @pytest.fixture(scope="module")
 def torch_lab(lab, lab_client):
-    from pytest_collab.lab import up
-
-    lan = dataclasses.replace(lab, emulation={**(lab.emulation or {}), "torch_wheel": str(torch_wheel())})
-    up(lan, client=lab_client, progress=lambda line: None)
-    return lan
+    return relaunch(lab, lab_client, torch_wheel=str(torch_wheel()))
 
 
 def test_split_resnet_layer2_int8(torch_lab, tmp_path: Path) -> None:
