@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pytest_collab.deploy import Program, ProgramContext
-from pytest_collab.engines import local_client
-from pytest_collab.lab import down, up
-from pytest_collab.profile import LAN
+from pytest_collab.containers.engines import local_client
+from pytest_collab.labs import down, up
+from pytest_collab.lan.profile import LAN
 from pytest_collab.runtime.container import create
 
 COUNTS = (1, 2, 4, 8)

@@ -18,8 +18,8 @@ import statistics
 import time
 from pathlib import Path
 
-from pytest_collab.engines import local_client
-from pytest_collab.images import build_layer, build_testcase, layer_specs, resolve_base_from
+from pytest_collab.containers.engines import local_client
+from pytest_collab.containers.images import build_layer, build_testcase, layer_specs, resolve_base_from
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -91,7 +91,7 @@ def timed(work: Callable[[], Any]) -> tuple[float, float]:
 
 def build_table(cols: dict[str, list], scratch: Path) -> Any:
     """The rows as one Arrow table with the writer's own schema."""
-    from pytest_collab.metrics import MetricsWriter
+    from pytest_collab.results.metrics import MetricsWriter
 
     writer = MetricsWriter(scratch)
     table = writer._rows_table(cols)
@@ -103,7 +103,7 @@ def scenarios(samples: list[dict], d: Path) -> dict[str, Callable[[Path], None]]
     """name -> work(out): each writes every row of ``samples`` to ``out``."""
     import pyarrow.parquet as pq
 
-    from pytest_collab.metrics import WRITE_OPTIONS, MetricsWriter
+    from pytest_collab.results.metrics import WRITE_OPTIONS, MetricsWriter
 
     cols = to_columns(samples)
     table = build_table(cols, d / "scratch.parquet")

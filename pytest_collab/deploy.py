@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, Union
 from pytest_collab.errors import DeployError, ProgramFailed
 
 if TYPE_CHECKING:
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
     from pytest_collab.transport.base import Spawned
 
 RESULT_PREFIX = "COLLAB_RESULT "

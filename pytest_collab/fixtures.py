@@ -17,7 +17,7 @@ from pytest_collab.errors import CollabError, DeployError
 from pytest_collab.session import get_session
 
 if TYPE_CHECKING:
-    from pytest_collab.profile import LAN, Device
+    from pytest_collab.lan.profile import LAN, Device
     from pytest_collab.session import CollabSession
 
 
@@ -179,7 +179,7 @@ def collab_devices(request: pytest.FixtureRequest) -> Iterator[dict[str, list["D
     They are leased for the test: all or none, atomically, released at teardown (after
     ``collab`` stopped the programs), so parallel workers and runs never share a device.
     """
-    from pytest_collab.leases import acquire, owner_info
+    from pytest_collab.leases.files import acquire, owner_info
     from pytest_collab.select import constraint_from_marker, describe
 
     session = get_session(request.config)

@@ -44,7 +44,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         return  # workers get the controller's arguments
     from pathlib import Path
 
-    from pytest_collab.replay import prepare_replay
+    from pytest_collab.share.replay import prepare_replay
 
     try:
         plan = prepare_replay(Path(bundle), early_config.rootpath)
@@ -64,7 +64,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", DEVICES_HELP)
-    from pytest_collab.profile import load_profile
+    from pytest_collab.lan.profile import load_profile
 
     try:
         settings = options.resolve_from_pytest(config)
@@ -168,7 +168,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def _finish_replay(session: pytest.Session, state: CollabSession, plan: Any) -> None:
     """Compare the fresh run with the bundle's baseline; a regression fails the session."""
-    from pytest_collab.replay import finish_replay, replay_lines
+    from pytest_collab.share.replay import finish_replay, replay_lines
 
     try:
         if not state.used:

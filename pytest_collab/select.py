@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-from .errors import CollabError, SelectionError
-from .profile import LAN, Device
-from .profile_schema import NAME_RE, show
+from pytest_collab.errors import CollabError, SelectionError
+from pytest_collab.lan.profile import LAN, Device
+from pytest_collab.lan.schema import NAME_RE, show
 
 MARKER = "@pytest.mark.devices"
 # Hall's condition is checked over all subsets of wants; beyond this, a generic reason.

@@ -17,8 +17,8 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_collab.deploy import Program
-    from pytest_collab.profile import LAN, Device
-    from pytest_collab.rundir import RunDir
+    from pytest_collab.lan.profile import LAN, Device
+    from pytest_collab.results.rundir import RunDir
 
 SESSION_KEY = pytest.StashKey["CollabSession"]()
 
@@ -31,7 +31,7 @@ class CollabSession:
     """Settings, the LAN, the run folder and the writers of this process."""
 
     def __init__(self, config: pytest.Config, settings: dict[str, Any], lan: "LAN") -> None:
-        from pytest_collab.rundir import new_run_id
+        from pytest_collab.results.rundir import new_run_id
 
         self.config = config
         self.settings = settings
@@ -65,7 +65,7 @@ class CollabSession:
         """The run folder, created the first time a test needs it."""
         with self._lock:
             if self._rundir is None:
-                from pytest_collab.rundir import RunDir
+                from pytest_collab.results.rundir import RunDir
 
                 if self.is_controller:
                     self._rundir = RunDir.create(self.run_path.parent, self.run_id)
@@ -82,7 +82,7 @@ class CollabSession:
         parts = self.run_dir.parts
         with self._lock:
             if self._writer is None:
-                from pytest_collab.metrics import MetricsWriter
+                from pytest_collab.results.metrics import MetricsWriter
 
                 self._writer = MetricsWriter(parts / f"metrics-{self.worker_id}.parquet")
             return self._writer
@@ -94,7 +94,7 @@ class CollabSession:
         parts = self.run_dir.parts
         with self._lock:
             if self._journal is None:
-                from pytest_collab.metrics import ResultsJournal
+                from pytest_collab.results.records import ResultsJournal
 
                 self._journal = ResultsJournal(parts / f"results-{self.worker_id}.jsonl")
             return self._journal
@@ -132,7 +132,7 @@ class CollabSession:
         """
         if not self.uses_containers or not self.is_controller:
             return []
-        from pytest_collab.engines import engine_available, local_client
+        from pytest_collab.containers.engines import engine_available, local_client
         from pytest_collab.runtime.labels import sweep
 
         if not engine_available():
@@ -171,7 +171,8 @@ class CollabSession:
                 return ["collab: no test used the lab (the collab fixture), so there is no run to "
                         "report; `collab report reports/latest` renders the last one"]
             return []
-        from pytest_collab.metrics import merge_parquet, metrics_schema, write_results_parquet
+        from pytest_collab.results.metrics import merge_parquet, metrics_schema
+        from pytest_collab.results.records import write_results_parquet
 
         rundir = self.run_dir
         for tests in self.worker_tests:
@@ -197,7 +198,7 @@ class CollabSession:
         return lines
 
     def run_info(self) -> dict[str, Any]:
-        from pytest_collab.rundir import git_info, versions
+        from pytest_collab.results.rundir import git_info, versions
 
         workers = getattr(self.config.option, "numprocesses", None) or 0
         return {

@@ -7,8 +7,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from pytest_collab.results import ResultsJournal, write_results_parquet
-from pytest_collab.rundir import RunDir
+from pytest_collab.results.records import ResultsJournal, write_results_parquet
+from pytest_collab.results.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_ADDRESS = "10.77.0.7"

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from pytest_collab.engines import engine_available
+from pytest_collab.containers.engines import engine_available
 
 SOCKET = Path("/var/run/docker.sock")
 
@@ -52,7 +52,7 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def docker_client(docker_engine: None):  # -> docker.DockerClient
-    from pytest_collab.engines import local_client
+    from pytest_collab.containers.engines import local_client
 
     client = local_client()
     yield client

@@ -8,9 +8,9 @@ import pytest
 
 from bundle_helpers import write_run
 from pytest_collab.cli import main
-from pytest_collab.compare import (compare_runs, default_tolerance, direction, permutation_test,
+from pytest_collab.share.compare import (compare_runs, default_tolerance, direction, permutation_test,
                                    significance, tolerance_for)
-from pytest_collab.compare_render import table_lines, write_html
+from pytest_collab.share.compare_render import table_lines, write_html
 
 
 def _rows(sizes: list[int], acc: float, lat: float, shift: float = 0.0) -> list[dict]:
@@ -94,6 +94,6 @@ def test_html_has_side_by_side_figures_and_cli_gate(tmp_path: Path, capsys: pyte
 
 
 def _frames(a: Path, b: Path):
-    from pytest_collab.compare import load_results
+    from pytest_collab.share.compare import load_results
 
     return load_results(a)[0], load_results(b)[0]

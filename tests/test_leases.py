@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pytest_collab.errors import SelectionError
-from pytest_collab.leases import LeaseTimeout, acquire, lease_dir_for, list_leases, owner_info
-from pytest_collab.profile import load_profile
+from pytest_collab.leases.files import LeaseTimeout, acquire, lease_dir_for, list_leases, owner_info
+from pytest_collab.lan.profile import load_profile
 from pytest_collab.select import Constraint
 
 PROFILE = """
@@ -58,8 +58,8 @@ def test_all_or_none_owner_and_timeout_message(profile: Path) -> None:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from pytest_collab.leases import acquire, owner_info
-from pytest_collab.profile import load_profile
+from pytest_collab.leases.files import acquire, owner_info
+from pytest_collab.lan.profile import load_profile
 from pytest_collab.select import Constraint
 lan = load_profile(sys.argv[1], Path(sys.argv[1]).parent)
 lease = acquire(lan, Constraint({"rpi": 2}), owner_info("holder-run", "holder::test"), timeout=10)
@@ -93,8 +93,8 @@ WORKER_TESTS = """
 import json, os, time
 from pathlib import Path
 import pytest
-from pytest_collab.leases import acquire, owner_info
-from pytest_collab.profile import load_profile
+from pytest_collab.leases.files import acquire, owner_info
+from pytest_collab.lan.profile import load_profile
 from pytest_collab.select import Constraint
 
 PROFILE = {profile!r}

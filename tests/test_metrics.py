@@ -16,16 +16,9 @@ pq = pytest.importorskip("pyarrow.parquet")
 np = pytest.importorskip("numpy")
 
 from pytest_collab.errors import CollabError, CollabWarning, RunDataError  # noqa: E402
-from pytest_collab.metrics import (  # noqa: E402
-    MetricsWriter,
-    ResultsJournal,
-    merge_parquet,
-    metrics_schema,
-    read_metrics,
-    read_results,
-    write_results_parquet,
-)
-from pytest_collab.rundir import (  # noqa: E402
+from pytest_collab.results.metrics import MetricsWriter, merge_parquet, metrics_schema, read_metrics  # noqa: E402
+from pytest_collab.results.records import ResultsJournal, read_results, write_results_parquet  # noqa: E402
+from pytest_collab.results.rundir import (  # noqa: E402
     RunDir,
     git_info,
     new_run_id,
@@ -193,7 +186,7 @@ def test_empty_writer_is_a_valid_file_with_schema(tmp_path: Path) -> None:
 CRASH = """
 import os, sys
 from pathlib import Path
-from pytest_collab.metrics import MetricsWriter
+from pytest_collab.results.metrics import MetricsWriter
 w = MetricsWriter(Path(sys.argv[1]), row_group_rows=10)
 for i in range(100):
     w.add_sample(run="r", test="t", device="d", role="p", pid=1, t=float(i),

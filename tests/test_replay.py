@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from bundle_helpers import run_pytest, tiny_project
-from pytest_collab.bundle import export_bundle
-from pytest_collab.replay import finish_replay, prepare_replay, replay_lines
+from pytest_collab.share.bundle import export_bundle
+from pytest_collab.share.replay import finish_replay, prepare_replay, replay_lines
 
 
 @pytest.fixture(scope="module")

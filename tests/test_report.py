@@ -23,11 +23,12 @@ pytest.importorskip("jinja2")
 
 from pytest_collab.cli import report as cli_report  # noqa: E402
 from pytest_collab.errors import CollabError, CollabWarning, RunDataError  # noqa: E402
-from pytest_collab.metrics import MetricsWriter, ResultsJournal, write_results_parquet  # noqa: E402
+from pytest_collab.results.metrics import MetricsWriter  # noqa: E402
+from pytest_collab.results.records import ResultsJournal, write_results_parquet  # noqa: E402
 from pytest_collab.report import export_run, render_report  # noqa: E402
 from pytest_collab.report.sections import register_section, unregister_section  # noqa: E402
 from pytest_collab.report.tables import summarise  # noqa: E402
-from pytest_collab.rundir import RunDir, git_info, versions  # noqa: E402
+from pytest_collab.results.rundir import RunDir, git_info, versions  # noqa: E402
 
 RUN_ID = "20260102-030405-abc123"
 TESTS = ["testcases/echo/test_echo.py::test_echo[64]", "testcases/echo/test_echo.py::test_echo[4096]"]
@@ -133,7 +134,8 @@ def test_report_has_overview_tables_and_inline_figures(run: RunDir) -> None:
 
 
 def test_figures_plot_the_recorded_numbers(run: RunDir) -> None:
-    from pytest_collab.metrics import read_metrics, read_results
+    from pytest_collab.results.metrics import read_metrics
+    from pytest_collab.results.records import read_results
     from pytest_collab.report.figures import ecdf_figure, timeline_figure
 
     results, metrics = read_results(run.root), read_metrics(run.root)
@@ -225,7 +227,8 @@ def test_testcase_report_sections_are_loaded_from_the_rootdir(tmp_path: Path) ->
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "json", "pickle", "parquet"])
 def test_export_reads_back(run: RunDir, fmt: str, tmp_path: Path) -> None:
-    from pytest_collab.metrics import read_metrics, read_results
+    from pytest_collab.results.metrics import read_metrics
+    from pytest_collab.results.records import read_results
 
     metrics, results = read_metrics(run.root), read_results(run.root)
     paths = export_run(run.root, fmt, tmp_path)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pytest_collab.errors import CollabError, SelectionError
-from pytest_collab.profile import LAN, Controller, Device, load_profile
+from pytest_collab.lan.profile import LAN, Controller, Device, load_profile
 from pytest_collab.select import (Constraint, constraint_from_marker, describe,
                                   select_devices, unsatisfiable_reason)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_collab.errors import CollabError
-from pytest_collab.rundir import DEFAULT_OUT_DIR, resolve_run_dir
+from pytest_collab.results.rundir import DEFAULT_OUT_DIR, resolve_run_dir
 
 
 def _tolerances(path: Path | None) -> dict[str, Any] | None:
@@ -40,7 +40,7 @@ def _tolerances(path: Path | None) -> dict[str, Any] | None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a bundle of a test case with a finished run as its baseline."""
-    from pytest_collab.bundle import SUFFIX, export_bundle
+    from pytest_collab.share.bundle import SUFFIX, export_bundle
 
     run = resolve_run_dir(args.run, args.reports_dir)
     out = args.output or Path(f"{Path(args.testcase).resolve().name}{SUFFIX}")
@@ -50,7 +50,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Unpack a bundle's code into testcases/ and its baseline under reports/baselines/."""
-    from pytest_collab.bundle import describe, import_bundle
+    from pytest_collab.share.bundle import describe, import_bundle
 
     done = import_bundle(Path(args.file), args.root, name=args.name, force=args.force)
     print("\n".join(describe(done.bundle)))
@@ -61,7 +61,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Verify a bundle and print what it holds."""
-    from pytest_collab.bundle import describe, read_bundle
+    from pytest_collab.share.bundle import describe, read_bundle
 
     print("\n".join(describe(read_bundle(Path(args.file)))))
     return 0
@@ -69,7 +69,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Re-run a bundle with pytest on --lan and compare with its baseline; 1 on regression."""
-    from pytest_collab.replay import finish_replay, prepare_replay, replay_lines
+    from pytest_collab.share.replay import finish_replay, prepare_replay, replay_lines
 
     root = Path(args.root).resolve()
     plan = prepare_replay(Path(args.file).resolve(), root, name=args.name, force=args.force)
@@ -89,8 +89,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_leases(args: argparse.Namespace) -> int:
     """Show which devices of a profile are leased, and by whom."""
-    from pytest_collab.leases import lease_dir_for, list_leases
-    from pytest_collab.profile import load_profile
+    from pytest_collab.leases.files import lease_dir_for, list_leases
+    from pytest_collab.lan.profile import load_profile
 
     lan = load_profile(args.profile, Path(args.root))
     rows = list_leases(lan)

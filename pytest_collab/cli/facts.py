@@ -12,7 +12,7 @@ from pytest_collab.cli.lan import connector, load_lan, save_lan, targets
 
 
 def cmd_facts(args: argparse.Namespace) -> int:
-    from pytest_collab import facts, facts_export
+    from pytest_collab.lan import facts, facts_export
     lan = load_lan(args.profile)
     devices = targets(lan, args.target)
     failed = 0
@@ -40,7 +40,7 @@ def cmd_facts(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    from pytest_collab.facts_export import FORMATS
+    from pytest_collab.lan.facts_export import FORMATS
     p = subparsers.add_parser("facts", help="gather device facts and export the inventory")
     p.add_argument("profile")
     p.add_argument("target", nargs="?", help="device, kind or tag (default: all)")

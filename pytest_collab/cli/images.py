@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pytest_collab.images import ARCHES
+from pytest_collab.containers.images import ARCHES
 
 
 def _build(args: argparse.Namespace) -> int:
-    from pytest_collab.engines import local_client
-    from pytest_collab.images import build_testcase
-    from pytest_collab.registry import Ref, push
+    from pytest_collab.containers.engines import local_client
+    from pytest_collab.containers.images import build_testcase
+    from pytest_collab.containers.registry import Ref, push
 
     client = local_client()
     results = build_testcase(Path(args.testcase_dir), args.arch, client=client,
@@ -27,7 +27,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
-    from pytest_collab.bootstrap import bootstrap
+    from pytest_collab.containers.bootstrap import bootstrap
 
     print(bootstrap(args.arch, refresh=args.refresh))
     return 0

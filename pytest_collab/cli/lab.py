@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def _lan(args: argparse.Namespace):  # -> LAN
-    from pytest_collab.profile import load_profile
+    from pytest_collab.lan.profile import load_profile
 
     return load_profile(args.profile, Path(args.rootdir))
 
@@ -14,7 +14,7 @@ def _lan(args: argparse.Namespace):  # -> LAN
 def _up(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from pytest_collab.lab import up
+    from pytest_collab.labs import up
 
     lan = _lan(args)
     if args.torch_wheel:   # the devices get the torch layer (split_resnet); cached by content hash
@@ -25,7 +25,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from pytest_collab.lab import down
+    from pytest_collab.labs import down
 
     removed = down(_lan(args))
     print(f"removed {len(removed)} objects")
@@ -33,7 +33,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from pytest_collab.lab import status
+    from pytest_collab.labs import status
 
     lan = _lan(args)
     states = status(lan)
@@ -43,7 +43,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from pytest_collab.engines import local_client
+    from pytest_collab.containers.engines import local_client
     from pytest_collab.runtime.labels import sweep
 
     result = sweep(local_client(), args.run_id, progress=print)

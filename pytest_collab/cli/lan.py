@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Callable
 from pytest_collab.errors import CollabError
 
 if TYPE_CHECKING:
-    from pytest_collab.profile import LAN, Device
+    from pytest_collab.lan.profile import LAN, Device
 
 
 # -- helpers shared by cli/facts.py and cli/remote.py -------------------------------------
 def load_lan(name: str) -> "LAN":
-    from pytest_collab.profile import load_profile
+    from pytest_collab.lan.profile import load_profile
     return load_profile(name, Path.cwd())
 
 
@@ -31,7 +31,7 @@ def profile_path_for(name: str) -> Path:
 
 
 def save_lan(lan: "LAN") -> None:
-    from pytest_collab.profile import EMBEDDED_DIR, save_profile
+    from pytest_collab.lan.profile import EMBEDDED_DIR, save_profile
     if lan.path is None or EMBEDDED_DIR in lan.path.parents:
         raise CollabError(f"profile {lan.name!r} is built in and read-only; "
                           f"create your own with `collab lan init NAME`")
@@ -72,8 +72,8 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
 # -- commands ----------------------------------------------------------------------------
 def cmd_init(args: argparse.Namespace) -> int:
-    from pytest_collab import facts
-    from pytest_collab.profile import LAN, Controller, Device, save_profile
+    from pytest_collab.lan import facts
+    from pytest_collab.lan.profile import LAN, Controller, Device, save_profile
     path = profile_path_for(args.name)
     if path.exists() and not args.force:
         raise CollabError(f"{path} exists; use --force to overwrite or `collab lan add`")
@@ -101,14 +101,14 @@ def _gitignore(path: Path) -> None:
 
 
 def _ssh_config(args: argparse.Namespace, **more: Any) -> Any:
-    from pytest_collab.profile import SSHConfig
+    from pytest_collab.lan.profile import SSHConfig
     data = {"user": args.user, "port": args.port, "key": args.key, **more}
     return SSHConfig(**{k: v for k, v in data.items() if v is not None})
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from pytest_collab import discover, facts
-    from pytest_collab.profile import Device
+    from pytest_collab.lan import discover, facts
+    from pytest_collab.lan.profile import Device
     lan = load_lan(args.profile)
     print(f"probing {args.cidr} port {args.port} (timeout {args.timeout}s)...", file=sys.stderr)
     found = discover.discover(args.cidr, port=args.port, timeout=args.timeout,
@@ -146,7 +146,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
     lan = load_lan(args.profile)
     if any(d.name == args.device for d in lan.devices):
         raise CollabError(f"profile {lan.name!r} already has a device {args.device!r}")
@@ -161,7 +161,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from pytest_collab import inventory
+    from pytest_collab.lan import inventory
     lan = load_lan(args.profile)
     inv = inventory.load(Path(args.inventory))
     devices = inventory.to_devices(inv)
@@ -185,7 +185,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pytest_collab import inventory
+    from pytest_collab.lan import inventory
     text = inventory.to_ini(load_lan(args.profile).devices)
     if args.output:
         Path(args.output).write_text(text)
@@ -195,8 +195,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from pytest_collab import facts
-    from pytest_collab.group import map_devices
+    from pytest_collab.lan import facts
+    from pytest_collab.transport.group import map_devices
     lan = load_lan(args.profile)
     connect = connector(lan)
 
@@ -227,7 +227,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from pytest_collab import facts_export
+    from pytest_collab.lan import facts_export
     lan = load_lan(args.profile)
     sys.stdout.write(facts_export.export(targets(lan, args.target), "markdown",
                                          columns=args.columns.split(",") if args.columns else None))

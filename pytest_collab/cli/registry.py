@@ -6,20 +6,20 @@ import os
 import time
 from pathlib import Path
 
-from pytest_collab.registry import DEFAULT_PORT
+from pytest_collab.containers.registry import DEFAULT_PORT
 
 DEFAULT_REGISTRY = f"127.0.0.1:{DEFAULT_PORT}"
 
 
 def _client(args: argparse.Namespace, ref: str | None = None):  # -> RegistryClient
-    from pytest_collab.registry import Ref, RegistryClient
+    from pytest_collab.containers.registry import Ref, RegistryClient
 
     host = Ref.parse(ref).registry if ref else None
     return RegistryClient(host or args.registry)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from pytest_collab.registry import serve
+    from pytest_collab.containers.registry import serve
 
     server = serve(Path(args.root).expanduser(), args.port, args.host)
     print(f"registry at {server.url} (storage {server.root}, log {server.log}); Ctrl-C stops it",
@@ -41,7 +41,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 
 def _tags(args: argparse.Namespace) -> int:
-    from pytest_collab.registry import Ref
+    from pytest_collab.containers.registry import Ref
 
     for tag in _client(args, args.repo).tags(Ref.parse(args.repo).repository):
         print(tag)
@@ -60,7 +60,7 @@ def _rm(args: argparse.Namespace) -> int:
 
 
 def _ensure(args: argparse.Namespace) -> int:
-    from pytest_collab.registry import Ref, ensure
+    from pytest_collab.containers.registry import Ref, ensure
 
     registry = None if Ref.parse(args.ref).registry else args.registry
     done = ensure(args.ref, build=Path(args.build) if args.build else None, registry=registry,

@@ -16,7 +16,7 @@ from pytest_collab.errors import CollabError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pytest_collab.group import format_results, run_group
+    from pytest_collab.transport.group import format_results, run_group
     lan = load_lan(args.profile)
     results = run_group(targets(lan, args.target), args.command, timeout=args.timeout,
                         connect=connector(lan))
@@ -25,7 +25,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from pytest_collab.group import map_devices
+    from pytest_collab.transport.group import map_devices
     lan = load_lan(args.profile)
     local = Path(args.directory).resolve()
     if not local.is_dir():

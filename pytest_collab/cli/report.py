@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from pytest_collab.errors import CollabError
-from pytest_collab.rundir import DEFAULT_OUT_DIR, resolve_run_dir
+from pytest_collab.results.rundir import DEFAULT_OUT_DIR, resolve_run_dir
 
 EXPORT_FORMATS = ("csv", "xlsx", "json", "pickle", "parquet")
 _RUN_HELP = "a run folder, a run id under --reports-dir, or 'latest'"
@@ -52,7 +52,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_recover(args: argparse.Namespace) -> int:
     """Rebuild the Parquet files of a run whose controller died (from its raw logs and journals)."""
-    from pytest_collab.recover import recover_run
+    from pytest_collab.results.recover import recover_run
 
     return _on_run(args, "recover", recover_run)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import RunDataError
-from pytest_collab.rundir import RunDir
+from pytest_collab.results.rundir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -29,8 +29,8 @@ class RunData:
 
 
 def load_run(run_dir: Path | RunDir) -> RunData:
-    from pytest_collab.metrics import metrics_schema, read_metrics
-    from pytest_collab.results import RESULTS_LEAD, read_results
+    from pytest_collab.results.metrics import metrics_schema, read_metrics
+    from pytest_collab.results.records import RESULTS_LEAD, read_results
 
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
     if not run.root.is_dir():

@@ -14,7 +14,7 @@ from pytest_collab.errors import CollabError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
     from pytest_collab.transport.base import Spawned, Transport
 
 KNOWN_RUNTIMES = ("process", "docker")

@@ -30,7 +30,7 @@ from pytest_collab.runtime.container_stream import ContainerSpawned
 if TYPE_CHECKING:
     import docker
 
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
     from pytest_collab.transport.base import Transport
 
 CODE_DIR = "/opt/collab/code"
@@ -103,7 +103,7 @@ class ContainerRuntime:
     def client(self) -> "docker.DockerClient":
         """The device's engine: this machine's for local and emulated devices, else over SSH."""
         if self._client is None or not self._resolved:
-            from pytest_collab.engines import client_for, local_client
+            from pytest_collab.containers.engines import client_for, local_client
 
             self._resolved = True
             local = self._client or local_client()
@@ -133,11 +133,11 @@ class ContainerRuntime:
         return CODE_DIR
 
     def _image_for(self, test_dir: Path) -> str:
-        from pytest_collab.images import build_testcase, repo_name
+        from pytest_collab.containers.images import build_testcase, repo_name
 
         arch = self._arch()
         if self.registry:
-            from pytest_collab.registry import ensure
+            from pytest_collab.containers.registry import ensure
 
             name = f"collab/{repo_name(test_dir.name)}:{arch}"
             return ensure(name, build=test_dir, registry=self.registry, client=self.client,

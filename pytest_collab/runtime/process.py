@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
     from pytest_collab.transport.base import Spawned, Transport
 
 

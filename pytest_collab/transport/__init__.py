@@ -12,7 +12,7 @@ from pytest_collab.errors import CollabError
 from pytest_collab.transport.base import CommandResult, Spawned, Transport
 
 if TYPE_CHECKING:
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
 
 __all__ = ["CommandResult", "Spawned", "Transport", "get_transport", "KNOWN_TRANSPORTS"]
 

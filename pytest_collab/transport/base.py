@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Protocol
 
 if TYPE_CHECKING:
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
 
 
 def sync_skips(rel_parts: tuple[str, ...]) -> bool:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterator
 from pytest_collab.transport.base import CommandResult, sync_skips
 
 if TYPE_CHECKING:
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
 
 
 def _killpg(pid: int, sig: int) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_collab.errors import CollabWarning, TransportError
-from pytest_collab.profile import Device, SSHConfig
+from pytest_collab.lan.profile import Device, SSHConfig
 from pytest_collab.transport import hostkeys
 from pytest_collab.transport.base import CommandResult
 from pytest_collab.transport.ssh_stream import SSHSpawned, sync_tar

@@ -17,7 +17,7 @@ from services import missing
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory):  # -> RegistryServer
     """Debian's docker-registry on 127.0.0.1 and a free port, for this session only."""
-    from pytest_collab.registry import free_port, serve
+    from pytest_collab.containers.registry import free_port, serve
 
     if shutil.which("docker-registry") is None:
         missing("docker-registry is not installed (apt-get install docker-registry)")
@@ -29,7 +29,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory):  # -> RegistryServer
 @pytest.fixture(scope="session")
 def base_image(docker_client) -> str:
     """A bootstrap base (debootstrap once, the tarball cached under ~/.cache/pytest-collab)."""
-    from pytest_collab.bootstrap import bootstrap
+    from pytest_collab.containers.bootstrap import bootstrap
 
     if shutil.which("debootstrap") is None:
         missing("debootstrap is not installed (apt-get install debootstrap)")

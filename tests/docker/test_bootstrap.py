@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_collab.bootstrap import DEFAULT_MIRROR, apt_mirror, tarball_key
+from pytest_collab.containers.bootstrap import DEFAULT_MIRROR, apt_mirror, tarball_key
 
 
 def test_mirror_from_deb822(tmp_path: Path):

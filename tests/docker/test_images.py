@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_collab.images import ImageError, build_testcase, runtime_spec, layer_specs
+from pytest_collab.containers.images import ImageError, build_testcase, runtime_spec, layer_specs
 
 
 def make_wheel(dest: Path, name: str, version: str, source: str) -> Path:
@@ -79,7 +79,7 @@ def test_build_error_names_layer_and_step(testcase, base_image, docker_client, t
     (tmp_path / "base" / "amd64").mkdir(parents=True)
     (tmp_path / "base" / "amd64" / "Dockerfile").write_text(
         f"FROM {base_image}\nRUN echo about to fail && false\n")
-    from pytest_collab.images import base_spec, build_layer
+    from pytest_collab.containers.images import base_spec, build_layer
 
     spec = base_spec("amd64", dockerfiles=tmp_path)
     with pytest.raises(ImageError, match=r"(?s)\[base\] build of .* failed at step 2/3: .*about to fail"):

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from pytest_collab.registry import MANIFEST_TYPES, Ref, RegistryClient, RegistryError, ensure, pull, push
+from pytest_collab.containers.registry import MANIFEST_TYPES, Ref, RegistryClient, RegistryError, ensure, pull, push
 
 
 @pytest.mark.parametrize("text, want", [
@@ -26,7 +26,7 @@ def test_config_enables_delete_and_binds_loopback(registry):
 
 
 def test_push_ls_tags_exists_pull_delete(registry, testcase, base_image, docker_client, session_token):
-    from pytest_collab.images import build_testcase
+    from pytest_collab.containers.images import build_testcase
 
     image = build_testcase(testcase, client=docker_client, base_from=base_image, progress=lambda l: None)[-1].tag
     client = registry.client()
@@ -114,7 +114,7 @@ def _cli(*argv: str) -> int:
 
 
 def test_cli_ls_tags_exists_rm(registry, testcase, base_image, docker_client, session_token, capsys):
-    from pytest_collab.images import build_testcase
+    from pytest_collab.containers.images import build_testcase
 
     image = build_testcase(testcase, client=docker_client, base_from=base_image, progress=lambda l: None)[-1].tag
     repo = f"cli{session_token}/model"

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def lab_client(docker_engine: None):  # -> docker.DockerClient
     if shutil.which("ssh-keygen") is None:
         missing("ssh-keygen is missing (apt-get install openssh-client)")
-    from pytest_collab.engines import local_client
+    from pytest_collab.containers.engines import local_client
 
     client = local_client()
     yield client
@@ -30,8 +30,8 @@ def lab_client(docker_engine: None):  # -> docker.DockerClient
 @pytest.fixture(scope="session")
 def lab(lab_client) -> Iterator["object"]:
     """The ``emulated`` profile's LAN with every device up."""
-    from pytest_collab.lab import down, status, up
-    from pytest_collab.profile import load_profile
+    from pytest_collab.labs import down, status, up
+    from pytest_collab.lan.profile import load_profile
 
     lan = load_profile("emulated", ROOT)
     was_up = all(s == "running" for s in status(lan, client=lab_client).values())
@@ -44,7 +44,7 @@ def lab(lab_client) -> Iterator["object"]:
 @pytest.fixture(scope="session")
 def device_image(lab, lab_client) -> str:
     """The emulated devices' image tag (already built by ``lab``)."""
-    from pytest_collab.lab.emulated import container_name
+    from pytest_collab.labs.emulated import container_name
 
     return lab_client.containers.get(container_name(lab, lab.devices[0])).image.tags[0]
 

@@ -48,7 +48,7 @@ def relaunch(lab: Any, client: Any, **emulation: Any) -> Any:
     """The session's lab brought up again with ``emulation`` keys replaced: its images are
     rebuilt where their inputs changed (cached by content hash) and its device containers
     replaced by ones from them (same addresses, same host key)."""
-    from pytest_collab.lab import up
+    from pytest_collab.labs import up
 
     lan = dataclasses.replace(lab, emulation={**(lab.emulation or {}), **emulation})
     up(lan, client=client, progress=lambda line: None)

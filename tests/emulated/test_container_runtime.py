@@ -86,7 +86,7 @@ def test_container_dying_before_ready(deploy) -> None:
 KILLED_RUN = """
 import sys, time, dataclasses
 from pathlib import Path
-from pytest_collab.profile import load_profile
+from pytest_collab.lan.profile import load_profile
 from pytest_collab.runtime.container import create
 lan = load_profile("emulated", Path(sys.argv[1]))
 dev = dataclasses.replace(lan.device("rpi-2"), runtime="docker")

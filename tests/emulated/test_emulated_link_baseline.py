@@ -51,7 +51,7 @@ def test_link_baseline_measures_declared_delay(lab, lab_client, device_image, tm
 
     import pandas as pd
 
-    from pytest_collab.lab.emulated import container_name, netem_available, shape
+    from pytest_collab.labs.emulated import container_name, netem_available, shape
 
     has_netem, answer = netem_available(lab_client, device_image)
     if not has_netem:

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from pytest_collab.lab import shaping
+from pytest_collab.labs import shaping
 
 
 def test_script_rate_and_loss() -> None:
@@ -28,7 +28,7 @@ def test_burst_holds_gso_packets_and_10ms() -> None:
 
 def test_declared_delay(lab, lab_client, device_image) -> None:
     """Where the kernel has netem the delay applies; where not, it is refused with the reason."""
-    from pytest_collab.lab.emulated import container_name, netem_available, shape
+    from pytest_collab.labs.emulated import container_name, netem_available, shape
 
     has_netem, answer = netem_available(lab_client, device_image)
     device = dataclasses.replace(lab.device("rpi-2"), link={"rate_mbit": 50, "delay_ms": 20})
@@ -46,7 +46,7 @@ def test_declared_delay(lab, lab_client, device_image) -> None:
 
 
 def test_delay_measurement(lab_client, device_image) -> None:
-    from pytest_collab.lab.emulated import netem_available
+    from pytest_collab.labs.emulated import netem_available
 
     has_netem, answer = netem_available(lab_client, device_image)
     if not has_netem:

@@ -121,7 +121,7 @@ class SSHLab:
 
     def device(self, index: int = 0, *, name: str | None = None, kind: str = "rpi",
                **ssh: Any) -> Any:
-        from pytest_collab.profile import Device, SSHConfig
+        from pytest_collab.lan.profile import Device, SSHConfig
         server = self.servers[index]
         return Device(name=name or server.name, kind=kind, address=server.host, transport="ssh",
                       ssh=SSHConfig(**self.ssh_dict(**ssh)))

@@ -1,7 +1,7 @@
 """Pure fact parsing on captured outputs: a Raspberry Pi 4 and a Jetson AGX Orin."""
 from __future__ import annotations
 
-from pytest_collab import facts
+from pytest_collab.lan import facts
 
 RPI_OUTPUT = """\
 @@@ uname

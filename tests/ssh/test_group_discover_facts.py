@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from pytest_collab import discover, facts
-from pytest_collab.group import GroupError, map_devices, run_group
+from pytest_collab.lan import discover, facts
+from pytest_collab.transport.group import GroupError, map_devices, run_group
 from pytest_collab.transport.ssh import connect
 
 

@@ -70,7 +70,7 @@ def test_changed_key_refused_naming_file_and_line(ssh_lab, tmp_path, fresh_key):
         known = tmp_path / "k.known_hosts"
         old = ssh_lab.servers[0].known_hosts_line.split(" ", 1)[1]
         known.write_text(f"# comment\nother.host {old}\n[{server.host}]:{server.port} {old}\n")
-        from pytest_collab.profile import Device, SSHConfig
+        from pytest_collab.lan.profile import Device, SSHConfig
         device = Device(name="moved", kind="rpi", address=server.host, transport="ssh",
                         ssh=SSHConfig(**ssh_lab.ssh_dict(port=server.port, known_hosts=str(known),
                                                          host_key_policy="tofu")))

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
-#: The checked-in Dockerfiles (``images/<layer>/Dockerfile``, base per arch).
-IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
+#: The Dockerfiles, shipped as package data (``dockerfiles/<layer>/Dockerfile``, base per arch).
+IMAGES_DIR = Path(__file__).resolve().parent / "dockerfiles"
 ARCHES = ("amd64", "arm64", "jetson")
 #: What ``docker build --platform`` needs for each of our arch names.
 PLATFORMS = {"amd64": "linux/amd64", "arm64": "linux/arm64", "jetson": "linux/arm64"}
@@ -115,7 +115,7 @@ def _dockerfile(*parts: str, dockerfiles: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise ImageError(f"{path}: missing Dockerfile ({exc.strerror}); pass dockerfiles= "
-                         "the folder holding images/<layer>/Dockerfile") from exc
+                         "the folder holding <layer>/Dockerfile") from exc
 
 
 def _tree(root: Path, prefix: str, skip: set[str] = _SKIP_PARTS) -> tuple[dict[str, bytes], set[str]]:
@@ -256,7 +256,7 @@ def build_layer(client: "docker.DockerClient", spec: LayerSpec, *, progress: Pro
 
 
 def _host_arch() -> str:
-    from pytest_collab.bootstrap import host_arch
+    from pytest_collab.containers.bootstrap import host_arch
 
     return host_arch()
 
@@ -266,7 +266,7 @@ def resolve_base_from(client: "docker.DockerClient", arch: str, base_from: str |
     """``"auto"``: the Dockerfile's upstream base when the engine has it, else a bootstrap one.
 
     The CI machine and offline labs can pull nothing, so "auto" falls back to
-    :func:`pytest_collab.bootstrap.bootstrap` (cached) instead of failing on a pull.
+    :func:`pytest_collab.containers.bootstrap.bootstrap` (cached) instead of failing on a pull.
     """
     if base_from != "auto":
         return base_from
@@ -275,7 +275,7 @@ def resolve_base_from(client: "docker.DockerClient", arch: str, base_from: str |
     default = re.search(rb"^ARG BASE_FROM=(\S+)", _dockerfile("base", arch, dockerfiles=IMAGES_DIR), re.M)
     if default and _image_id(client, default[1].decode()):
         return None
-    from pytest_collab.bootstrap import bootstrap
+    from pytest_collab.containers.bootstrap import bootstrap
 
     return bootstrap(arch, client=client, progress=progress)
 
@@ -285,7 +285,7 @@ def build_testcase(testcase_dir: Path, arch: str = "amd64", *,
                    torch_wheel: Path | None = None, wheels_dir: Path | None = None,
                    progress: Progress = print, dockerfiles: Path = IMAGES_DIR) -> list[BuildResult]:
     """Build (or find) base, deps and runtime of a test case; the last result is runnable."""
-    from pytest_collab.engines import local_client
+    from pytest_collab.containers.engines import local_client
 
     client = client or local_client()
     base_from = resolve_base_from(client, arch, base_from, progress) if base_from == "auto" else base_from

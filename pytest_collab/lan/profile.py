@@ -46,11 +46,11 @@ from typing import Any
 
 import yaml
 
-from .errors import CollabError, ProfileError
-from .profile_schema import (DEVICE_KEYS, NAME_RE, Schema, check_document, check_fields,
+from pytest_collab.errors import CollabError, ProfileError
+from pytest_collab.lan.schema import (DEVICE_KEYS, NAME_RE, Schema, check_document, check_fields,
                              check_ssh, parse_yaml)
 
-EMBEDDED_DIR = Path(__file__).parent / "profiles"
+EMBEDDED_DIR = Path(__file__).parent.parent / "profiles"
 PROFILE_DIR = "network_profiles"
 SUFFIXES = (".yaml", ".yml")
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pytest_collab.bundle_config import resolve_config, resolve_lock, sanitize_run_info
+from pytest_collab.share.bundle_config import resolve_config, resolve_lock, sanitize_run_info
 from pytest_collab.errors import CollabError
 
 FORMAT_VERSION = 1
@@ -158,7 +158,7 @@ def export_bundle(testcase_dir: Path, run_dir: Path, out: Path,
                   tolerances: dict[str, Any] | None = None) -> Path:
     """Write the bundle of ``testcase_dir`` with the baseline ``run_dir`` to ``out``.
 
-    ``tolerances`` (metric -> rule, see :mod:`pytest_collab.compare`) defaults to the
+    ``tolerances`` (metric -> rule, see :mod:`pytest_collab.share.compare`) defaults to the
     run folder's ``tolerances.json`` (written there by an import), else none.
     """
     members = build_members(testcase_dir, run_dir, tolerances)

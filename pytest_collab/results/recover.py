@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pytest_collab.errors import RunDataError
-from pytest_collab.rundir import RunDir
+from pytest_collab.results.rundir import RunDir
 
 
 def _programs(logs: Path) -> Iterator[tuple[dict[str, Any], dict[str, str], list[dict[str, Any]]]]:
@@ -39,8 +39,8 @@ def _programs(logs: Path) -> Iterator[tuple[dict[str, Any], dict[str, str], list
 
 def recover_run(run_dir: Path) -> list[str]:
     """Write whatever of metrics.parquet, results.parquet and run.json is missing; say what."""
-    from pytest_collab.metrics import MetricsWriter
-    from pytest_collab.results import write_results_parquet
+    from pytest_collab.results.metrics import MetricsWriter
+    from pytest_collab.results.records import write_results_parquet
 
     run = RunDir(Path(run_dir))
     if not run.root.is_dir():

@@ -24,8 +24,8 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from pytest_collab.images import IMAGES_DIR, LayerSpec, base_spec, build_layer, resolve_base_from
-from pytest_collab.lab.shaping import ShapingError
+from pytest_collab.containers.images import IMAGES_DIR, LayerSpec, base_spec, build_layer, resolve_base_from
+from pytest_collab.labs.shaping import ShapingError
 
 if TYPE_CHECKING:
     import docker

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from .errors import ProfileError
+from pytest_collab.errors import ProfileError
 
 TRANSPORTS = ("local", "ssh")
 RUNTIMES = ("process", "docker")

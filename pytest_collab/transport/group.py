@@ -16,7 +16,7 @@ from pytest_collab.errors import CollabError
 from pytest_collab.transport.base import CommandResult
 
 if TYPE_CHECKING:
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
 
 T = TypeVar("T")
 DEFAULT_WORKERS = 16

@@ -327,8 +327,8 @@ def compare_frames(a: pandas.DataFrame, info_a: dict[str, Any], b: pandas.DataFr
 
 def load_results(run_dir: Path) -> tuple[pandas.DataFrame, dict[str, Any]]:
     """A run folder's results table and run.json (RunDataError when missing)."""
-    from pytest_collab.results import read_results
-    from pytest_collab.rundir import RunDir
+    from pytest_collab.results.records import read_results
+    from pytest_collab.results.rundir import RunDir
 
     run = RunDir(Path(run_dir))
     return read_results(run.root), run.read_run_json()

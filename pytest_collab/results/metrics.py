@@ -5,7 +5,7 @@ buffered in columns and written as Parquet row groups while the run goes on, to
 ``<name>.tmp``; ``close()`` writes the footer and renames the file to its final name.
 A crash therefore never leaves a half-written ``metrics.parquet`` (the wrapper's raw
 JSONL logs keep what was measured). Results (``collab.record()``) live in
-:mod:`pytest_collab.results`; their names are re-exported here.
+:mod:`pytest_collab.results.records`; their names are re-exported here.
 
 pyarrow is imported inside functions: the plugin imports this module lazily, but the
 schemas are built on first use so that even an eager import stays cheap.
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import CollabError, CollabWarning, RunDataError
-from pytest_collab.metrics_buffer import _SampleBuffer, _text, timestamp_type, to_timestamps
-from pytest_collab.rundir import RunDir
+from pytest_collab.results.metrics_buffer import _SampleBuffer, _text, timestamp_type, to_timestamps
+from pytest_collab.results.rundir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -241,16 +241,3 @@ def read_frame(path: Path, what: str) -> pandas.DataFrame:
 def read_metrics(run_dir: Path) -> pandas.DataFrame:
     """``metrics.parquet`` of a run as a DataFrame (strings as categoricals)."""
     return read_frame(RunDir(run_dir).metrics, "metrics")
-
-
-_RESULTS_NAMES = ("RESULTS_LEAD", "ResultsJournal", "read_journal", "write_results_parquet",
-                  "read_results")
-
-
-def __getattr__(name: str) -> Any:
-    """The results half lives in :mod:`pytest_collab.results`; its names resolve here too."""
-    if name in _RESULTS_NAMES:
-        from pytest_collab import results
-
-        return getattr(results, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Show a :class:`~pytest_collab.compare.Comparison`: a terminal table and an HTML page.
+"""Show a :class:`~pytest_collab.share.compare.Comparison`: a terminal table and an HTML page.
 
 Kept apart from the arithmetic so the terminal path never imports matplotlib; the
 HTML fragment (:func:`section_html`) is what the run report includes, the page
@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_collab.compare import Comparison, MetricDelta, RowDelta, describe_tolerance
+from pytest_collab.share.compare import Comparison, MetricDelta, RowDelta, describe_tolerance
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -126,7 +126,7 @@ def section_html(cmp: Comparison, a: pandas.DataFrame, b: pandas.DataFrame,
 def write_html(cmp: Comparison, a: pandas.DataFrame, b: pandas.DataFrame, out: Path,
                notes: list[str] | None = None) -> Path:
     """A self-contained page with :func:`section_html`, styled like the run report."""
-    css_path = Path(__file__).parent / "report" / "templates" / "report.css"
+    css_path = Path(__file__).parent.parent / "report" / "templates" / "report.css"
     css = css_path.read_text(encoding="utf-8") if css_path.is_file() else ""
     title = f"pytest-collab: {cmp.label_b} vs baseline {cmp.label_a}"
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

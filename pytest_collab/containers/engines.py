@@ -16,7 +16,7 @@ from pytest_collab.errors import CollabError, TransportError
 if TYPE_CHECKING:
     import docker
 
-    from pytest_collab.profile import Device, SSHConfig
+    from pytest_collab.lan.profile import Device, SSHConfig
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 

@@ -1,6 +1,6 @@
 """Columnar buffering of wrapper samples and the Arrow conversions the writers share.
 
-Kept apart from :mod:`pytest_collab.metrics` so each stays one job: this module turns
+Kept apart from :mod:`pytest_collab.results.metrics` so each stays one job: this module turns
 many small ``m`` objects into a few Arrow arrays as cheaply as Python allows (the hot
 path of every device reader thread); ``metrics`` owns schemas, files and merges.
 """

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from pytest_collab.errors import CollabError
 
 if TYPE_CHECKING:
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
 
 FORMATS = ("html", "csv", "json", "markdown", "sql")
 

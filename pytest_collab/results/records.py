@@ -3,7 +3,7 @@
 Records are rare and free-form (any keys, scalars or sample lists), so each process
 appends them to a JSON Lines journal, flushed per line, and the controller turns all
 journals into one table at the end: the union of the columns, sequences of numbers as
-``list<double>``. Split from :mod:`pytest_collab.metrics`, which re-exports these names.
+``list<double>``. Split from :mod:`pytest_collab.results.metrics`, which re-exports these names.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import RunDataError
-from pytest_collab.metrics import COMPRESSION, read_frame, timestamp_type, to_timestamps
-from pytest_collab.rundir import RunDir
+from pytest_collab.results.metrics import COMPRESSION, read_frame, timestamp_type, to_timestamps
+from pytest_collab.results.rundir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas

@@ -284,7 +284,7 @@ def ensure(ref: str, *, build: Callable[[], str] | Path | None = None, registry:
     """Exists in the registry -> pull; else build (a callable returning an image, or a test
     case folder), push, pull. ``ref`` is ``host:port/<task>/<model>:<arch>`` or, with
     ``registry``, ``<task>/<model>:<arch>``."""
-    from pytest_collab.engines import local_client
+    from pytest_collab.containers.engines import local_client
 
     parsed = Ref.parse(ref)
     host = registry or parsed.registry
@@ -301,7 +301,7 @@ def ensure(ref: str, *, build: Callable[[], str] | Path | None = None, registry:
     if callable(build):
         image = build()
     else:
-        from pytest_collab.images import build_testcase
+        from pytest_collab.containers.images import build_testcase
 
         results = build_testcase(Path(build), arch or parsed.reference, client=client,
                                  base_from=base_from, progress=progress)

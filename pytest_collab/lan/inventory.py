@@ -18,7 +18,7 @@ import yaml
 from pytest_collab.errors import ProfileError
 
 if TYPE_CHECKING:
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
 
 SECRET_VARS = {"ansible_password", "ansible_ssh_pass", "ansible_become_pass",
                "ansible_become_password", "ansible_ssh_private_key_passphrase"}
@@ -206,7 +206,7 @@ def load(path: Path) -> Inventory:
 
 def to_devices(inv: Inventory, defaults: dict[str, Any] | None = None) -> list["Device"]:
     """One ``Device`` per host; what can not be imported is added to ``inv.problems``."""
-    from pytest_collab.profile import Device, SSHConfig
+    from pytest_collab.lan.profile import Device, SSHConfig
     devices = []
     for host in inv.hosts:
         v = inv.host_vars(host)

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from pytest_collab.profile import Device
+    from pytest_collab.lan.profile import Device
 
 MARK = "@@@ "
 SECTIONS: dict[str, str] = {
@@ -232,7 +232,7 @@ def now_iso() -> str:
 def gather_many(devices: list["Device"], *, connect: Callable[["Device"], Any],
                 timeout: float = 60) -> dict[str, Any]:
     """Facts of many devices in parallel: name -> ``group.Outcome`` (value = facts)."""
-    from pytest_collab.group import map_devices
+    from pytest_collab.transport.group import map_devices
 
     def one(device: "Device") -> dict[str, Any]:
         transport = connect(device)

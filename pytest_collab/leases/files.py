@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from pytest_collab.errors import CollabError, SelectionError
-from pytest_collab.profile import EMBEDDED_DIR, LAN, Device
+from pytest_collab.lan.profile import EMBEDDED_DIR, LAN, Device
 from pytest_collab.select import Constraint, select_devices, unsatisfiable_reason
 
 POLL_S = 0.1

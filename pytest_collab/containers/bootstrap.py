@@ -182,7 +182,7 @@ def bootstrap(arch: str = "amd64", *, client: "docker.DockerClient | None" = Non
     The tag is ``pytest-collab/bootstrap:<arch>-<key>`` where key hashes suite, mirror
     and packages, so an image already in the engine is reused without touching the tarball.
     """
-    from pytest_collab.engines import local_client
+    from pytest_collab.containers.engines import local_client
 
     client = client or local_client()
     suite = suite or host_suite()

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from pytest_collab.errors import CollabError
-from pytest_collab.lab import shaping
+from pytest_collab.labs import shaping
 from pytest_collab.runtime import labels as lbl
 
 if TYPE_CHECKING:
     import docker
 
-    from pytest_collab.profile import LAN, Device
+    from pytest_collab.lan.profile import LAN, Device
 
 Progress = Callable[[str], None]
 LAB = "collab.lab"
@@ -187,8 +187,8 @@ def wait_ssh(device: "Device", timeout: float = SSH_WAIT_S) -> None:
 
 def up(lan: "LAN", *, client: "docker.DockerClient | None" = None, progress: Progress = print) -> dict[str, str]:
     """Bring every device of ``lan`` up (idempotent); returns device -> tc qdisc line."""
-    from pytest_collab.engines import local_client
-    from pytest_collab.lab.image import device_image
+    from pytest_collab.containers.engines import local_client
+    from pytest_collab.labs.emulated_image import device_image
 
     client = client or local_client()
     cfg = Settings.of(lan)
@@ -211,7 +211,7 @@ def up(lan: "LAN", *, client: "docker.DockerClient | None" = None, progress: Pro
 
 def down(lan: "LAN", *, client: "docker.DockerClient | None" = None, progress: Progress = print) -> list[str]:
     """Remove the lab's device containers, the program containers in them, and its network."""
-    from pytest_collab.engines import local_client
+    from pytest_collab.containers.engines import local_client
 
     client = client or local_client()
     removed = []
@@ -227,7 +227,7 @@ def down(lan: "LAN", *, client: "docker.DockerClient | None" = None, progress: P
 
 def status(lan: "LAN", *, client: "docker.DockerClient | None" = None) -> dict[str, str]:
     """device -> container status ("running", "exited", "absent")."""
-    from pytest_collab.engines import local_client
+    from pytest_collab.containers.engines import local_client
 
     client = client or local_client()
     have = {c.labels.get(lbl.DEVICE): c.status for c in

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_collab.bundle import Bundle, import_bundle
-from pytest_collab.bundle_config import lab_class, option_args
-from pytest_collab.compare import Comparison, compare_frames, load_results, test_id
+from pytest_collab.share.bundle import Bundle, import_bundle
+from pytest_collab.share.bundle_config import lab_class, option_args
+from pytest_collab.share.compare import Comparison, compare_frames, load_results, test_id
 from pytest_collab.report.sections import register_section
 
 REPLAY_HTML = "replay.html"
@@ -85,8 +85,8 @@ def prepare_replay(bundle_path: Path, rootdir: Path, name: str | None = None,
 
 def finish_replay(plan: ReplayPlan, run_dir: Path) -> ReplayOutcome:
     """Compare the replay run in ``run_dir`` with the plan's baseline; write replay.html."""
-    from pytest_collab.compare_render import write_html
-    from pytest_collab.rundir import RunDir
+    from pytest_collab.share.compare_render import write_html
+    from pytest_collab.results.rundir import RunDir
 
     base, base_info = load_results(plan.baseline_dir)
     current, info = load_results(run_dir)
@@ -121,7 +121,7 @@ def summary(outcome: ReplayOutcome) -> dict[str, Any]:
 
 def replay_lines(outcome: ReplayOutcome) -> list[str]:
     """The terminal summary: verdict, both labs, the delta table, what is missing."""
-    from pytest_collab.compare_render import table_lines
+    from pytest_collab.share.compare_render import table_lines
 
     verdict = "PASS" if outcome.passed else "FAIL"
     why = ""

@@ -1,0 +1,1 @@
+"""Containers: layered images, the registry, base images without a registry, engines."""

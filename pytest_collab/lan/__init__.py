@@ -1,0 +1,1 @@
+"""LAN profiles and what is known of their devices: schema, inventories, discovery, facts."""

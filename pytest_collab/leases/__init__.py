@@ -1,0 +1,1 @@
+"""Device leases: which run holds which device, for one controller or several."""

@@ -1,0 +1,1 @@
+"""Sharing experiments: bundles, resolved configuration, replay gates and run comparison."""
