@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import split_helpers
 
 pd = pytest.importorskip("pandas")

@@ -89,8 +89,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_leases(args: argparse.Namespace) -> int:
     """Show which devices of a profile are leased, and by whom."""
-    from pytest_collab.leases.files import lease_dir_for, list_leases
     from pytest_collab.lan.profile import load_profile
+    from pytest_collab.leases.files import lease_dir_for, list_leases
 
     lan = load_profile(args.profile, Path(args.root))
     rows = list_leases(lan)

@@ -10,9 +10,9 @@ from pytest_collab.results.rundir import DEFAULT_OUT_DIR, resolve_run_dir
 def cmd_compare(args: argparse.Namespace) -> int:
     """Align RUN_B with RUN_A (the baseline) and print the deltas; --gate exits 1 on regression."""
     from pytest_collab.cli.bundle import _tolerances
+    from pytest_collab.share.bundle_config import lab_class
     from pytest_collab.share.compare import compare_frames, load_results
     from pytest_collab.share.compare_render import table_lines, write_html
-    from pytest_collab.share.bundle_config import lab_class
 
     run_a = resolve_run_dir(args.run_a, args.reports_dir)
     run_b = resolve_run_dir(args.run_b, args.reports_dir)

@@ -47,8 +47,7 @@ from typing import Any
 import yaml
 
 from pytest_collab.errors import CollabError, ProfileError
-from pytest_collab.lan.schema import (DEVICE_KEYS, NAME_RE, Schema, check_document, check_fields,
-                             check_ssh, parse_yaml)
+from pytest_collab.lan.schema import DEVICE_KEYS, NAME_RE, Schema, check_document, check_fields, check_ssh, parse_yaml
 
 EMBEDDED_DIR = Path(__file__).parent.parent / "profiles"
 PROFILE_DIR = "network_profiles"

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pytest_collab.share.bundle_config import resolve_config, resolve_lock, sanitize_run_info
 from pytest_collab.errors import CollabError
+from pytest_collab.share.bundle_config import resolve_config, resolve_lock, sanitize_run_info
 
 FORMAT_VERSION = 1
 SUFFIX = ".collab.tar.gz"

@@ -59,9 +59,10 @@ def unmatched_lines(cmp: Comparison) -> list[str]:
 
 def _figure(metric: str, cmp: Comparison, a: pandas.DataFrame, b: pandas.DataFrame) -> Any:
     """Baseline and current side by side (same y axis): bars, or box plots for samples."""
-    from pytest_collab.report.figures import new_figure  # noqa: F401  (same Agg set-up)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    from pytest_collab.report.figures import new_figure  # noqa: F401  (same Agg set-up)
 
     fig = Figure(figsize=(10, 3.4), layout="constrained")
     FigureCanvasAgg(fig)

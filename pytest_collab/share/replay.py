@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_collab.report.sections import register_section
 from pytest_collab.share.bundle import Bundle, import_bundle
 from pytest_collab.share.bundle_config import lab_class, option_args
 from pytest_collab.share.compare import Comparison, compare_frames, load_results, test_id
-from pytest_collab.report.sections import register_section
 
 REPLAY_HTML = "replay.html"
 
@@ -85,8 +85,8 @@ def prepare_replay(bundle_path: Path, rootdir: Path, name: str | None = None,
 
 def finish_replay(plan: ReplayPlan, run_dir: Path) -> ReplayOutcome:
     """Compare the replay run in ``run_dir`` with the plan's baseline; write replay.html."""
-    from pytest_collab.share.compare_render import write_html
     from pytest_collab.results.rundir import RunDir
+    from pytest_collab.share.compare_render import write_html
 
     base, base_info = load_results(plan.baseline_dir)
     current, info = load_results(run_dir)

@@ -22,8 +22,8 @@ from pytest_collab.errors import CollabWarning, TransportError
 from pytest_collab.lan.profile import Device, SSHConfig
 from pytest_collab.transport import hostkeys
 from pytest_collab.transport.base import CommandResult
-from pytest_collab.transport.ssh_stream import SSHSpawned, sync_tar
 from pytest_collab.transport.ssh_forward import Forward
+from pytest_collab.transport.ssh_stream import SSHSpawned, sync_tar
 
 KEEPALIVE_S = 15
 TIMEOUT_KILL_GRACE_S = 3        # `timeout -k`: SIGKILL this long after SIGTERM

@@ -11,7 +11,6 @@ import threading
 from typing import Any
 
 
-
 class Forward:
     """Listens on 127.0.0.1:``local_port`` (0 = any) and tunnels each connection."""
 

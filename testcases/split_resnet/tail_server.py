@@ -20,9 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-
 import heap  # noqa: E402
+import numpy as np  # noqa: E402
 import tail_service  # noqa: E402
 
 

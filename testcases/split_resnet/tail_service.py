@@ -13,12 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterator
 
-import numpy as np
-
 import codec
+import numpy as np
 from codec import Buffer
 from wire import GRPC_OPTIONS, LENGTH, MAX_TENSOR, SERVICE, WireError, reply_message
-
 
 # ---------------------------------------------------------------- server side: assembling
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 import inputs
+import pytest
 import splitting
 
 # fp32 joins head and tail without rounding; across processes oneDNN may still pick other

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from pytest_collab.containers.engines import client_for, local_client, ssh_url
+from pytest_collab.containers.registry import free_port
 from pytest_collab.errors import TransportError
 from pytest_collab.lan.profile import Device, SSHConfig
-from pytest_collab.containers.registry import free_port
 
 HOST = "127.0.2.9"   # a loopback address only these tests listen on
 
