@@ -174,15 +174,16 @@ def deps_spec(testcase_dir: Path, parent: str, arch: str, *, wheels_dir: Path | 
 
 def runtime_spec(testcase_dir: Path, parent: str, arch: str, *,
                  dockerfiles: Path = IMAGES_DIR) -> LayerSpec:
-    """The experiment's code under ``code/`` and the wrapper as package ``collab_wrapper``."""
-    from pytest_collab.wrapper import source_dir
+    """The experiment's code under ``code/`` and the device packages (wrapper, device kit)."""
+    from pytest_collab.runtime.shipping import device_packages
 
     testcase_dir = Path(testcase_dir)
     if not testcase_dir.is_dir():
         raise ImageError(f"{testcase_dir}: no such test case folder")
     code, code_x = _tree(testcase_dir, "code")
-    wrapper, _ = _tree(source_dir(), "collab_wrapper")
-    files = {"Dockerfile": _dockerfile("runtime", dockerfiles=dockerfiles), **code, **wrapper}
+    files = {"Dockerfile": _dockerfile("runtime", dockerfiles=dockerfiles), **code}
+    for name, folder in device_packages().items():
+        files.update(_tree(folder, name)[0])
     return LayerSpec("runtime", arch, f"collab/{repo_name(testcase_dir.resolve().name)}",
                      files, {"PARENT": parent}, frozenset(code_x))
 

@@ -1,15 +1,19 @@
 """The process runtime: the program runs as a plain process under the metrics wrapper.
 
-On the local transport the code is used where it is and the wrapper is imported from this
-package. On a remote device the test case folder and the wrapper (as the standalone
-package ``collab_wrapper``) are synced once per run into ``<workdir>/<run-id>/``.
+On the local transport the code is used where it is and the device packages (the wrapper
+and the device kit, :mod:`pytest_collab.runtime.shipping`) are symlinked. On a remote
+device the test case folder and the device packages are synced once per run into
+``<workdir>/<run-id>/``.
 """
 from __future__ import annotations
 
+import os
 import posixpath
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pytest_collab.runtime.shipping import device_packages, local_root, with_pythonpath
 
 if TYPE_CHECKING:
     from pytest_collab.lan.profile import Device
@@ -24,19 +28,18 @@ class ProcessRuntime:
         self.local = device.transport == "local"
         self._synced: dict[Path, str] = {}
         self._root = posixpath.join(device.workdir, run_id)
-        self._wrapper_ready = False
+        self._packages_ready = False
 
     @property
     def python(self) -> str:
         return sys.executable if self.local else self.device.python
 
-    def _ensure_wrapper(self) -> None:
-        if self.local or self._wrapper_ready:
+    def _ensure_packages(self) -> None:
+        if self.local or self._packages_ready:
             return
-        from pytest_collab.wrapper import source_dir
-
-        self.transport.sync(source_dir(), posixpath.join(self._root, "collab_wrapper"))
-        self._wrapper_ready = True
+        for name, folder in device_packages().items():
+            self.transport.sync(folder, posixpath.join(self._root, name))
+        self._packages_ready = True
 
     def prepare(self, test_dir: Path) -> str:
         if self.local:
@@ -56,12 +59,10 @@ class ProcessRuntime:
 
     def launch(self, argv: list[str], *, cwd: str, env: dict[str, str], hz: float,
                name: str) -> "Spawned":
-        self._ensure_wrapper()
-        if self.local:
-            wrapper = [self.python, "-m", "pytest_collab.wrapper"]
-        else:
-            wrapper = [self.python, "-m", "collab_wrapper"]
-            env = {**env, "PYTHONPATH": self._root}
+        self._ensure_packages()
+        root = str(local_root()) if self.local else self._root
+        env = with_pythonpath(env, root, os.pathsep if self.local else ":")
+        wrapper = [self.python, "-m", "collab_wrapper"]
         return self.transport.spawn([*wrapper, "--hz", f"{hz:g}", "--", *argv], cwd=cwd, env=env)
 
     def close(self) -> None:
