@@ -5,7 +5,6 @@ Thin on purpose: selection lives in ``select.py``, deployment in ``deploy.py``, 
 """
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -15,26 +14,11 @@ import pytest
 from pytest_collab.deploy import Deployment, Port, Program, ProgramContext, Ready
 from pytest_collab.errors import CollabError, DeployError
 from pytest_collab.session import get_session
+from pytest_collab.testcase import testcase_name
 
 if TYPE_CHECKING:
     from pytest_collab.lan.profile import LAN, Device
     from pytest_collab.session import CollabSession
-
-
-@functools.lru_cache(maxsize=1024)
-def testcase_name(path: Path, rootdir: Path) -> str:
-    """The experiment a test belongs to: its folder under ``testcases/``, else its folder.
-
-    Cached: every test of a module asks again, and ``resolve()`` walks the path with a
-    syscall per component (measured: ~26 us a test, of the fixture's ~70 us own cost).
-    """
-    try:
-        parts = path.resolve().relative_to(rootdir.resolve()).parts
-    except ValueError:
-        parts = ()
-    if len(parts) > 2 and parts[0] == "testcases":
-        return parts[1]
-    return path.parent.name
 
 
 class Collab:

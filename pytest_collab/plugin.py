@@ -124,7 +124,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """A test module's helper modules come from its own folder (see :mod:`pytest_collab.testcase`)."""
+    if isinstance(collector, pytest.Module):
+        from pytest_collab.testcase import isolate
+
+        isolate(collector.path.parent)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    from pytest_collab.testcase import isolate
+
+    isolate(item.path.parent)  # helpers imported lazily inside a test, too
     problem = item.stash.get(_SETUP_ERROR, None)
     if problem:
         pytest.fail(problem, pytrace=False)
