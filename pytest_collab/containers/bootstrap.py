@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from pytest_collab.containers.platforms import host_arch, kernel_arch
 from pytest_collab.errors import CollabError
 
 if TYPE_CHECKING:
@@ -41,12 +41,6 @@ def cache_dir() -> Path:
     """Where root fs tarballs are kept (``$XDG_CACHE_HOME`` honoured)."""
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "pytest-collab" / "bootstrap"
-
-
-def host_arch() -> str:
-    """This machine's architecture in Debian's names."""
-    machine = platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
 
 
 def _sources_entries(apt_dir: Path) -> list[tuple[str, list[str]]]:
@@ -136,7 +130,7 @@ def build_rootfs_tarball(arch: str = "amd64", *, suite: str | None = None, mirro
         raise BootstrapError("debootstrap is not installed: apt-get install debootstrap")
     if os.geteuid() != 0:
         raise BootstrapError("debootstrap needs root (it creates device nodes and chroots)")
-    if deb_arch != host_arch() and not Path(f"/proc/sys/fs/binfmt_misc/qemu-{_qemu(deb_arch)}").exists():
+    if deb_arch != host_arch() and not Path(f"/proc/sys/fs/binfmt_misc/qemu-{kernel_arch(deb_arch)}").exists():
         raise BootstrapError(f"a {deb_arch} root fs on a {host_arch()} host needs binfmt emulation: "
                              "apt-get install qemu-user-static binfmt-support")
     tarball.parent.mkdir(parents=True, exist_ok=True)
@@ -155,10 +149,6 @@ def build_rootfs_tarball(arch: str = "amd64", *, suite: str | None = None, mirro
         partial.rename(tarball)
     progress(f"[bootstrap] root fs cached: {tarball} ({tarball.stat().st_size >> 20} MiB)")
     return tarball
-
-
-def _qemu(deb_arch: str) -> str:
-    return {"arm64": "aarch64", "amd64": "x86_64"}.get(deb_arch, deb_arch)
 
 
 def import_tarball(client: "docker.DockerClient", tarball: Path, tag: str) -> str:

@@ -11,14 +11,14 @@ import hashlib
 import io
 import os
 import re
-import subprocess
-import sys
-import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from pytest_collab.containers import platforms
+from pytest_collab.containers.platforms import ARCHES, PLATFORMS
+from pytest_collab.containers.tarball import tar_bytes
 from pytest_collab.errors import CollabError
 
 if TYPE_CHECKING:
@@ -28,9 +28,6 @@ Progress = Callable[[str], None]
 
 #: The Dockerfiles, shipped as package data (``dockerfiles/<layer>/Dockerfile``, base per arch).
 IMAGES_DIR = Path(__file__).resolve().parent / "dockerfiles"
-ARCHES = ("amd64", "arm64", "jetson")
-#: What ``docker build --platform`` needs for each of our arch names.
-PLATFORMS = {"amd64": "linux/amd64", "arm64": "linux/arm64", "jetson": "linux/arm64"}
 #: Context paths that help a build run but do not change what it produces (TLS roots).
 UNHASHED_PREFIXES = ("certs/",)
 #: Files of a test case folder that never go into an image.
@@ -72,16 +69,8 @@ class LayerSpec:
 
     def context(self) -> io.BytesIO:
         """The build context as an uncompressed tar (fixed mtimes: docker's cache keys on them)."""
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            for path in sorted(self.files):
-                data = self.files[path]
-                info = tarfile.TarInfo(path)
-                info.size, info.mtime = len(data), 0
-                info.mode = 0o755 if path in self.executable else 0o644
-                tar.addfile(info, io.BytesIO(data))
-        buf.seek(0)
-        return buf
+        return io.BytesIO(tar_bytes({path: (data, 0o755 if path in self.executable else 0o644)
+                                     for path, data in self.files.items()}))
 
 
 @dataclass
@@ -223,7 +212,7 @@ def build_layer(client: "docker.DockerClient", spec: LayerSpec, *, progress: Pro
         return BuildResult(spec.layer, tag, existing, built=False)
     progress(f"[{spec.layer}] building {tag}")
     kwargs = {}
-    if spec.arch in PLATFORMS and PLATFORMS[spec.arch] != f"linux/{host_arch or _host_arch()}":
+    if spec.arch in PLATFORMS and PLATFORMS[spec.arch] != f"linux/{host_arch or platforms.host_arch()}":
         kwargs["platform"] = PLATFORMS[spec.arch]
     steps = cached = 0
     step = ""
@@ -254,12 +243,6 @@ def build_layer(client: "docker.DockerClient", spec: LayerSpec, *, progress: Pro
     seconds = time.monotonic() - started
     progress(f"[{spec.layer}] built {tag} in {seconds:.1f}s ({cached}/{steps} steps from cache)")
     return BuildResult(spec.layer, tag, image_id, True, steps, cached, seconds)
-
-
-def _host_arch() -> str:
-    from pytest_collab.containers.bootstrap import host_arch
-
-    return host_arch()
 
 
 def resolve_base_from(client: "docker.DockerClient", arch: str, base_from: str | None = "auto",
@@ -297,19 +280,17 @@ def build_testcase(testcase_dir: Path, arch: str = "amd64", *,
 
 def download_wheels(requirements: Path, dest: Path, *, arch: str = "amd64",
                     python_version: str = "311", progress: Progress = print) -> list[Path]:
-    """Fetch binary wheels of ``requirements`` for a device's platform into ``dest``.
+    """Fetch binary wheels of a ``requirements.txt`` for a device's platform into ``dest``.
 
     For labs whose devices have no internet: the controller downloads, the deps layer
     installs from the build context with ``--no-index``.
     """
-    plat = {"amd64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64",
-            "jetson": "manylinux2014_aarch64"}[arch]
-    dest.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "pip", "download", "--only-binary", ":all:", "--platform", plat,
-            "--python-version", python_version, "-r", str(requirements), "-d", str(dest)]
-    progress(f"[deps] pip download for {plat} cp{python_version} -> {dest}")
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise ImageError(f"{requirements}: pip download for {plat} failed; a package may have no "
-                         f"binary wheel for that platform:\n{proc.stderr[-2000:]}")
-    return sorted(dest.glob("*.whl"))
+    from pytest_collab.containers.wheels import WheelDownloadError
+    from pytest_collab.containers.wheels import download_wheels as download
+
+    try:
+        return download(["-r", str(requirements)], dest, arch=arch, python_version=python_version,
+                        progress=lambda line: progress(f"[deps] {line}"))
+    except WheelDownloadError as exc:
+        raise ImageError(f"{requirements}: {exc}; a package may have no binary wheel for that "
+                         "platform") from None

@@ -10,17 +10,16 @@ namespace (runtime/container.py finds the device container by label and address)
 """
 from __future__ import annotations
 
-import io
 import os
 import socket
 import subprocess
-import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from pytest_collab.containers.tarball import tar_bytes
 from pytest_collab.errors import CollabError
 from pytest_collab.labs import shaping
 from pytest_collab.runtime import labels as lbl
@@ -79,16 +78,6 @@ def ensure_keys(home: Path) -> tuple[Path, Path]:
     return made[0], made[1]
 
 
-def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for path, (data, mode) in files.items():
-            info = tarfile.TarInfo(path)
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def _lab_labels(lan: "LAN", device: str = "") -> dict[str, str]:
     return {**lbl.labels(f"lab-{lan.name}", device=device, role="lab"), LAB: lan.name}
 
@@ -138,7 +127,7 @@ def _start_device(client: "docker.DockerClient", lan: "LAN", device: "Device", i
                        f"({exc.explanation or exc}); is the address inside {cfg.subnet} and free?") from None
     client_key, host_key = keys
     pub = Path(f"{client_key}.pub").read_bytes()
-    client.api.put_archive(cid, "/", _tar({
+    client.api.put_archive(cid, "/", tar_bytes({
         "root/.ssh/authorized_keys": (pub, 0o600),
         "etc/ssh/ssh_host_ed25519_key": (host_key.read_bytes(), 0o600),
         "etc/ssh/ssh_host_ed25519_key.pub": (Path(f"{host_key}.pub").read_bytes(), 0o644)}))

@@ -16,8 +16,6 @@ import http.server
 import json
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import urllib.parse
 import zipfile
@@ -25,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from pytest_collab.containers.images import IMAGES_DIR, LayerSpec, base_spec, build_layer, resolve_base_from
+from pytest_collab.containers.wheels import WheelDownloadError
+from pytest_collab.containers.wheels import download_wheels as download
 from pytest_collab.labs.shaping import ShapingError
 
 if TYPE_CHECKING:
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 REPOSITORY = "collab/emulated-device"
 TORCH_REPOSITORY = "collab/emulated-device-torch"
-PLATFORM_ARGS = ("--only-binary", ":all:", "--platform", "manylinux2014_x86_64",
-                 "--platform", "manylinux_2_28_x86_64", "--python-version", "311")
 
 
 def download_wheels(packages: Sequence[str], cache: Path, progress: Progress) -> Path | None:
@@ -45,14 +43,13 @@ def download_wheels(packages: Sequence[str], cache: Path, progress: Progress) ->
     dest = cache / "wheels" / key
     if (dest / ".complete").is_file():
         return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    progress(f"[emulated] pip download {' '.join(packages)} -> {dest}")
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", *PLATFORM_ARGS, "-d", str(dest), *packages],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
+    try:
+        download(list(packages), dest, arch="amd64", python_version="311",
+                 progress=lambda line: progress(f"[emulated] {line}"))
+    except WheelDownloadError as exc:
         raise ShapingError(f"emulated lab: pip download of {', '.join(packages)} failed; the "
                            f"controller needs PyPI once (then {dest} is reused), or drop them "
-                           f"from the profile's emulation.packages:\n{proc.stderr[-1500:]}")
+                           f"from the profile's emulation.packages:\n{exc.stderr[-1500:]}") from None
     (dest / ".complete").write_text("ok\n")
     return dest
 

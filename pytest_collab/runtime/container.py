@@ -15,14 +15,14 @@ Where the container's network lives:
 """
 from __future__ import annotations
 
-import io
 import os
 import sys
-import tarfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from pytest_collab.containers.platforms import debian_arch
+from pytest_collab.containers.tarball import tar_bytes
 from pytest_collab.errors import CollabError, DeployError
 from pytest_collab.runtime import labels as lbl
 from pytest_collab.runtime.container_stream import ContainerSpawned
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 CODE_DIR = "/opt/collab/code"
 FILES_DIR = "/opt/collab/files"
 SECRETS_DIR = "/run/collab-secrets"
-ARCH_NAMES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 def lab_container(client: "docker.DockerClient", device: "Device") -> Any | None:
@@ -60,16 +59,6 @@ def limits(device: "Device", host_cpus: int) -> dict[str, Any]:
     if memory:
         out["mem_limit"] = f"{int(memory)}m"
     return out
-
-
-def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for path, (data, mode) in files.items():
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 class ContainerRuntime:
@@ -120,7 +109,7 @@ class ContainerRuntime:
         if self.device.arch:
             return self.device.arch
         machine = str(self.client.info().get("Architecture", "x86_64")).lower()
-        return ARCH_NAMES.get(machine, machine)
+        return debian_arch(machine)
 
     # ------------------------------------------------------------------ Runtime
     def prepare(self, test_dir: Path) -> str:
@@ -189,7 +178,7 @@ class ContainerRuntime:
                               f"{name!r} from {image}: {exc.explanation or exc}") from None
         try:
             if self._files:
-                api.put_archive(cid, "/", _tar(self._files))
+                api.put_archive(cid, "/", tar_bytes(self._files))
             sock = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             api.start(cid)
         except docker.errors.APIError as exc:
