@@ -3,7 +3,8 @@
 Over SSH the docker SDK's own adapter trusts only ``~/.ssh/known_hosts``; labs keep
 their host keys beside the profile, so the adapter here applies the profile's rules
 (``reject`` unknown keys, or ``tofu``: trust on first use and remember) through the SSH
-transport's own ``hostkeys`` helpers, so both paths refuse and record keys alike. The SDK is imported only here, when an engine is really needed.
+transport's own ``hostkeys`` helpers and key rules, so both paths refuse and record keys
+alike. The SDK is imported only here, when an engine is really needed.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pytest_collab.errors import CollabError, TransportError
 if TYPE_CHECKING:
     import docker
 
-    from pytest_collab.lan.profile import Device, SSHConfig
+    from pytest_collab.lan.profile import Device
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
@@ -67,16 +68,6 @@ def known_hosts_path(device: "Device", profile_path: Path | None) -> Path | None
     return None
 
 
-def _key_file(ssh: "SSHConfig | None") -> str | None:
-    if ssh is None:
-        return None
-    if ssh.key:
-        return str(Path(ssh.key).expanduser())
-    if ssh.key_env and os.environ.get(ssh.key_env):
-        return str(Path(os.environ[ssh.key_env]).expanduser())
-    return None
-
-
 def ssh_client(device: "Device", *, profile_path: Path | None = None,
                known_hosts: str | Path | None = None, timeout: float = 300) -> "docker.DockerClient":
     """The device's engine over SSH, with the SSH transport's host-key rules and key file."""
@@ -85,13 +76,13 @@ def ssh_client(device: "Device", *, profile_path: Path | None = None,
     from docker.transport.sshconn import SSHHTTPAdapter
 
     from pytest_collab.transport import hostkeys
-    from pytest_collab.transport.ssh import known_hosts_files
+    from pytest_collab.transport.ssh import key_path, known_hosts_files
 
     url = ssh_url(device)
     ssh = device.ssh
     record_to, files = known_hosts_files(device, profile_path, known_hosts)
     policy = hostkeys.make_policy(device.name, ssh.host_key_policy if ssh else "reject", record_to, files)
-    key = _key_file(ssh)
+    key = key_path(device)  # the SSH transport's rule: an unset key_env is an error
 
     class ProfileSSHAdapter(SSHHTTPAdapter):
         """The SDK's adapter, but with the lab's known_hosts files and host-key policy,
@@ -102,7 +93,7 @@ def ssh_client(device: "Device", *, profile_path: Path | None = None,
         connection (MaxSessions) and the 11th request failed with "Connect failed".
         """
 
-        def get_connection(self, url, proxies=None):  # type: ignore[no-untyped-def]
+        def get_connection(self, url, proxies=None):
             return super().get_connection("http+docker://ssh", proxies)
 
         def _create_paramiko_client(self, base_url: str) -> None:

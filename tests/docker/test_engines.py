@@ -91,3 +91,17 @@ def test_tofu_records_the_key(sshd, docker_client, tmp_path):
     client_for(_device(root, port, known, policy="tofu")).close()
     assert host_pub.split()[1] in known.read_text()
     client_for(_device(root, port, known, policy="reject")).close()   # now known: accepted
+
+
+def test_engine_over_ssh_follows_the_transport_key_rule(monkeypatch) -> None:
+    """An unset ``ssh.key_env`` is an error naming the variable on both paths (it was silently
+    ignored by the engine path and raised by the SSH transport)."""
+    from pytest_collab.containers.engines import ssh_client
+    from pytest_collab.errors import TransportError
+    from pytest_collab.lan.profile import Device, SSHConfig
+
+    monkeypatch.delenv("COLLAB_TEST_UNSET_KEY", raising=False)
+    device = Device(name="rpi-x", kind="rpi", address="127.0.0.1", transport="ssh",
+                    ssh=SSHConfig(user="pi", key_env="COLLAB_TEST_UNSET_KEY"))
+    with pytest.raises(TransportError, match=r"\$COLLAB_TEST_UNSET_KEY, which is not set"):
+        ssh_client(device)
