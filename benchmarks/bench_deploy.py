@@ -23,8 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pytest_collab.containers.engines import local_client
 from pytest_collab.deploy import Program, ProgramContext
+from pytest_collab.containers.engines import local_client
 from pytest_collab.labs import down, up
 from pytest_collab.lan.profile import LAN
 from pytest_collab.runtime.container import create

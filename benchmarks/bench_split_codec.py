@@ -19,9 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testcases" / "split_resnet"))
 
+import numpy as np  # noqa: E402
+
 import codec  # noqa: E402
 import inputs  # noqa: E402
-import numpy as np  # noqa: E402
 import splitting  # noqa: E402
 
 LINK_BPS = 100e6 / 8

@@ -46,9 +46,10 @@ CASE = Path(__file__).resolve().parents[1] / "testcases" / "split_resnet"
 sys.path.insert(0, str(CASE))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+import numpy as np  # noqa: E402
+
 import codec  # noqa: E402
 import heap  # noqa: E402
-import numpy as np  # noqa: E402
 import split_helpers  # noqa: E402
 import wire  # noqa: E402
 

@@ -6,6 +6,7 @@ inner run, and stay loaded.
 """
 import numpy  # noqa: F401
 import pandas  # noqa: F401
-import pandas.core.arrays.arrow.extension_types  # noqa: F401,E402  (registers Arrow extension types once)
 import pyarrow.parquet  # noqa: F401
+import pandas.core.arrays.arrow.extension_types  # noqa: F401,E402  (registers Arrow extension types once)
+
 from services import docker_client, docker_engine  # noqa: E402,F401  (one engine for every test folder)

@@ -6,18 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from bundle_helpers import ROOT, SECRET_ADDRESS, SECRET_KEY, SECRET_USER, tiny_project, write_run
 
+from bundle_helpers import ROOT, SECRET_ADDRESS, SECRET_KEY, SECRET_USER, tiny_project, write_run
+from pytest_collab.share.bundle import (BundleError, build_members, export_bundle, import_bundle, read_bundle,
+                                  sha256, write_archive)
 from pytest_collab.cli import main
-from pytest_collab.share.bundle import (
-    BundleError,
-    build_members,
-    export_bundle,
-    import_bundle,
-    read_bundle,
-    sha256,
-    write_archive,
-)
 
 
 @pytest.fixture

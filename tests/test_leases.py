@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pytest_collab.errors import SelectionError
-from pytest_collab.lan.profile import load_profile
 from pytest_collab.leases.files import LeaseTimeout, acquire, lease_dir_for, list_leases, owner_info
+from pytest_collab.lan.profile import load_profile
 from pytest_collab.select import Constraint
 
 PROFILE = """

@@ -7,16 +7,8 @@ from pathlib import Path
 import pytest
 
 from pytest_collab.errors import CollabError, ProfileError
-from pytest_collab.lan.profile import (
-    EMBEDDED_DIR,
-    LAN,
-    Controller,
-    Device,
-    SSHConfig,
-    load_profile,
-    resolve_profile_path,
-    save_profile,
-)
+from pytest_collab.lan.profile import (EMBEDDED_DIR, LAN, Controller, Device, SSHConfig,
+                                   load_profile, resolve_profile_path, save_profile)
 
 REPO = Path(__file__).resolve().parent.parent
 

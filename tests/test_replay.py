@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from bundle_helpers import run_pytest, tiny_project
 
+from bundle_helpers import run_pytest, tiny_project
 from pytest_collab.share.bundle import export_bundle
 from pytest_collab.share.replay import finish_replay, prepare_replay, replay_lines
 

@@ -23,11 +23,11 @@ pytest.importorskip("jinja2")
 
 from pytest_collab.cli import report as cli_report  # noqa: E402
 from pytest_collab.errors import CollabError, CollabWarning, RunDataError  # noqa: E402
+from pytest_collab.results.metrics import MetricsWriter  # noqa: E402
+from pytest_collab.results.records import ResultsJournal, write_results_parquet  # noqa: E402
 from pytest_collab.report import export_run, render_report  # noqa: E402
 from pytest_collab.report.sections import register_section, unregister_section  # noqa: E402
 from pytest_collab.report.tables import summarise  # noqa: E402
-from pytest_collab.results.metrics import MetricsWriter  # noqa: E402
-from pytest_collab.results.records import ResultsJournal, write_results_parquet  # noqa: E402
 from pytest_collab.results.rundir import RunDir, git_info, versions  # noqa: E402
 
 RUN_ID = "20260102-030405-abc123"
@@ -134,9 +134,9 @@ def test_report_has_overview_tables_and_inline_figures(run: RunDir) -> None:
 
 
 def test_figures_plot_the_recorded_numbers(run: RunDir) -> None:
-    from pytest_collab.report.figures import ecdf_figure, timeline_figure
     from pytest_collab.results.metrics import read_metrics
     from pytest_collab.results.records import read_results
+    from pytest_collab.report.figures import ecdf_figure, timeline_figure
 
     results, metrics = read_results(run.root), read_metrics(run.root)
     lines = ecdf_figure(results, "rtt_ms").axes[0].lines  # one per test and mode

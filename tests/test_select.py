@@ -7,7 +7,8 @@ import pytest
 
 from pytest_collab.errors import CollabError, SelectionError
 from pytest_collab.lan.profile import LAN, Controller, Device, load_profile
-from pytest_collab.select import Constraint, constraint_from_marker, describe, select_devices, unsatisfiable_reason
+from pytest_collab.select import (Constraint, constraint_from_marker, describe,
+                                  select_devices, unsatisfiable_reason)
 
 
 @pytest.fixture(scope="module")

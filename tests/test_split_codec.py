@@ -1,13 +1,13 @@
 """codec: every shape and dtype round-trips; fp16 and int8 stay inside their stated bounds."""
 from __future__ import annotations
 
-import codec
 import numpy as np
 import pytest
-import split_helpers  # noqa: F401  (puts the device modules on sys.path)
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
+
+import split_helpers  # noqa: F401  (puts the device modules on sys.path)
+import codec
 
 COMPRESSIONS = [codec.Compression("none"), codec.Compression(), codec.Compression("zstd", "bitshuffle", 9),
                 codec.Compression("blosclz", "nofilter", 1)]

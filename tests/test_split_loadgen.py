@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import time
 
-import loadgen
 import numpy as np
 import pytest
+
 import split_helpers  # noqa: F401
+import loadgen
 
 
 def test_nearest_rank_is_a_sample_not_an_interpolation():

@@ -1,11 +1,12 @@
 """splitting: head then tail reproduces the unsplit model exactly in fp32, through export."""
 from __future__ import annotations
 
-import codec
-import inputs
 import numpy as np
 import pytest
+
 import split_helpers  # noqa: F401
+import codec
+import inputs
 import splitting
 
 torch = pytest.importorskip("torch")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import struct
 
-import codec
 import numpy as np
 import pytest
+
 import split_helpers
+import codec
 import tail_service
 import wire
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+
 from pytest_collab.wrapper import PROTOCOL_VERSION, source_dir
 from pytest_collab.wrapper.sensors import Sensors
 

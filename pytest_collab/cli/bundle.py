@@ -1,4 +1,4 @@
-"""``collab bundle export|import|show|replay`` and ``collab leases``.
+"""``collab bundle export|import|show|replay``: share an experiment and re-run it elsewhere.
 
 ``collab bundle replay`` is the ``pytest --collab-replay`` flow as a command: it runs
 pytest in a child process (so it works from CI scripts and before any plugin wiring)
@@ -87,23 +87,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if outcome.passed and code == 0 else 1
 
 
-def cmd_leases(args: argparse.Namespace) -> int:
-    """Show which devices of a profile are leased, and by whom."""
-    from pytest_collab.lan.profile import load_profile
-    from pytest_collab.leases.files import lease_dir_for, list_leases
-
-    lan = load_profile(args.profile, Path(args.root))
-    rows = list_leases(lan)
-    print(f"leases of profile {lan.name!r} ({lease_dir_for(lan)}):")
-    for row in rows:
-        owner = (f"{row.get('user')}@{row.get('host')} pid {row.get('pid')} run {row.get('run_id')} "
-                 f"test {row.get('test')} since {row.get('since')}") if row["busy"] else "free"
-        print(f"  {row['device']:<16} {row['kind']:<10} {owner}")
-    return 0
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``bundle`` (export, import, show, replay) and ``leases`` to the ``collab`` parser."""
+    """Add ``bundle`` (export, import, show, replay) to the ``collab`` parser."""
     bundle = subparsers.add_parser("bundle", help="share experiments: export, import, show, replay bundles")
     sub = bundle.add_subparsers(title="bundle commands", metavar="COMMAND")
 
@@ -116,7 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
                         help="bundle file (default: <testcase>.collab.tar.gz)")
     export.add_argument("--tolerances", type=Path, default=None, metavar="FILE",
-                        help="JSON/YAML metric -> rule stored in the bundle (default: the run's tolerances.json, else built-ins)")
+                        help="JSON/YAML metric -> rule stored in the bundle "
+                             "(default: the run's tolerances.json, else built-ins)")
     export.set_defaults(func=cmd_export)
 
     for name, func in (("import", cmd_import), ("replay", cmd_replay)):
@@ -136,8 +122,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show = sub.add_parser("show", help=cmd_show.__doc__, description=cmd_show.__doc__)
     show.add_argument("file", metavar="FILE")
     show.set_defaults(func=cmd_show)
-
-    leases = subparsers.add_parser("leases", help=cmd_leases.__doc__, description=cmd_leases.__doc__)
-    leases.add_argument("profile", metavar="PROFILE", help="a profile name in network_profiles/ or a YAML path")
-    leases.add_argument("--root", type=Path, default=Path("."), help="project root (default: .)")
-    leases.set_defaults(func=cmd_leases)

@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_b", metavar="RUN_B", help="the run compared with it")
     p.add_argument("--reports-dir", type=Path, default=DEFAULT_OUT_DIR,
                    help=f"where run ids and 'latest' are looked up (default: {DEFAULT_OUT_DIR})")
-    p.add_argument("--html", type=Path, default=None, metavar="FILE", help="also write a page with side-by-side figures")
+    p.add_argument("--html", type=Path, default=None, metavar="FILE",
+                   help="also write a page with side-by-side figures")
     p.add_argument("--tolerances", type=Path, default=None, metavar="FILE", help="JSON/YAML metric -> rule")
     p.add_argument("--changed-only", action="store_true", help="leave out metrics that did not change")
     p.add_argument("--gate", action="store_true", help="exit 1 when a metric is outside its tolerance")

@@ -1,4 +1,4 @@
-"""``collab lab up|down|status PROFILE`` (the emulated lab) and ``collab cleanup [--run-id]``."""
+"""``collab lab up|down|status PROFILE``: the emulated lab."""
 from __future__ import annotations
 
 import argparse
@@ -42,17 +42,6 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if all(s == "running" for s in states.values()) else 1
 
 
-def _cleanup(args: argparse.Namespace) -> int:
-    from pytest_collab.containers.engines import local_client
-    from pytest_collab.runtime.labels import sweep
-
-    result = sweep(local_client(), args.run_id, progress=print)
-    print(f"removed {len(result.removed)}, kept {len(result.kept)} (controller alive or another host's)")
-    for problem in result.problems:
-        print(f"problem: {problem}")
-    return 1 if result.problems else 0
-
-
 COMMANDS = {"up": (_up, "build the device image (cached) and start every device of an emulated profile"),
             "down": (_down, "remove the devices, their programs and the lab network"),
             "status": (_status, "each device's container state (exit 1 unless all run)")}
@@ -60,7 +49,7 @@ COMMANDS = {"up": (_up, "build the device image (cached) and start every device 
 
 def add_lab_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
                      names: tuple[str, ...] = tuple(COMMANDS)) -> None:
-    """``up``/``down``/``status PROFILE`` under ``sub``: ``collab lab`` and ``collab lan`` share them."""
+    """``up``/``down``/``status PROFILE`` under ``sub``."""
     for name in names:
         func, text = COMMANDS[name]
         cmd = sub.add_parser(name, help=text)
@@ -74,11 +63,7 @@ def add_lab_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Add ``lab`` (up, down, status) and ``cleanup`` to the ``collab`` parser."""
+    """Add ``lab`` (up, down, status) to the ``collab`` parser."""
     lab = subparsers.add_parser("lab", help="the emulated lab: devices as containers with sshd and shaped links")
     add_lab_commands(lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND"))
 
-    clean = subparsers.add_parser("cleanup", help="remove containers left by crashed runs (by label)")
-    clean.add_argument("--run-id", metavar="RUN", help="remove this run's containers, alive or not "
-                                                       "(default: every run whose controller is gone)")
-    clean.set_defaults(func=_cleanup)

@@ -295,14 +295,3 @@ def register(subparsers: Any) -> None:
     p.add_argument("target", nargs="?")
     p.add_argument("--columns", help="comma-separated columns or fact names")
     p.set_defaults(func=cmd_show)
-
-    from pytest_collab.cli.lab import add_lab_commands
-
-    add_lab_commands(sub, ("up", "down"))   # `collab lan up emulated` = `collab lab up emulated`
-
-    from pytest_collab.cli.bundle import cmd_leases  # `collab lan leases` = `collab leases`
-
-    p = sub.add_parser("leases", help=cmd_leases.__doc__)
-    p.add_argument("profile")
-    p.add_argument("--root", type=Path, default=Path("."), help="project root (default: .)")
-    p.set_defaults(func=cmd_leases)

@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 
 import pytest
-
 from pytest_collab.deploy import Program
 
 #: Held-out digits accuracy the default CNN must reach after 3 IID rounds (measured

@@ -19,11 +19,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
+
 import codec  # noqa: E402
 import heap  # noqa: E402
 import inputs  # noqa: E402
 import loadgen  # noqa: E402
-import numpy as np  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import heap  # noqa: E402
 import numpy as np  # noqa: E402
+
+import heap  # noqa: E402
 import tail_service  # noqa: E402
 
 

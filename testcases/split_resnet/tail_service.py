@@ -13,10 +13,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterator
 
-import codec
 import numpy as np
+
+import codec
 from codec import Buffer
 from wire import GRPC_OPTIONS, LENGTH, MAX_TENSOR, SERVICE, WireError, reply_message
+
 
 # ---------------------------------------------------------------- server side: assembling
 

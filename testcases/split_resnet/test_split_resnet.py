@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
-import inputs
 import pytest
+
+import inputs
 import splitting
 
 # fp32 joins head and tail without rounding; across processes oneDNN may still pick other

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Coroutine, Iterable, Iterator, TypeVar
 
 import numpy as np
+
 from codec import Buffer
 
 SERVICE = "collab.split.Tail"

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from services import missing
 
+from services import missing
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory):  # -> RegistryServer

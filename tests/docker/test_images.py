@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_collab.containers.images import ImageError, build_testcase, layer_specs, runtime_spec
+from pytest_collab.containers.images import ImageError, build_testcase, runtime_spec, layer_specs
 
 
 def make_wheel(dest: Path, name: str, version: str, source: str) -> Path:

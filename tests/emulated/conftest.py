@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
 from services import missing
 
 ROOT = Path(__file__).resolve().parents[2]

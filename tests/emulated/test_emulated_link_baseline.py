@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from emulated_helpers import run_experiment
 
 SIZES_KIB = (1, 4096)   # 4 MiB: 0.34 s at 100 Mbit/s, long enough that tbf's bucket is noise

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from emulated_helpers import relaunch, run_experiment, torch_wheel
 
-
 @pytest.fixture(scope="module")
 def torch_lab(lab, lab_client):
     return relaunch(lab, lab_client, torch_wheel=str(torch_wheel()))

@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from pytest_collab.errors import CollabError
 from pytest_collab.lan import facts_export, inventory
+from pytest_collab.errors import CollabError
 from pytest_collab.lan.profile import Device
 
 TRICKY_INI = """\
