@@ -4,11 +4,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 LAN    ?= local
 
-.PHONY: setup system demo test bench clean help
+.PHONY: setup system demo test unit lint bench clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main experiment on this machine (--lan=$(LAN))"
 	@echo "make test   - set up .venv and system services, then run the whole test suite"
+	@echo "make unit   - the fast part of the suite: no docker, sshd, registry or etcd (no root needed)"
+	@echo "make lint   - ruff and mypy, as CI runs them"
 	@echo "make bench  - run the benchmarks (ratios measured side by side)"
 
 # torch and torchvision first, unpinned: pip takes the newest matching pair.
@@ -31,6 +33,14 @@ demo: setup
 
 test: setup system
 	bash scripts/run-tests.sh
+
+# No system services: the container, emulated-lab and SSH folders need them.
+unit: setup
+	$(VENV)/bin/pytest tests -p no:cacheprovider -q --ignore=tests/docker --ignore=tests/emulated --ignore=tests/ssh
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: setup system
 	bash scripts/run-benchmarks.sh
