@@ -179,7 +179,7 @@ def _row(keys: dict[str, Any], e: Energy, t0: float, t1: float) -> dict[str, Any
             "mean_w": e.joules / e.covered_s if e.covered_s > 0 else math.nan}
 
 
-def _windows(metrics: pandas.DataFrame, keys: list[str]) -> pandas.DataFrame:
+def sample_windows(metrics: pandas.DataFrame, keys: list[str]) -> pandas.DataFrame:
     """Sample spans (first to last timestamp, any metric) per ``keys``."""
     frame = metrics[keys].astype(str)
     frame["t"] = seconds(metrics["timestamp"])
@@ -193,7 +193,7 @@ def energy_per_program(metrics: pandas.DataFrame) -> pandas.DataFrame:
     rows = power_rows(metrics)
     out = [_row({"test": w["test"], "device": w["device"], "program": w["role"]},
                 device_energy(rows, w["device"], w["min"], w["max"]), w["min"], w["max"])
-           for _, w in _windows(metrics, ["test", "device", "role"]).iterrows()
+           for _, w in sample_windows(metrics, ["test", "device", "role"]).iterrows()
            if (rows["device"] == w["device"]).any()]
     return pd.DataFrame(out)
 
@@ -205,7 +205,7 @@ def energy_per_test(metrics: pandas.DataFrame) -> pandas.DataFrame:
     rows = power_rows(metrics)
     out = [_row({"test": w["test"], "device": w["device"]},
                 device_energy(rows, w["device"], w["min"], w["max"]), w["min"], w["max"])
-           for _, w in _windows(metrics, ["test", "device"]).iterrows()
+           for _, w in sample_windows(metrics, ["test", "device"]).iterrows()
            if (rows["device"] == w["device"]).any()]
     return pd.DataFrame(out)
 
@@ -231,7 +231,7 @@ def inference_energy(results: pandas.DataFrame, metrics: pandas.DataFrame,
     import pandas as pd
 
     rows = power_rows(metrics)
-    spans = _windows(metrics, ["test", "device"])
+    spans = sample_windows(metrics, ["test", "device"])
     powered = set(rows["device"].unique())
     out = []
     for index, r in results.iterrows():
@@ -314,3 +314,15 @@ def power_timeline(rows: pandas.DataFrame, device: str) -> pandas.DataFrame:
     grid = grid[(grid >= lo) & (grid <= hi)]
     watts = sum(np.interp(grid, s["t"].to_numpy(), s["value"].to_numpy(dtype=float)) for s in series)
     return pd.DataFrame({"t": grid, "watts": watts})
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indexes of the points no other point beats on both (lower is better), by x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    front: list[int] = []
+    best = math.inf
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return front
