@@ -121,6 +121,8 @@ class Program:
                 elif kind == "start":
                     self.pid = obj.get("pid")
                     self.units = obj.get("units", {})
+                elif kind == "note":  # the wrapper's own word (no power sensor, ...): log only
+                    self._log.write(f"[collab_wrapper] {obj.get('line', '')}\n")
                 elif kind == "exit":
                     self.exit_code = obj.get("code")
                     self.exit_signal = obj.get("signal")

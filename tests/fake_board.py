@@ -56,7 +56,7 @@ class FakeBoard:
     """The files of one fake board under ``root``."""
 
     def __init__(self, base: Path, package_uj: int = PACKAGE_RANGE_UJ - 3_000_000) -> None:
-        self.root = base / "root"
+        self.root: Path = base / "root"
         self.nvml_dir = base / "nvml"
         self.meter = base / "meter.sh"
         rapl = self.root / "sys/class/powercap"
@@ -81,10 +81,10 @@ class FakeBoard:
         (ina / "in1_label").write_text("VDD_IN\n")
         (ina / "in1_input").write_text("%d\n" % INA_MV)
         (ina / "curr1_input").write_text("%d\n" % INA_MA)
-        zone = self.root / "sys/class/thermal/thermal_zone0"
-        zone.mkdir(parents=True)
-        (zone / "type").write_text("cpu-thermal\n")
-        (zone / "temp").write_text("%d\n" % TEMP_MC)
+        thermal = self.root / "sys/class/thermal/thermal_zone0"
+        thermal.mkdir(parents=True)
+        (thermal / "type").write_text("cpu-thermal\n")
+        (thermal / "temp").write_text("%d\n" % TEMP_MC)
         self.nvml_dir.mkdir()
         (self.nvml_dir / "pynvml.py").write_text(FAKE_PYNVML)
         self.set_gpu(power_mw=int(WATTS["gpu"] * 1000), energy_mj=1_000_000)

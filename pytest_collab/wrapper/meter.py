@@ -138,10 +138,12 @@ class Meter:
         if stream is None:
             return
         try:
-            for line in stream:
-                self._take(line)
-                if self._stop.is_set():
-                    break
+            while not self._stop.is_set():
+                line = stream.readline()
+                if line:
+                    self._take(line)
+                else:  # no writer yet (a FIFO), or a hang-up: look again shortly
+                    self._stop.wait(0.2)
         except (OSError, ValueError):
             pass  # unplugged, or closed by close()
 

@@ -155,7 +155,7 @@ class Runner:
                           net_scope=scope, units=units, host=socket.gethostname(),
                           board=sorted(sensors.units))
         for note in sensors.notes:  # once per run, never per sample
-            self.emitter.emit("out", s="wrapper", line="collab_wrapper: " + note)
+            self.emitter.emit("note", line=note)
         pumps = [self._thread(self._pump, proc.stdout, "stdout"),
                  self._thread(self._pump, proc.stderr, "stderr")]
         self._thread(self._await_exit, proc.pid)
