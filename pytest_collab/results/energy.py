@@ -151,25 +151,27 @@ def device_energy(rows: pandas.DataFrame, device: str, t0: float | None = None,
     chosen = basis(mine["metric"].unique())
     if not chosen:
         return Energy(math.nan, "none", (), 0.0)
-    total, methods, covered = 0.0, set(), math.inf
+    series: list[tuple[Any, Any, str]] = []  # (t, values, method) per basis metric
     for metric in chosen:
         counter = mine[mine["metric"] == ENERGY + metric[len(POWER):]]
         if len(counter) >= 2:
             # Counters restart at 0 in every wrapper: use one program's series, the one
             # that sees most of the window.
-            best = max((_span(g["t"].to_numpy(), t0, t1), key)
-                       for key, g in counter.groupby(["role", "pid"], sort=True, dropna=False))
-            series = counter[(counter["role"] == best[1][0]) & (counter["pid"] == best[1][1])]
-            joules = counter_delta(series["t"], series["value"], t0, t1)
-            span, method = best[0], "counter"
+            _, (role, pid) = max((_span(g["t"].to_numpy(), t0, t1), key)
+                                 for key, g in counter.groupby(["role", "pid"], sort=True, dropna=False))
+            one = counter[(counter["role"] == role) & (counter["pid"] == pid)]
+            series.append((one["t"].to_numpy(), one["value"].to_numpy(dtype=float), "counter"))
         else:
             power = mine[mine["metric"] == metric].drop_duplicates("t")
-            joules = trapezoid(power["t"], power["value"], t0, t1)
-            span, method = _span(power["t"].to_numpy(), t0, t1), "trapezoid"
-        total += joules
-        methods.add(method)
-        covered = min(covered, span)
-    return Energy(total, "+".join(sorted(methods)), chosen, 0.0 if covered is math.inf else covered)
+            series.append((power["t"].to_numpy(), power["value"].to_numpy(dtype=float), "trapezoid"))
+    # Every basis metric over the same stretch: the part of the window all of them saw.
+    lo = max([float(t[0]) for t, _v, _m in series if len(t)] + ([t0] if t0 is not None else []))
+    hi = min([float(t[-1]) for t, _v, _m in series if len(t)] + ([t1] if t1 is not None else []))
+    if any(len(t) < 2 for t, _v, _m in series) or hi <= lo:
+        return Energy(0.0, "+".join(sorted({m for _t, _v, m in series})), chosen, 0.0)
+    total = sum(counter_delta(t, v, lo, hi) if m == "counter" else trapezoid(t, v, lo, hi)
+                for t, v, m in series)
+    return Energy(total, "+".join(sorted({m for _t, _v, m in series})), chosen, hi - lo)
 
 
 def _row(keys: dict[str, Any], e: Energy, t0: float, t1: float) -> dict[str, Any]:
