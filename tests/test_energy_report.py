@@ -118,6 +118,9 @@ def test_figures_draw_the_tests_and_the_front(run: RunDir) -> None:
     assert pareto is not None
     front = pareto.axes[0].lines[0]
     assert front.get_label().startswith("Pareto front")
+    # The int8 cut is both faster and cheaper: it alone is on the front.
+    fast = table[table["split"] == "layer2"]["latency_ms"].iloc[0]
+    assert list(front.get_xdata()) == [pytest.approx(fast)]
 
 
 def test_a_run_without_power_says_so_in_the_report(tmp_path: Path) -> None:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: results columns that name an inference configuration, in the order they are shown
 CONFIG_COLUMNS = ("split", "cut", "encoding", "model", "batch")
+#: table headers as a reader wants them
+HEADERS = {"joules": "J", "mean_w": "mean W", "seconds": "window s", "covered_s": "s with data",
+           "j_per_inference": "J / inference", "latency_ms": "latency ms"}
 NO_POWER = ("<p class='empty'>no power recorded: no device had a power sensor or a "
             "<code>power_meter</code> (docs/energy.md)</p>")
 
@@ -40,10 +43,10 @@ def timeline_figure(rows: pandas.DataFrame, windows: pandas.DataFrame) -> Figure
         mine = windows[windows["device"] == device].sort_values("min")
         for i, (_, w) in enumerate(mine.iterrows()):
             ax.axvspan(w["min"] - t0, w["max"] - t0, color="C%d" % (1 + i % 9), alpha=0.12, lw=0)
-            ax.annotate(short_test(w["test"]), (w["min"] - t0, 1.0), xycoords=("data", "axes fraction"),
-                        fontsize="x-small", va="top", rotation=0, clip_on=True)
+            ax.annotate(short_test(w["test"]), (w["min"] - t0, 0.03), xycoords=("data", "axes fraction"),
+                        fontsize="x-small", va="bottom", clip_on=True)
         ax.set_ylabel("W")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(1.0, float(line["watts"].max()) * 1.2) if len(line) else 1.0)
         ax.set_title("%s  (%s)" % (device, " + ".join(m[len("power_w."):] for m in chosen)),
                      fontsize="medium", loc="left")
         ax.grid(alpha=0.3)
@@ -66,7 +69,7 @@ def _power(results: Any, metrics: pandas.DataFrame, info: dict) -> list:
     if not table.empty:
         table = table.assign(test=table["test"].map(short_test))
         items.append(_rounded(table[["test", "device", "scope", "joules", "mean_w", "seconds",
-                                     "covered_s", "method", "basis"]]))
+                                     "covered_s", "method", "basis"]]).rename(columns=HEADERS))
     return items
 
 
@@ -109,11 +112,13 @@ def pareto_figure(table: pandas.DataFrame, by: list[str]) -> Figure | None:
     xy = list(zip(points["latency_ms"], points["j_per_inference"]))
     front = pareto_front(xy)
     fig, (ax,) = new_figure(height=4.0)
-    ax.scatter([p[0] for p in xy], [p[1] for p in xy], color="C0", zorder=3)
+    ax.scatter([p[0] for p in xy], [p[1] for p in xy], color="C0", zorder=3, label="configuration (median)")
     for (x, y), label in zip(xy, labels):
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="x-small")
-    ax.step([xy[i][0] for i in front], [xy[i][1] for i in front], where="post", color="C3",
-            lw=1.5, label="Pareto front (lower is better)", zorder=2)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize="small")
+    ax.step([xy[i][0] for i in front], [xy[i][1] for i in front], where="post", color="C3", lw=1.5,
+            marker="o", markersize=11, markerfacecolor="none", label="Pareto front (lower is better)", zorder=2)
+    ax.margins(0.15)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("latency per inference (ms)")
     ax.set_ylabel("energy per inference (J, board)")
     ax.set_title("Energy per inference against latency, per %s" % " / ".join(by or ["test"]))
@@ -140,7 +145,8 @@ def _inference(results: pandas.DataFrame, metrics: pandas.DataFrame, info: dict)
         items.append("<p>Rows without <code>t_start</code>/<code>t_end</code> use their whole test "
                      "(start-up included) as the window.</p>")
     table = table.assign(test=table["test"].map(short_test))
-    items.append(_rounded(table[["test", *by, "devices", "scope", "window", "j_per_inference", "latency_ms"]]))
+    items.append(_rounded(table[["test", *by, "devices", "scope", "window", "j_per_inference", "latency_ms"]])
+                 .rename(columns=HEADERS))
     if {"round", "client"} <= set(results.columns):
         items.extend(_per_round(results, metrics))
     return items
@@ -156,7 +162,8 @@ def _per_round(results: pandas.DataFrame, metrics: pandas.DataFrame) -> list:
         return []
     table = table[table["window"] == "marked"]
     return ["<p>Energy per round per client (board of the client's device).</p>",
-            _rounded(table[["round", "client", "device", "scope", "joules", "seconds", "method"]])]
+            _rounded(table[["round", "client", "device", "scope", "joules", "seconds", "method"]])
+            .rename(columns=HEADERS)]
 
 
 def _has_rows(results: Any, info: dict) -> bool:
