@@ -31,9 +31,13 @@ import json, os
 _STATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "state.json")
 class NVMLError(Exception):
     pass
-def _state():
-    with open(_STATE) as f:
-        return json.load(f)
+_CACHE = [None, None]
+def _state():  # re-read only when the file changed: closer to a real NVML call's cost
+    stamp = os.stat(_STATE).st_mtime_ns
+    if _CACHE[0] != stamp:
+        with open(_STATE) as f:
+            _CACHE[:] = [stamp, json.load(f)]
+    return _CACHE[1]
 def nvmlInit():
     if _state().get("broken"):
         raise NVMLError("Driver Not Loaded")
