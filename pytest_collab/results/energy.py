@@ -227,8 +227,8 @@ def inference_energy(results: pandas.DataFrame, metrics: pandas.DataFrame,
 
     A row's window is ``[t_start, t_end]`` when it has them (``window="marked"``), else
     its test's sampled span on the device (``window="test"``, which includes start-up).
-    Its devices: the one named in ``device_column`` when that device has power data,
-    else every device of its test. Inferences: ``inferences`` or ``queries``, else 1.
+    Its devices: the one named in ``device_column`` (none when that one recorded no
+    power), else every device of its test. Inferences: ``inferences`` or ``queries``, else 1.
     """
     import pandas as pd
 
@@ -240,7 +240,10 @@ def inference_energy(results: pandas.DataFrame, metrics: pandas.DataFrame,
         test = str(r.get("test"))
         named = str(r.get(device_column)) if r.get(device_column) is not None else ""
         mine = spans[spans["test"] == test]
-        devices = [named] if named in powered else [d for d in mine["device"] if d in powered]
+        if named:  # a row about one device never borrows another's power
+            devices = [named] if named in powered else []
+        else:
+            devices = [d for d in mine["device"] if d in powered]
         count = _first(r, COUNT_COLUMNS) or 1.0
         marked = r.get("t_start") is not None and r.get("t_end") is not None and \
             not pd.isna(r.get("t_start")) and not pd.isna(r.get("t_end"))
