@@ -167,6 +167,28 @@ def test_meter_goes_quiet_when_stale(board: FakeBoard) -> None:
     assert m._proc is not None and m._proc.poll() is not None  # the command was ended
 
 
+def test_meter_command_without_readings_is_reported_once() -> None:
+    problems: List[str] = []
+    m = Meter({"command": "echo starting; exit 3", "period_s": 0.05}, on_problem=problems.append)
+    try:
+        until(lambda: problems)
+        time.sleep(0.5)  # ten more failing runs: still one report
+        assert m() == {} and len(problems) == 1
+        assert "echo starting; exit 3" in problems[0] and "exit code 3" in problems[0]
+    finally:
+        m.close()
+
+
+def test_meter_close_ends_what_the_command_started(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    m = Meter({"command": "sleep 30 & echo $! > %s; echo 2; wait" % pidfile, "period_s": 0.1})
+    assert until(m) == {"power_w.meter": 2.0}
+    pid = int(pidfile.read_text())
+    m.close()
+    assert until(lambda: not os.path.exists("/proc/%d" % pid) or
+                 open("/proc/%d/stat" % pid).read().split(") ")[1].startswith("Z"), timeout=5)
+
+
 def test_meter_serial_path_read_line_by_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(probing.SYSFS_ROOT_ENV, str(tmp_path))
     (tmp_path / "dev").mkdir()
@@ -260,6 +282,17 @@ def test_wrapper_run_over_a_fake_board_records_power_and_energy(board: FakeBoard
     assert any(o["v"].get("power_w.meter") == 7.25 for o in samples)
     gpu = [o["v"]["power_w.nvml.gpu0"] for o in samples if "power_w.nvml.gpu0" in o["v"]]
     assert gpu and set(gpu) == {30.0}
+
+
+def test_wrapper_reports_a_broken_meter_command_once(tmp_path: Path) -> None:
+    empty = FakeBoard(tmp_path)
+    empty.root = tmp_path / "nothing"
+    empty.root.mkdir()
+    spec = json.dumps({"command": "exit 127", "period_s": 0.1})
+    lines = wrapper_run(empty, "--power-meter", spec, program="import time; time.sleep(1.2)", nvml_path=False)
+    notes = [o["line"] for o in lines if o["k"] == "note"]
+    assert len(notes) == 1 and "printed no reading" in notes[0] and "exit code 127" in notes[0]
+    assert lines[0]["board"] == ["power_w.meter"]
 
 
 def test_wrapper_without_sensors_says_so_once(tmp_path: Path) -> None:

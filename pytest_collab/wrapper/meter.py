@@ -20,15 +20,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
-from typing import IO, Any, Dict, List, Mapping, Optional
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional
 
 from .probing import note, shown, under
 
 KEYS = ("command", "serial", "baud", "period_s", "scale")
 METRIC = "power_w.meter"
+#: runs of a command without a reading before the meter is reported broken (once)
+FAILED_RUNS = 3
 _NUMBER = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -87,9 +90,13 @@ def _set_baud(fd: int, baud: int) -> None:
 
 
 class Meter:
-    """One external meter read on a thread; calling it returns the fresh reading."""
+    """One external meter read on a thread; calling it returns the fresh reading.
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
+    ``on_problem`` hears, once, of a command that keeps printing no reading (it runs on
+    the meter's thread, after start-up; problems found at start go to the start notes).
+    """
+
+    def __init__(self, spec: Mapping[str, Any], on_problem: Optional[Callable[[str], None]] = None) -> None:
         self.spec = check(spec)
         self.period = float(self.spec.get("period_s", 1.0))
         self.scale = float(self.spec.get("scale", 1.0))
@@ -98,6 +105,7 @@ class Meter:
         self._latest: Optional[tuple] = None  # (monotonic time, watts)
         self._stop = threading.Event()
         self._proc: Optional[subprocess.Popen] = None
+        self._on_problem = on_problem or note
         self._stream: Optional[IO[bytes]] = None
         if "serial" in self.spec:
             self._stream = self._open_serial()
@@ -149,12 +157,15 @@ class Meter:
 
     def _run_command(self) -> None:
         command = self.spec["command"]
+        failed = 0
         while not self._stop.is_set():
             started = time.monotonic()
+            before = self._latest
             try:
+                # Its own session: ending the meter ends whatever the command started.
                 proc = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        close_fds=True)
+                                        close_fds=True, start_new_session=True)
             except OSError:
                 return
             self._proc = proc
@@ -162,7 +173,12 @@ class Meter:
             for line in proc.stdout:
                 self._take(line)
             proc.stdout.close()
-            proc.wait()
+            code = proc.wait()
+            failed = 0 if self._latest is not before else failed + 1
+            if failed == FAILED_RUNS and not self._stop.is_set():
+                self._on_problem("power meter command %r printed no reading in %d runs (last exit code %s): "
+                                 "check 'power_meter: command:' in the profile; it must print watts, one "
+                                 "reading per line" % (command, FAILED_RUNS, code))
             self._stop.wait(max(0.0, self.period - (time.monotonic() - started)))
 
     def close(self) -> None:
@@ -171,7 +187,7 @@ class Meter:
         proc = self._proc
         if proc is not None and proc.poll() is None:
             try:
-                proc.terminate()
+                os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=2)
             except (OSError, subprocess.TimeoutExpired):
                 proc.kill()

@@ -149,7 +149,7 @@ class Runner:
         net_names = ("net_rx_bytes", "net_tx_bytes") if scope == "netns" else (
             "host_net_rx_bytes", "host_net_tx_bytes")
         net = procfs.NetDev(proc.pid)
-        sensors = Sensors(meter=self.power_meter)
+        sensors = Sensors(meter=self.power_meter, on_note=lambda line: self.emitter.emit("note", line=line))
         units = dict(UNITS, **dict.fromkeys(net_names, "B"), **sensors.units)
         self.emitter.emit("start", v=PROTOCOL_VERSION, pid=proc.pid, argv=self.argv, hz=self.hz,
                           net_scope=scope, units=units, host=socket.gethostname(),

@@ -27,7 +27,7 @@ import re
 import shutil
 import subprocess
 import time
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import nvml, procfs, rapl  # noqa: F401  (importing registers their probes)
 from .meter import Meter
@@ -147,17 +147,19 @@ class Sensors:
 
     ``meter`` is the device's external meter spec (``--power-meter``), if any. ``notes``
     are the problems probing found (an unreadable counter, a meter that can not be
-    opened, a board with no power source at all), to be said once at start.
+    opened, a board with no power source at all), to be said once at start; ``on_note``
+    hears of a problem found later (a meter command that keeps printing nothing).
     """
 
     def __init__(self, probes: Optional[List[Tuple[Probe, str, float]]] = None,
-                 meter: Optional[Mapping[str, Any]] = None) -> None:
+                 meter: Optional[Mapping[str, Any]] = None,
+                 on_note: Optional[Callable[[str], None]] = None) -> None:
         self.units: Dict[str, str] = {}
         self._active: List[List] = []  # [reader, period_s, next_due, last_values]
         take_notes()  # left over from an earlier Sensors in this process
         found: List[Tuple[Any, float]] = []
         if meter:
-            found.append((Meter(meter), 0.0))
+            found.append((Meter(meter, on_note), 0.0))
         for probe, unit, period in REGISTRY if probes is None else probes:
             try:
                 reader = probe()
