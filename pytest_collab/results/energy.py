@@ -69,8 +69,10 @@ def trapezoid(t: Any, watts: Any, t0: float | None = None,
     hi = ts[-1] if t1 is None else min(t1, ts[-1])
     if hi <= lo:
         return 0.0
-    inside = (ts > lo) & (ts < hi)
-    grid = np.concatenate(([lo], ts[inside], [hi]))
+    # Only the samples around the window: a long run stays cheap per window.
+    i, j = max(0, int(np.searchsorted(ts, lo, "right")) - 1), int(np.searchsorted(ts, hi, "left")) + 1
+    ts, ps = ts[i:j], ps[i:j]
+    grid = np.concatenate(([lo], ts[(ts > lo) & (ts < hi)], [hi]))
     values = np.interp(grid, ts, ps)
     return float(np.sum((values[1:] + values[:-1]) * np.diff(grid)) / 2.0)
 
@@ -87,7 +89,9 @@ def counter_delta(t: Any, joules: Any, t0: float | None = None,
     hi = ts[-1] if t1 is None else min(t1, ts[-1])
     if hi <= lo:
         return 0.0
-    start, end = np.interp([lo, hi], ts, es)
+    i, j = max(0, int(np.searchsorted(ts, lo, "right")) - 1), int(np.searchsorted(ts, hi, "left")) + 1
+    start = np.interp(lo, ts[i:i + 2], es[i:i + 2])
+    end = np.interp(hi, ts[j - 2:j], es[j - 2:j])
     return float(end - start)
 
 
@@ -143,35 +147,69 @@ def power_rows(metrics: pandas.DataFrame) -> pandas.DataFrame:
     return out.sort_values("t", kind="stable")
 
 
+class DeviceSeries:
+    """One device's power and energy samples, split per metric (and program) once, so
+    that each window is a few binary searches, not a scan of the table."""
+
+    def __init__(self, rows: pandas.DataFrame) -> None:
+        import numpy as np
+
+        #: metric -> [((role, pid), t, values)], each sorted by time
+        self.programs: dict[str, list[tuple[tuple, Any, Any]]] = {}
+        for (metric, role, pid), g in rows.groupby(["metric", "role", "pid"], sort=True, dropna=False):
+            order = np.argsort(g["t"].to_numpy(), kind="stable")
+            self.programs.setdefault(str(metric), []).append(
+                ((role, pid), g["t"].to_numpy()[order], g["value"].to_numpy(dtype=float)[order]))
+        self.basis = basis(self.programs)
+        self._merged: dict[str, tuple[Any, Any]] = {}
+
+    def merged(self, metric: str) -> tuple[Any, Any]:
+        """Every program's samples of a power metric on one time line (same board)."""
+        import numpy as np
+
+        if metric not in self._merged:
+            parts = self.programs.get(metric, [])
+            t = np.concatenate([p[1] for p in parts]) if parts else np.array([])
+            v = np.concatenate([p[2] for p in parts]) if parts else np.array([])
+            t, first = np.unique(t, return_index=True)
+            self._merged[metric] = (t, v[first])
+        return self._merged[metric]
+
+
+def by_device(rows: pandas.DataFrame) -> dict[str, DeviceSeries]:
+    """:func:`power_rows` as one :class:`DeviceSeries` per device."""
+    return {str(device): DeviceSeries(group) for device, group in rows.groupby("device", sort=True)}
+
+
 # -- energy over windows ----------------------------------------------------------------
-def device_energy(rows: pandas.DataFrame, device: str, t0: float | None = None,
+def device_energy(rows: pandas.DataFrame | DeviceSeries, device: str, t0: float | None = None,
                   t1: float | None = None) -> Energy:
-    """Joules ``device`` used over ``[t0, t1]`` (epoch seconds), from :func:`power_rows`."""
-    mine = rows[rows["device"] == device]
-    chosen = basis(mine["metric"].unique())
+    """Joules ``device`` used over ``[t0, t1]`` (epoch seconds), from :func:`power_rows`
+    (or that device's :class:`DeviceSeries`, faster for many windows)."""
+    data = rows if isinstance(rows, DeviceSeries) else DeviceSeries(rows[rows["device"] == device])
+    chosen = data.basis
     if not chosen:
         return Energy(math.nan, "none", (), 0.0)
     series: list[tuple[Any, Any, str]] = []  # (t, values, method) per basis metric
     for metric in chosen:
-        counter = mine[mine["metric"] == ENERGY + metric[len(POWER):]]
-        if len(counter) >= 2:
+        counters = [p for p in data.programs.get(ENERGY + metric[len(POWER):], []) if len(p[1]) >= 2]
+        if counters:
             # Counters restart at 0 in every wrapper: use one program's series, the one
             # that sees most of the window.
-            _, (role, pid) = max((_span(g["t"].to_numpy(), t0, t1), key)
-                                 for key, g in counter.groupby(["role", "pid"], sort=True, dropna=False))
-            one = counter[(counter["role"] == role) & (counter["pid"] == pid)]
-            series.append((one["t"].to_numpy(), one["value"].to_numpy(dtype=float), "counter"))
+            best = max(counters, key=lambda p: (_span(p[1], t0, t1), str(p[0])))
+            series.append((best[1], best[2], "counter"))
         else:
-            power = mine[mine["metric"] == metric].drop_duplicates("t")
-            series.append((power["t"].to_numpy(), power["value"].to_numpy(dtype=float), "trapezoid"))
+            t, v = data.merged(metric)
+            series.append((t, v, "trapezoid"))
+    methods = "+".join(sorted({m for _t, _v, m in series}))
     # Every basis metric over the same stretch: the part of the window all of them saw.
     lo = max([float(t[0]) for t, _v, _m in series if len(t)] + ([t0] if t0 is not None else []))
     hi = min([float(t[-1]) for t, _v, _m in series if len(t)] + ([t1] if t1 is not None else []))
     if any(len(t) < 2 for t, _v, _m in series) or hi <= lo:
-        return Energy(0.0, "+".join(sorted({m for _t, _v, m in series})), chosen, 0.0)
+        return Energy(0.0, methods, chosen, 0.0)
     total = sum(counter_delta(t, v, lo, hi) if m == "counter" else trapezoid(t, v, lo, hi)
                 for t, v, m in series)
-    return Energy(total, "+".join(sorted({m for _t, _v, m in series})), chosen, hi - lo)
+    return Energy(total, methods, chosen, hi - lo)
 
 
 def _row(keys: dict[str, Any], e: Energy, t0: float, t1: float) -> dict[str, Any]:
@@ -192,11 +230,11 @@ def energy_per_program(metrics: pandas.DataFrame) -> pandas.DataFrame:
     """Per test, device and program: the board's joules while the program was sampled."""
     import pandas as pd
 
-    rows = power_rows(metrics)
+    rows = by_device(power_rows(metrics))
     out = [_row({"test": w["test"], "device": w["device"], "program": w["role"]},
-                device_energy(rows, w["device"], w["min"], w["max"]), w["min"], w["max"])
+                device_energy(rows[w["device"]], w["device"], w["min"], w["max"]), w["min"], w["max"])
            for _, w in sample_windows(metrics, ["test", "device", "role"]).iterrows()
-           if (rows["device"] == w["device"]).any()]
+           if w["device"] in rows]
     return pd.DataFrame(out)
 
 
@@ -204,11 +242,11 @@ def energy_per_test(metrics: pandas.DataFrame) -> pandas.DataFrame:
     """Per test and device: the board's joules from the test's first to last sample there."""
     import pandas as pd
 
-    rows = power_rows(metrics)
+    rows = by_device(power_rows(metrics))
     out = [_row({"test": w["test"], "device": w["device"]},
-                device_energy(rows, w["device"], w["min"], w["max"]), w["min"], w["max"])
+                device_energy(rows[w["device"]], w["device"], w["min"], w["max"]), w["min"], w["max"])
            for _, w in sample_windows(metrics, ["test", "device"]).iterrows()
-           if (rows["device"] == w["device"]).any()]
+           if w["device"] in rows]
     return pd.DataFrame(out)
 
 
@@ -232,9 +270,8 @@ def inference_energy(results: pandas.DataFrame, metrics: pandas.DataFrame,
     """
     import pandas as pd
 
-    rows = power_rows(metrics)
+    powered = by_device(power_rows(metrics))
     spans = sample_windows(metrics, ["test", "device"])
-    powered = set(rows["device"].unique())
     out = []
     for index, r in results.iterrows():
         test = str(r.get("test"))
@@ -255,7 +292,7 @@ def inference_energy(results: pandas.DataFrame, metrics: pandas.DataFrame,
                 if span.empty:
                     continue
                 t0, t1 = float(span["min"].iloc[0]), float(span["max"].iloc[0])
-            e = device_energy(rows, device, t0, t1)
+            e = device_energy(powered[device], device, t0, t1)
             latency = _first(r, LATENCY_COLUMNS)
             if latency is None:
                 latency = (t1 - t0) * 1000.0 / count if marked else math.nan
@@ -302,22 +339,20 @@ def energy_objective(run_dir: Path | str, by: Sequence[str] = ("split", "encodin
     return joules_per_inference(read_results(Path(run_dir)), read_metrics(Path(run_dir)), by, device)
 
 
-def power_timeline(rows: pandas.DataFrame, device: str) -> pandas.DataFrame:
+def power_timeline(rows: pandas.DataFrame | DeviceSeries, device: str) -> pandas.DataFrame:
     """``t`` (epoch s) and ``watts``: the device's basis metrics summed on their joint times."""
     import numpy as np
     import pandas as pd
 
-    mine = rows[rows["device"] == device]
-    chosen = basis(mine["metric"].unique())
-    series = [mine[mine["metric"] == m].drop_duplicates("t") for m in chosen]
-    series = [s for s in series if not s.empty]
+    data = rows if isinstance(rows, DeviceSeries) else DeviceSeries(rows[rows["device"] == device])
+    series = [data.merged(m) for m in data.basis]
+    series = [(t, v) for t, v in series if len(t)]
     if not series:
         return pd.DataFrame({"t": [], "watts": []})
-    grid = np.unique(np.concatenate([s["t"].to_numpy() for s in series]))
-    lo = max(s["t"].iloc[0] for s in series)
-    hi = min(s["t"].iloc[-1] for s in series)
+    grid = np.unique(np.concatenate([t for t, _v in series]))
+    lo, hi = max(t[0] for t, _v in series), min(t[-1] for t, _v in series)
     grid = grid[(grid >= lo) & (grid <= hi)]
-    watts = sum(np.interp(grid, s["t"].to_numpy(), s["value"].to_numpy(dtype=float)) for s in series)
+    watts = sum(np.interp(grid, t, v) for t, v in series)
     return pd.DataFrame({"t": grid, "watts": watts})
 
 
