@@ -210,6 +210,14 @@ def test_meter_serial_path_read_line_by_line(tmp_path: Path, monkeypatch: pytest
     assert "/dev/ttyACM7" in notes[0] and "dialout" in notes[0]
 
 
+def test_a_bad_meter_spec_given_in_code_is_a_note_not_a_crash(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(probing.SYSFS_ROOT_ENV, str(tmp_path))
+    found = Sensors(meter={"command": "x", "serial": "/dev/ttyUSB0"})
+    assert any("power_meter" in n and "exactly one" in n for n in found.notes)
+    assert NO_POWER in found.notes
+
+
 @pytest.mark.parametrize("line,watts", [(b"5.1\n", 5.1), (b"P=12.5W\r\n", 12.5), (b"-0.3", -0.3),
                                         (b"1e1 W", 10.0), (b"no number here", None)])
 def test_meter_line_parsing(line: bytes, watts: Any) -> None:

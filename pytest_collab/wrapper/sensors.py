@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import nvml, procfs, rapl  # noqa: F401  (importing registers their probes)
 from .meter import Meter
-from .probing import REGISTRY, Probe, Reader, clean, first_line, sensor, take_notes, under
+from .probing import REGISTRY, Probe, Reader, clean, first_line, note, sensor, take_notes, under
 
 NO_POWER = ("no power sensor found on this board (RAPL, NVML, hwmon, INA3221, RPi 5 PMIC) "
             "and no power_meter in its profile entry: no power or energy is recorded here; "
@@ -159,7 +159,11 @@ class Sensors:
         take_notes()  # left over from an earlier Sensors in this process
         found: List[Tuple[Any, float]] = []
         if meter:
-            found.append((Meter(meter, on_note), 0.0))
+            try:
+                found.append((Meter(meter, on_note), 0.0))
+            except ValueError as exc:  # the program runs already: say it, do not stop it
+                note("power_meter %s is not valid (%s): fix it in the profile (docs/energy.md)"
+                     % (dict(meter), exc))
         for probe, unit, period in REGISTRY if probes is None else probes:
             try:
                 reader = probe()
