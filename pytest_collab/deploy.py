@@ -121,6 +121,9 @@ class Program:
                 elif kind == "start":
                     self.pid = obj.get("pid")
                     self.units = obj.get("units", {})
+                elif kind == "note":  # the wrapper's own word (no power sensor, ...): log only
+                    stamp = time.strftime("%H:%M:%S", time.localtime(obj.get("t", time.time())))
+                    self._log.write(f"{stamp} collab_wrapper: {obj.get('line', '')}\n")
                 elif kind == "exit":
                     self.exit_code = obj.get("code")
                     self.exit_signal = obj.get("signal")

@@ -111,6 +111,7 @@ class Device:
     facts: dict[str, object] = field(default_factory=dict)      # Ansible-named, `collab facts`
     facts_time: str | None = None
     link: dict[str, float] = field(default_factory=dict)         # emulated uplink shaping
+    power_meter: dict[str, Any] = field(default_factory=dict)  # external meter, docs/energy.md
 
     def matches(self, want: str) -> bool:
         """A marker's ``want`` is either a kind or a tag."""

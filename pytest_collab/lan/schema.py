@@ -36,7 +36,8 @@ KIND_KEYS = ("description", "resources")
 SSH_KEYS = ("user", "port", "key", "key_env", "agent", "host_key_policy",
             "known_hosts", "connect_timeout")
 DEVICE_KEYS = ("name", "kind", "address", "transport", "runtime", "arch", "os", "mac",
-               "tags", "resources", "ssh", "python", "workdir", "facts", "facts_time", "link")
+               "tags", "resources", "ssh", "python", "workdir", "facts", "facts_time", "link",
+               "power_meter")
 # Link shaping of an emulated device's uplink (docs/emulated.md); all optional numbers.
 LINK_KEYS = ("rate_mbit", "delay_ms", "jitter_ms", "loss_pct")
 # What one device may inherit: identity (name, address, mac, facts) stays per device.
@@ -246,6 +247,8 @@ def check_fields(data: dict, key: str, schema: Schema) -> dict:
             out[name] = schema.numbers(value, sub)
         elif name == "link":
             out[name] = check_link(value, sub, schema)
+        elif name == "power_meter":
+            out[name] = check_power_meter(value, sub, schema)
         elif name == "facts":
             out[name] = schema.mapping(value, sub)
         elif name == "facts_time":
@@ -266,6 +269,17 @@ def check_link(value: Any, key: str, schema: Schema) -> dict[str, float]:
     if out.get("loss_pct", 0) > 100:
         schema.fail(join(key, "loss_pct"), f"a percentage from 0 to 100, got {out['loss_pct']}")
     return out
+
+
+def check_power_meter(value: Any, key: str, schema: Schema) -> dict[str, Any]:
+    """``power_meter: {command: ...}`` or ``{serial: /dev/ttyUSB0}`` (docs/energy.md); the
+    wrapper that reads the meter owns the rule."""
+    from pytest_collab.wrapper.meter import check
+
+    try:
+        return check(schema.mapping(value, key))
+    except ValueError as exc:
+        schema.fail(key, str(exc))
 
 
 def check_mac(value: Any, key: str, schema: Schema) -> str:

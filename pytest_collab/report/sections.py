@@ -39,6 +39,8 @@ from typing import Any
 from pytest_collab.errors import CollabWarning
 
 ENTRY_POINT_GROUP = "pytest_collab.report_sections"
+#: sections shipped in the package that register through this same API, on first use
+PACKAGED_SECTIONS = ("pytest_collab.report.energy",)
 
 Predicate = Callable[[Any, dict], bool]
 Render = Callable[[Any, Any, dict], list]
@@ -68,8 +70,11 @@ def unregister_section(name: str) -> None:
 
 def registered_sections() -> list[Section]:
     """Experiment sections, after importing the modules named by entry points."""
+    import importlib
     import importlib.metadata
 
+    for module in PACKAGED_SECTIONS:
+        importlib.import_module(module)
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         ep.load()
     return list(_REGISTRY.values())

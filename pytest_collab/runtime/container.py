@@ -26,6 +26,7 @@ from pytest_collab.containers.tarball import tar_bytes
 from pytest_collab.errors import CollabError, DeployError
 from pytest_collab.runtime import labels as lbl
 from pytest_collab.runtime.container_stream import ContainerSpawned
+from pytest_collab.wrapper.meter import cli_args as meter_args
 
 if TYPE_CHECKING:
     import docker
@@ -160,7 +161,7 @@ class ContainerRuntime:
         test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
         entry = ["python3", "-m", "collab_wrapper", "--net-scope",
                  "netns" if self._lab is not None else "host", "--hz", f"{hz:g}",
-                 "--grace", f"{self.grace:g}", "--"]
+                 "--grace", f"{self.grace:g}", *meter_args(self.device.power_meter), "--"]
         if self._ncpu is None:
             self._ncpu = int(client.info().get("NCPU", 1))
         kwargs = limits(self.device, self._ncpu)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_collab.runtime.shipping import device_packages, local_root, with_pythonpath
+from pytest_collab.wrapper.meter import cli_args as meter_args
 
 if TYPE_CHECKING:
     from pytest_collab.lan.profile import Device
@@ -62,7 +63,7 @@ class ProcessRuntime:
         self._ensure_packages()
         root = str(local_root()) if self.local else self._root
         env = with_pythonpath(env, root, os.pathsep if self.local else ":")
-        wrapper = [self.python, "-m", "collab_wrapper"]
+        wrapper = [self.python, "-m", "collab_wrapper", *meter_args(self.device.power_meter)]
         return self.transport.spawn([*wrapper, "--hz", f"{hz:g}", "--", *argv], cwd=cwd, env=env)
 
     def close(self) -> None:

@@ -1,9 +1,12 @@
-"""Command line of the wrapper: ``[--hz 10] [--grace 5] [--no-stdin-watch] -- PROGRAM ARGS...``."""
+"""Command line of the wrapper:
+``[--hz 10] [--grace 5] [--no-stdin-watch] [--power-meter JSON] -- PROGRAM ARGS...``."""
 from __future__ import annotations
 
 import argparse
+import json
 from typing import List, Optional
 
+from . import meter
 from .runner import Runner
 
 
@@ -20,6 +23,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--net-scope", choices=("auto", "host", "netns"), default="auto",
                         help="whether the program has its own network namespace; 'auto' "
                              "compares namespaces, a container runtime may know better (default: auto)")
+    parser.add_argument("--power-meter", metavar="JSON", default=None,
+                        help="an external power meter, as the profile's power_meter mapping: "
+                             "'{\"command\": \"CMD\"}' (prints watts) or '{\"serial\": "
+                             "\"/dev/ttyUSB0\"}' (docs/energy.md) (default: none)")
     parser.add_argument("program", nargs=argparse.REMAINDER, help="-- PROGRAM ARGS...")
     args = parser.parse_args(argv)
     if args.program[:1] == ["--"]:
@@ -28,10 +35,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error("no program given: use -- PROGRAM ARGS...")
     if not args.hz > 0 or args.grace < 0:
         parser.error("--hz must be > 0 and --grace >= 0")
+    if args.power_meter is not None:
+        try:
+            args.power_meter = meter.check(json.loads(args.power_meter))
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError too
+            parser.error("--power-meter: %s" % exc)
     return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     return Runner(args.program, hz=args.hz, grace=args.grace, stdin_watch=args.stdin_watch,
-                  net_scope=args.net_scope).run()
+                  net_scope=args.net_scope, power_meter=args.power_meter).run()

@@ -60,12 +60,13 @@ class Runner:
 
     def __init__(self, argv: List[str], hz: float = 10.0, grace: float = 5.0,
                  stdin_watch: bool = True, net_scope: str = "auto",
-                 out: Optional[BinaryIO] = None) -> None:
+                 out: Optional[BinaryIO] = None, power_meter: Optional[dict] = None) -> None:
         self.argv = argv
         self.hz = hz
         self.grace = grace
         self.stdin_watch = stdin_watch
         self.net_scope = net_scope
+        self.power_meter = power_meter
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -148,10 +149,13 @@ class Runner:
         net_names = ("net_rx_bytes", "net_tx_bytes") if scope == "netns" else (
             "host_net_rx_bytes", "host_net_tx_bytes")
         net = procfs.NetDev(proc.pid)
-        sensors = Sensors()
+        sensors = Sensors(meter=self.power_meter, on_note=lambda line: self.emitter.emit("note", line=line))
         units = dict(UNITS, **dict.fromkeys(net_names, "B"), **sensors.units)
         self.emitter.emit("start", v=PROTOCOL_VERSION, pid=proc.pid, argv=self.argv, hz=self.hz,
-                          net_scope=scope, units=units, host=socket.gethostname())
+                          net_scope=scope, units=units, host=socket.gethostname(),
+                          board=sorted(sensors.units))
+        for note in sensors.notes:  # once per run, never per sample
+            self.emitter.emit("note", line=note)
         pumps = [self._thread(self._pump, proc.stdout, "stdout"),
                  self._thread(self._pump, proc.stderr, "stderr")]
         self._thread(self._await_exit, proc.pid)
@@ -182,6 +186,7 @@ class Runner:
         self.emitter.close()
         tree.close()
         net.close()
+        sensors.close()
         return 128 + sig if sig is not None else (code if code is not None else 1)
 
     def _loop(self, sample: Callable[[], None]) -> None:

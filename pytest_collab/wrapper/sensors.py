@@ -1,14 +1,23 @@
-"""Board sensors (power, temperature): a small registry, probed once at wrapper start.
+"""Board sensors (power, energy, temperature): a small registry, probed once at wrapper start.
 
 Each registered *probe* looks once for its files or tool and returns a *reader* (a
 function returning ``{metric_name: value}``, or ``{}`` when a read fails) or None when
-the board does not have it. Nothing is guessed: a board without a sensor records none.
-Probes that found nothing cost nothing afterwards; readers keep their files open.
+the board does not have it. Nothing is guessed: a board without a sensor records none,
+and says so once (``Sensors.notes``). Probes that found nothing cost nothing afterwards;
+readers keep their files open. Every path is read under ``PYTEST_COLLAB_SYSFS_ROOT``
+(default ``/``), so a fake tree can stand in for a board.
 
-Adding a board: write a probe below, decorate it with ``@sensor(unit, period_s)``,
-name its metrics ``<quantity>_<unit>.<source>`` (``power_w.VDD_IN``, ``temp_c.cpu``),
-and keep it stdlib only. Use ``period_s`` for anything that spawns a process (such as
-``vcgencmd``): the reader then runs at most that often and its last values repeat.
+Sources: hwmon, Jetson INA3221 rails, thermal zones, RPi 5 PMIC (below), RAPL
+(:mod:`.rapl`), NVML (:mod:`.nvml`, when ``pynvml`` is installed) and an external meter
+declared in the profile (:mod:`.meter`). All of them are board-level: every process on
+the device is in their numbers (docs/energy.md).
+
+Adding a board: write a probe, decorate it with ``@sensor(unit, period_s)`` (from
+:mod:`.probing`), name its metrics ``<quantity>_<unit>.<source>`` (``power_w.VDD_IN``,
+``energy_j.rapl.package-0``, ``temp_c.cpu``), and keep it stdlib only. Use ``period_s``
+for anything that spawns a process (such as ``vcgencmd``): the reader then runs at most
+that often and its last values repeat. A reader whose metrics are not all there on the
+first read (power from an energy counter) lists them in a ``units`` attribute.
 """
 from __future__ import annotations
 
@@ -18,31 +27,15 @@ import re
 import shutil
 import subprocess
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from . import procfs
+from . import nvml, procfs, rapl  # noqa: F401  (importing registers their probes)
+from .meter import Meter
+from .probing import REGISTRY, Probe, Reader, clean, first_line, note, sensor, take_notes, under
 
-Reader = Callable[[], Dict[str, float]]
-Probe = Callable[[], Optional[Reader]]
-
-_REGISTRY: List[Tuple[Probe, str, float]] = []
-
-
-def sensor(unit: str, period_s: float = 0.0) -> Callable[[Probe], Probe]:
-    """Register a probe whose metrics are all in ``unit``; ``period_s`` throttles reads."""
-    def register(probe: Probe) -> Probe:
-        _REGISTRY.append((probe, unit, period_s))
-        return probe
-    return register
-
-
-def _clean(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip()) or "unnamed"
-
-
-def _first_line(path: str) -> Optional[str]:
-    data = procfs.read_file(path, 256)
-    return data.decode("ascii", "replace").strip() if data else None
+NO_POWER = ("no power sensor found on this board (RAPL, NVML, hwmon, INA3221, RPi 5 PMIC) "
+            "and no power_meter in its profile entry: no power or energy is recorded here; "
+            "see docs/energy.md to add an external meter")
 
 
 def _files_reader(files: Dict[str, Tuple[int, float]]) -> Optional[Reader]:
@@ -69,13 +62,13 @@ def _open_scaled(path: str, scale: float) -> Optional[Tuple[int, float]]:
 def hwmon_power() -> Optional[Reader]:
     """Linux hwmon power meters (``power*_input``, microwatts): desktops, some boards."""
     files: Dict[str, Tuple[int, float]] = {}
-    for path in sorted(glob.glob("/sys/class/hwmon/hwmon*/power*_input")):
+    for path in sorted(glob.glob(under("/sys/class/hwmon/hwmon*/power*_input"))):
         folder, base = os.path.split(path)
-        chip = _first_line(os.path.join(folder, "name")) or os.path.basename(folder)
-        label = _first_line(os.path.join(folder, base.replace("_input", "_label")))
+        chip = first_line(os.path.join(folder, "name")) or os.path.basename(folder)
+        label = first_line(os.path.join(folder, base.replace("_input", "_label")))
         opened = _open_scaled(path, 1e-6)
         if opened:
-            files["power_w.%s.%s" % (_clean(chip), _clean(label or base[:-6]))] = opened
+            files["power_w.%s.%s" % (clean(chip), clean(label or base[:-6]))] = opened
     return _files_reader(files)
 
 
@@ -83,20 +76,20 @@ def hwmon_power() -> Optional[Reader]:
 def jetson_ina3221() -> Optional[Reader]:
     """Jetson INA3221 rails: hwmon layout (L4T >= 34: mV x mA) or IIO layout (L4T 32: mW)."""
     rails: Dict[str, Tuple[int, int]] = {}
-    for folder in glob.glob("/sys/bus/i2c/drivers/ina3221*/*/hwmon/hwmon*"):
+    for folder in glob.glob(under("/sys/bus/i2c/drivers/ina3221*/*/hwmon/hwmon*")):
         for label_path in glob.glob(os.path.join(folder, "in*_label")):
             n = os.path.basename(label_path)[2:-6]
             volt = procfs.open_ro(os.path.join(folder, "in%s_input" % n))
             curr = procfs.open_ro(os.path.join(folder, "curr%s_input" % n))
             if volt >= 0 and curr >= 0:
-                rails["power_w.%s" % _clean(_first_line(label_path) or "rail" + n)] = (volt, curr)
+                rails["power_w.%s" % clean(first_line(label_path) or "rail" + n)] = (volt, curr)
     files: Dict[str, Tuple[int, float]] = {}
-    for path in glob.glob("/sys/bus/i2c/drivers/ina3221*/*/iio:device*/in_power*_input"):
+    for path in glob.glob(under("/sys/bus/i2c/drivers/ina3221*/*/iio:device*/in_power*_input")):
         n = os.path.basename(path)[len("in_power"):-len("_input")]
-        name = _first_line(os.path.join(os.path.dirname(path), "rail_name_%s" % n)) or "rail" + n
+        name = first_line(os.path.join(os.path.dirname(path), "rail_name_%s" % n)) or "rail" + n
         opened = _open_scaled(path, 1e-3)
         if opened:
-            files["power_w.%s" % _clean(name)] = opened
+            files["power_w.%s" % clean(name)] = opened
     if rails:
         def read() -> Dict[str, float]:
             out: Dict[str, float] = {}
@@ -113,9 +106,9 @@ def jetson_ina3221() -> Optional[Reader]:
 def thermal_zones() -> Optional[Reader]:
     """Kernel thermal zones (millidegrees C): Raspberry Pi, Jetson, most laptops."""
     files: Dict[str, Tuple[int, float]] = {}
-    for folder in sorted(glob.glob("/sys/class/thermal/thermal_zone*")):
-        kind = _first_line(os.path.join(folder, "type")) or os.path.basename(folder)
-        name = "temp_c.%s" % _clean(kind)
+    for folder in sorted(glob.glob(under("/sys/class/thermal/thermal_zone*"))):
+        kind = first_line(os.path.join(folder, "type")) or os.path.basename(folder)
+        name = "temp_c.%s" % clean(kind)
         if name in files:
             name += "." + os.path.basename(folder)[len("thermal_zone"):]
         opened = _open_scaled(os.path.join(folder, "temp"), 1e-3)
@@ -150,20 +143,42 @@ def rpi_pmic() -> Optional[Reader]:
 
 
 class Sensors:
-    """The readers found on this board, and the units of their metrics."""
+    """The readers found on this board, the units of their metrics, and what to tell once.
 
-    def __init__(self, probes: Optional[List[Tuple[Probe, str, float]]] = None) -> None:
+    ``meter`` is the device's external meter spec (``--power-meter``), if any. ``notes``
+    are the problems probing found (an unreadable counter, a meter that can not be
+    opened, a board with no power source at all), to be said once at start; ``on_note``
+    hears of a problem found later (a meter command that keeps printing nothing).
+    """
+
+    def __init__(self, probes: Optional[List[Tuple[Probe, str, float]]] = None,
+                 meter: Optional[Mapping[str, Any]] = None,
+                 on_note: Optional[Callable[[str], None]] = None) -> None:
         self.units: Dict[str, str] = {}
         self._active: List[List] = []  # [reader, period_s, next_due, last_values]
-        for probe, unit, period in _REGISTRY if probes is None else probes:
+        take_notes()  # left over from an earlier Sensors in this process
+        found: List[Tuple[Any, float]] = []
+        if meter:
+            try:
+                found.append((Meter(meter, on_note), 0.0))
+            except ValueError as exc:  # the program runs already: say it, do not stop it
+                note("power_meter %s is not valid (%s): fix it in the profile (docs/energy.md)"
+                     % (dict(meter), exc))
+        for probe, unit, period in REGISTRY if probes is None else probes:
             try:
                 reader = probe()
                 first = reader() if reader is not None else {}
             except Exception:  # a broken sensor file must never stop the wrapper
                 continue
             if first:
-                self.units.update(dict.fromkeys(first, unit))
+                self.units.update(getattr(reader, "units", None) or dict.fromkeys(first, unit))
                 self._active.append([reader, period, time.monotonic() + period, first])
+        for reader, period in found:
+            self.units.update(reader.units)
+            self._active.append([reader, period, 0.0, {}])
+        self.notes = take_notes()
+        if probes is None and "W" not in self.units.values():
+            self.notes.append(NO_POWER)
 
     def __bool__(self) -> bool:
         return bool(self._active)
@@ -179,3 +194,13 @@ class Sensors:
                     entry[3] = {}
                 entry[2] = now + entry[1]
             into.update(entry[3])
+
+    def close(self) -> None:
+        """Stop what holds resources (a meter's thread and command, NVML)."""
+        for entry in self._active:
+            close = getattr(entry[0], "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
