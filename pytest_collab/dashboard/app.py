@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pytest_collab.dashboard import lab, registry_view, runs
-from pytest_collab.dashboard.auth import TokenGuard
+from pytest_collab.dashboard.auth import TokenGuard, form_fields
 from pytest_collab.dashboard.jobs import Jobs
 from pytest_collab.dashboard.live import LiveMonitor, log_tail
 from pytest_collab.errors import CollabError, RunDataError
@@ -234,7 +234,10 @@ class Dashboard:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
+    """A JSON object body, or a form's fields (a plain HTML form carries the token as one)."""
     raw = await request.body()
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return {k: v for k, v in form_fields(raw).items() if k != "token"}
     if not raw.strip():
         return {}
     try:
@@ -250,7 +253,7 @@ def create_app(settings: Settings) -> Starlette:
     """The ASGI app for ``settings`` (``collab dashboard`` serves it with uvicorn)."""
     d = Dashboard(settings)
     routes = [
-        Route("/", lambda request: RedirectResponse("/lab", status_code=303)),
+        Route("/", lambda request: RedirectResponse(f"/lab?{request.url.query}".rstrip("?"), status_code=303)),
         Route("/lab", d.lab_page), Route("/lab/{profile}", d.lab_page),
         Route("/registry", d.registry_page), Route("/runs", d.runs_page), Route("/live", d.live_page),
         Route("/runs/{run}/report", d.report_page), Route("/compare", d.compare_page),

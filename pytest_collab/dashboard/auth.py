@@ -13,6 +13,7 @@ import hmac
 import ipaddress
 import secrets
 from typing import Awaitable, Callable
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -58,13 +59,15 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" else None
 
 
+def form_fields(body: bytes) -> dict[str, str]:
+    """An url-encoded form body (a plain HTML form), without needing python-multipart."""
+    return {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+
+
 async def _form_token(request: Request) -> str | None:
-    kind = request.headers.get("content-type", "")
-    if not kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return None
-    form = await request.form()
-    value = form.get("token")
-    return value if isinstance(value, str) else None
+    return form_fields(await request.body()).get("token")
 
 
 def refused(status: int, why: str) -> JSONResponse:

@@ -169,7 +169,7 @@ class LiveMonitor:
         return True
 
     def _states(self) -> list[tuple[Path, dict[str, Any]]]:
-        found = []
+        found: list[tuple[Path, dict[str, Any]]] = []
         if not self.reports.is_dir():
             return found
         for path in self.reports.glob(f"*/{LIVE_DIR}/*.json"):
@@ -204,7 +204,8 @@ class LiveMonitor:
             return self._snapshot
 
     def _session(self, run_root: Path, state: dict[str, Any], alive: bool, now: float) -> dict[str, Any]:
-        programs, by_device = [], {}
+        programs: list[dict[str, Any]] = []
+        by_device: dict[str, list[ProgramTail]] = {}
         for index, prog in enumerate(state.get("programs") or []):
             path = run_root / str(prog.get("jsonl", ""))
             tail = self._tails.get(path)
@@ -224,7 +225,7 @@ class LiveMonitor:
         tests = [{"nodeid": k, **v} for k, v in (state.get("tests") or {}).items()]
         state_of = {"lease": "waiting for a lease"}
         for test in tests:
-            test["label"] = state_of.get(test.get("state"), test.get("state"))
+            test["label"] = state_of.get(str(test.get("state")), test.get("state"))
             if test.get("state") in ("lease", "running") and not alive:
                 test["label"] = "interrupted"
         return {"id": f"{run_root.name}/{state.get('worker')}", "run_id": run_root.name,

@@ -26,11 +26,11 @@ def split_name(repository: str) -> tuple[str | None, str]:
 
 def describe_manifest(media_type: str, manifest: dict[str, Any]) -> dict[str, Any]:
     """Kind, size and platforms of one manifest, read from the manifest itself."""
-    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
-    layers = manifest.get("layers") if isinstance(manifest.get("layers"), list) else []
-    children = manifest.get("manifests") if isinstance(manifest.get("manifests"), list) else []
-    artifact = manifest.get("artifactType") or (config.get("mediaType") if config.get("mediaType")
-                                                not in IMAGE_CONFIGS else None)
+    config: dict[str, Any] = manifest["config"] if isinstance(manifest.get("config"), dict) else {}
+    layers: list[Any] = manifest["layers"] if isinstance(manifest.get("layers"), list) else []
+    children: list[Any] = manifest["manifests"] if isinstance(manifest.get("manifests"), list) else []
+    config_type = config.get("mediaType")
+    artifact = manifest.get("artifactType") or (config_type if config_type not in IMAGE_CONFIGS else None)
     if children:
         kind = "index"
         size = sum(int(m.get("size") or 0) for m in children)

@@ -49,6 +49,10 @@ def _seconds(start: Any, end: Any) -> float | None:
         return None
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _counts(tests: dict[str, Any]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for info in tests.values():
@@ -81,10 +85,8 @@ def summarize(run: RunDir, alive: Any = None) -> dict[str, Any]:
         info = run.read_run_json()
     except RunDataError as exc:
         return {**row, "status": "broken", "problem": str(exc)}
-    tests = info.get("tests") if isinstance(info.get("tests"), dict) else {}
-    counts = _counts(tests)
-    git = info.get("git") if isinstance(info.get("git"), dict) else {}
-    profile = info.get("profile") if isinstance(info.get("profile"), dict) else {}
+    counts = _counts(_mapping(info.get("tests")))
+    git, profile = _mapping(info.get("git")), _mapping(info.get("profile"))
     return {**row, "status": "failed" if counts.get("failed") else "passed",
             "started": info.get("started"), "finished": info.get("finished"),
             "duration_s": _seconds(info.get("started"), info.get("finished")),

@@ -25,6 +25,7 @@ function sessionCard(s) {
     cards.set(s.id, entry);
   }
   entry.card.classList.toggle("gone", !s.alive);
+  entry.grid.hidden = !s.alive;  // an ended session has nothing left to draw
   const state = s.alive ? "running" : (s.state === "finished" ? "finished" : "gone (pytest ended without finishing)");
   entry.head.replaceChildren(
     el("h2", {}, `${s.run_id} · ${s.worker}`, " ", el("span", {class: "pill " + (s.alive ? "running" : "")}, state)),
@@ -39,8 +40,8 @@ function sessionCard(s) {
     el("tbody", {}, testRows)));
   const progRows = s.programs.map(p => el("tr", {dataset: {program: p.name, device: p.device}},
     el("td", {}, el("b", {}, p.name)), el("td", {}, p.device), el("td", {}, el("span", {class: "pill " + (p.status === "running" ? "running" : "")}, p.status)),
-    el("td", {class: "num"}, p.cpu !== null && p.cpu !== undefined ? `${p.cpu.toFixed(0)} %` : "-"),
-    el("td", {class: "num"}, fmtBytes(p.rss)), el("td", {class: "muted"}, p.test),
+    el("td", {class: "num"}, p.status === "running" && p.cpu != null ? `${p.cpu.toFixed(0)} %` : "-"),
+    el("td", {class: "num"}, p.status === "running" ? fmtBytes(p.rss) : "-"), el("td", {class: "muted"}, p.test),
     el("td", {}, el("a", {class: "log", onclick: () => selectLog(s.run_id, p)}, "log"))));
   entry.programs.replaceChildren(el("table", {class: "data programs"},
     el("thead", {}, el("tr", {}, ["program", "device", "status", "CPU", "memory", "test", ""].map(h => el("th", {}, h)))),

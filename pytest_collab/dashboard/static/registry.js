@@ -18,7 +18,7 @@ async function load() {
   document.getElementById("url").textContent = data.url;
   status.replaceChildren(data.reachable ? el("span", {class: "pill ok"}, `reachable · ${data.repositories.length} repositories`)
                                         : el("span", {class: "pill unreachable", title: data.error}, "unreachable"));
-  if (!data.reachable) flash(`registry ${data.url} is unreachable: ${data.error}`, true);
+  if (!data.reachable) flash(data.error, true);
   const advice = document.getElementById("advice");
   advice.hidden = !data.advice;
   advice.textContent = data.advice || "";
