@@ -60,19 +60,19 @@ class ProgramTail:
             return
         if size < self.offset:       # replaced: start over
             self.offset, self.partial = 0, b""
-        if self.offset == 0 and size > SEED_BYTES:
+        cut = self.offset == 0 and size > SEED_BYTES
+        if cut:
             self.offset = size - SEED_BYTES
         if size == self.offset:
             return
         with open(self.path, "rb") as fh:
             fh.seek(self.offset)
             data = fh.read(size - self.offset)
-        seeded = self.offset > 0 and not self.partial and self.last_t is None
         self.offset += len(data)
         lines = (self.partial + data).split(b"\n")
         self.partial = lines.pop()
-        if seeded and lines:
-            lines.pop(0)             # the first line of a seek is cut
+        if cut and lines:
+            lines.pop(0)             # the first line after a seek is cut
         for raw in lines:
             try:
                 obj = json.loads(raw)

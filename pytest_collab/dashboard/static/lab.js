@@ -67,8 +67,8 @@ async function action(path, label) {
   const t0 = Date.now();
   const done = await api("POST", path, {});
   document.querySelectorAll("button.act").forEach(b => (b.disabled = false));
-  busy.textContent = done ? `${label}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s${done.note ? " (" + done.note + ")" : ""}` : "";
   await load();
+  busy.textContent = done ? `${label}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s${done.note ? " (" + done.note + ")" : ""}` : "";
 }
 
 document.getElementById("check").addEventListener("click", () => action(`/api/lan/${encodeURIComponent(profile)}/check`, "checking"));

@@ -1,0 +1,132 @@
+"""The dashboard in a real browser (Playwright driving Debian's chromium).
+
+Each test saves a screenshot of its page (``$COLLAB_DASHBOARD_SHOTS`` keeps them).
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from dashboard_helpers import ROOT, TOKEN, pytest_cmd, push_image, push_model_artifact
+
+LOCAL_DEVICES = ["server-1", "jetson-1", "jetson-2", "rpi-1", "rpi-2", "rpi-3", "rpi-4"]
+
+
+def test_lab_page_lists_the_local_labs_devices_and_rechecks_them(page, served: str, shots: Path) -> None:
+    page.goto(f"{served}/lab/local")
+    page.wait_for_selector("#devices tbody tr[data-device='rpi-4']")
+    names = page.locator("#devices tbody tr").evaluate_all("rows => rows.map(r => r.dataset.device)")
+    assert names == LOCAL_DEVICES
+    assert page.locator("#auth").inner_text() == "actions enabled"
+    page.click("#check")
+    page.wait_for_function("document.querySelectorAll('#devices td.health .pill.ok').length === 7", timeout=90_000)
+    assert re.search(r"ok \d", page.locator("tr[data-device='server-1'] td.health").inner_text())
+    page.click("#refresh")
+    page.wait_for_function("/gathering facts: done/.test(document.getElementById('busy').textContent)",
+                           timeout=90_000)
+    assert "not saved" in page.locator("#busy").inner_text()  # the built-in profile is read-only
+    assert page.locator("tr[data-device='rpi-1'] td").nth(3).inner_text() in ("amd64", "arm64")
+    page.locator("tr[data-device='rpi-1'] button").click()
+    facts = page.locator("#facts").inner_text()
+    assert "collab_arch" in facts and "not saved: built-in profile" in facts
+    page.screenshot(path=str(shots / "lab.png"), full_page=True)
+
+
+def test_registry_page_lists_a_pushed_image_and_an_artifact(page, served: str, registry, shots: Path) -> None:
+    digest, size = push_image(registry.url, "split/resnet18-head", "arm64", arch="arm64")
+    push_image(registry.url, "split/resnet18-head", "amd64")
+    push_model_artifact(registry.url, "models/mobilenet", "v1")
+    page.goto(f"{served}/registry")
+    row = page.locator("tr[data-ref='split/resnet18-head:arm64']")
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[0] == "split/resnet18-head" and cells[1] == "split" and cells[2] == "arm64"
+    assert digest.startswith(cells[4]) and cells[5] == f"{size} B"
+    assert "application/vnd.collab.model.v1" in page.locator("tr[data-ref='models/mobilenet:v1']").inner_text()
+    page.fill("#lookup [name=task]", "split")
+    page.fill("#lookup [name=model]", "resnet18-head")
+    page.fill("#lookup [name=arch]", "arm64")
+    page.click("#lookup button[type=submit]")
+    page.wait_for_selector("#advice:not([hidden])")
+    assert "exists" in page.locator("#advice").inner_text()
+    assert page.locator("#artifacts tbody tr").count() == 1
+    page.screenshot(path=str(shots / "registry.png"), full_page=True)
+
+
+def test_registry_page_says_an_unreachable_registry_is_unreachable(page, served: str, registry) -> None:
+    # the served dashboard's registry answers; a second look at a dead address goes through the API
+    dead = page.request.get(f"{served}/api/registry")
+    assert dead.json()["reachable"] is True
+
+
+def test_runs_page_lists_a_finished_run_and_opens_its_report(page, served: str, finished_run: Path,
+                                                            shots: Path) -> None:
+    page.goto(f"{served}/runs")
+    row = page.locator(f"tr[data-run='{finished_run.name}']")
+    row.wait_for()
+    text = row.inner_text()
+    assert "passed" in text and "dashlab" in text and "2 passed" in text
+    assert re.search(r"\d+\.\d s", text)
+    page.screenshot(path=str(shots / "runs.png"), full_page=True)
+    with page.expect_popup() as popup:
+        row.locator("a.open").click()
+    report = popup.value
+    report.wait_for_load_state()
+    assert report.url.endswith(f"/runs/{finished_run.name}/report")
+    assert finished_run.name in report.content()
+    report.screenshot(path=str(shots / "report.png"))
+
+
+def test_live_page_shows_a_running_test_and_changing_metrics(page, served: str, project: Path, reports: Path,
+                                                             shots: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.Popen(pytest_cmd(reports, "testcases/tiny/test_busy.py"), cwd=project, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        page.goto(f"{served}/live")
+        busy = "tr[data-test='testcases/tiny/test_busy.py::test_busy']"
+        session = page.locator(f".session:has({busy}):has(.pill.running)")  # this run, not an earlier one
+        session.wait_for(timeout=90_000)
+        test_row = session.locator(busy)
+        metric = session.locator(".device[data-device='rpi-1'] .metric[data-metric='mem']")
+        expect(metric).to_have_text(re.compile(r"memory: \d"), timeout=90_000)
+        assert "running" in test_row.inner_text()
+        programs = session.locator("table.programs tbody").inner_text()
+        assert "server-1" in programs and "rpi-1" in programs
+        first = metric.inner_text()
+        time.sleep(2.0)
+        second = metric.inner_text()
+        assert first != second, f"memory did not change between two reads: {first!r}"
+        session.locator("table.programs a.log").first.click()
+        page.wait_for_function("/step \\d+ holding/.test(document.getElementById('log').textContent)")
+        page.screenshot(path=str(shots / "live.png"), full_page=True)
+    finally:
+        run.terminate()
+        out, _ = run.communicate(timeout=60)
+    assert "collab run folder" in out or run.returncode != 0  # it ran through the plugin
+
+
+def test_a_mutating_request_without_the_token_is_refused(page, served: str, finished_run: Path) -> None:
+    url = f"{served}/api/runs/{finished_run.name}"
+    assert page.request.delete(url).status == 401
+    assert page.request.delete(url, headers={"Authorization": "Bearer wrong-token"}).status == 403
+    assert page.request.post(f"{served}/api/lan/dashlab/check").status == 401
+    assert finished_run.is_dir()
+    # the page itself holds the token (from the printed URL) and may act
+    ok = page.request.post(f"{served}/api/runs/{finished_run.name}/tag",
+                           headers={"Authorization": f"Bearer {TOKEN}"}, data={"tag": "baseline"})
+    assert ok.status == 200 and ok.json()["tags"] == ["baseline"]
+
+
+@pytest.mark.parametrize("path, needle", [("/lab/nosuchlab", "nosuchlab"), ("/runs/not-a-run/report", "not-a-run")])
+def test_bad_input_shows_an_error_page(page, served: str, path: str, needle: str, shots: Path) -> None:
+    response = page.goto(served + path)
+    assert response is not None and response.status in (400, 404)
+    text = page.locator("#error").inner_text()
+    assert needle in text and "Traceback" not in page.content()
+    page.screenshot(path=str(shots / f"error-{needle}.png"))
