@@ -4,6 +4,7 @@ Each test saves a screenshot of its page (``$COLLAB_DASHBOARD_SHOTS`` keeps them
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from dashboard_helpers import ROOT, TOKEN, pytest_cmd, push_image, push_model_artifact
+from dashboard_helpers import ROOT, TOKEN, pytest_cmd, push_image, push_model_artifact, run_finished
 
 LOCAL_DEVICES = ["server-1", "jetson-1", "jetson-2", "rpi-1", "rpi-2", "rpi-3", "rpi-4"]
 
@@ -44,6 +45,7 @@ def test_registry_page_lists_a_pushed_image_and_an_artifact(page, served: str, r
     page.goto(f"{served}/registry")
     row = page.locator("tr[data-ref='split/resnet18-head:arm64']")
     row.wait_for()
+    page.screenshot(path=str(shots / "registry-all.png"), full_page=True)
     cells = row.locator("td").all_inner_texts()
     assert cells[0] == "split/resnet18-head" and cells[1] == "split" and cells[2] == "arm64"
     assert digest.startswith(cells[4]) and cells[5] == f"{size} B"
@@ -58,10 +60,17 @@ def test_registry_page_lists_a_pushed_image_and_an_artifact(page, served: str, r
     page.screenshot(path=str(shots / "registry.png"), full_page=True)
 
 
-def test_registry_page_says_an_unreachable_registry_is_unreachable(page, served: str, registry) -> None:
-    # the served dashboard's registry answers; a second look at a dead address goes through the API
-    dead = page.request.get(f"{served}/api/registry")
-    assert dead.json()["reachable"] is True
+def test_ensure_from_the_registry_page_shows_its_progress(page, served: str, registry, docker_client,
+                                                         shots: Path) -> None:
+    push_image(registry.url, "split/resnet18-tail", "amd64")
+    page.goto(f"{served}/registry")
+    page.locator("tr[data-ref='split/resnet18-tail:amd64'] button").click()
+    progress = page.locator("#progress")
+    expect(progress).to_have_attribute("data-state", "done", timeout=120_000)
+    text = progress.inner_text()
+    assert "exists" in text and "pull" in text and "pulled" in text
+    page.screenshot(path=str(shots / "registry-ensure.png"), full_page=True)
+    docker_client.images.remove(f"{registry.host}/split/resnet18-tail:amd64")
 
 
 def test_runs_page_lists_a_finished_run_and_opens_its_report(page, served: str, finished_run: Path,
@@ -123,10 +132,42 @@ def test_a_mutating_request_without_the_token_is_refused(page, served: str, fini
     assert ok.status == 200 and ok.json()["tags"] == ["baseline"]
 
 
-@pytest.mark.parametrize("path, needle", [("/lab/nosuchlab", "nosuchlab"), ("/runs/not-a-run/report", "not-a-run")])
-def test_bad_input_shows_an_error_page(page, served: str, path: str, needle: str, shots: Path) -> None:
+def test_runs_page_compares_tags_and_deletes_runs(page, served: str, project: Path, reports: Path,
+                                                 finished_run: Path, shots: Path) -> None:
+    second = run_finished(project, reports)
+    page.goto(f"{served}/runs")
+    for run in (finished_run, second):
+        page.locator(f"tr[data-run='{run.name}'] input[type=checkbox]").check()
+    page.click("#compare")
+    page.wait_for_selector("section.compare")
+    heading = page.locator("section.compare h2").inner_text()
+    assert f"{second.name} vs baseline {finished_run.name}" in heading and "PASS" in heading
+    assert "accuracy" in page.locator(".compare-body").inner_text()
+    page.screenshot(path=str(shots / "compare.png"), full_page=True)
+    page.goto(f"{served}/runs")
+    row = page.locator(f"tr[data-run='{second.name}']")
+    page.once("dialog", lambda dialog: dialog.accept("candidate"))
+    row.locator("button", has_text="tag").click()
+    expect(row.locator(".pill", has_text="candidate")).to_be_visible()
+    assert json.loads((second / "run.json").read_text())["tags"] == ["candidate"]
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button.danger").click()
+    expect(row).to_have_count(0)
+    assert not second.exists() and finished_run.exists()
+
+
+@pytest.mark.parametrize("path, needles", [
+    ("/lab/nosuchlab", ["nosuchlab.yaml", "no LAN profile named"]),
+    ("/lab/broken", ["broken.yaml", "devices[0]", "kind"]),
+    ("/runs/not-a-run/report", ["not-a-run/run.json", "missing", "a pytest-collab run folder?"]),
+])
+def test_bad_input_shows_an_error_page(page, served: str, project: Path, reports: Path, path: str,
+                                       needles: list[str], shots: Path) -> None:
+    (project / "network_profiles" / "broken.yaml").write_text("devices:\n  - name: x\n")
+    (reports / "not-a-run").mkdir(parents=True, exist_ok=True)
     response = page.goto(served + path)
     assert response is not None and response.status in (400, 404)
     text = page.locator("#error").inner_text()
-    assert needle in text and "Traceback" not in page.content()
-    page.screenshot(path=str(shots / f"error-{needle}.png"))
+    assert all(n in text for n in needles), text
+    assert "Traceback" not in page.content()
+    page.screenshot(path=str(shots / f"error-{path.rsplit('/', 1)[-1]}.png"))

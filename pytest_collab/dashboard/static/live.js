@@ -8,8 +8,8 @@ let selected = null;          // {run, path, title}
 const METRICS = [
   {key: "cpu", title: "CPU %", fmt: v => `${v.toFixed(0)} %`, color: "#1f6fb2", min: 100},
   {key: "mem", title: "memory", fmt: fmtBytes, color: "#7a3fb0"},
-  {key: "net", title: "network rx+tx /s", fmt: v => fmtBytes(v) + "/s", color: "#1b8a5a"},
-  {key: "power", title: "power W", fmt: v => `${v.toFixed(2)} W`, color: "#c0392b"},
+  {key: "net", title: "network rx+tx /s", fmt: v => fmtBytes(v) + "/s", color: "#1b8a5a", min: 1000},
+  {key: "power", title: "power W", fmt: v => `${v.toFixed(2)} W`, color: "#c0392b", min: 1},
 ];
 
 function sessionCard(s) {
