@@ -4,9 +4,10 @@ Each pytest process (the controller, or each xdist worker) that runs a lab test 
 ``<run>/live/<worker>.json`` up to date: its tests (waiting for a lease, running, their
 outcome) and its programs (which device, which log). The file is rewritten atomically
 on each event (a test starts, gets its devices, ends; a program starts), a few hundred
-bytes to a few kB, so pytest never waits for anybody: the dashboard reads these files
-and the programs' raw ``.jsonl`` logs, and nobody has to listen. A write that fails (a
-full disk) is given up silently for the rest of the session; measuring goes on.
+bytes to a few kB, by a writer thread: an event only changes a dict in memory (tens of
+microseconds), so pytest never waits for the disk nor for anybody: the dashboard reads
+these files and the programs' raw ``.jsonl`` logs, and nobody has to listen. A write
+that fails (a full disk) is given up silently for the rest of the session.
 
 Imports only the stdlib and pytest: it is loaded with the plugin.
 """
@@ -57,6 +58,9 @@ class LivePublisher:
         self._path: Path | None = None
         self._lock = threading.Lock()
         self._broken = False
+        self._wake = threading.Event()
+        self._stop = False
+        self._writer: threading.Thread | None = None
         self.state: dict[str, Any] = {
             "v": VERSION, "run_id": run_id, "worker": worker, "pid": os.getpid(),
             "host": socket.gethostname(), "user": _user(), "profile": profile,
@@ -107,6 +111,7 @@ class LivePublisher:
     def session_finished(self) -> None:
         if self._path is not None:
             self._update(lambda s: s.__setitem__("state", "finished"))
+            self.flush()
 
     # ------------------------------------------------------------ pytest hooks
     @pytest.hookimpl(hookwrapper=True)
@@ -145,21 +150,52 @@ class LivePublisher:
         return Path(self._run_root())
 
     def _update(self, change: Callable[[dict[str, Any]], None]) -> None:
+        """Change the state in memory; the writer thread puts it on disk (a caller never waits
+        for the disk: on a busy ext4 disk one small rename costs milliseconds)."""
         with self._lock:
             change(self.state)
+            self.state["updated"] = time.time()
             if self._broken:
                 return
-            self.state["updated"] = time.time()
+        if self._path is None:
             try:
-                if self._path is None:
-                    folder = live_dir(self._root())
-                    folder.mkdir(parents=True, exist_ok=True)
-                    self._path = folder / f"{self.state['worker']}.json"
-                tmp = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(self.state, default=str), encoding="utf-8")
-                os.replace(tmp, self._path)
+                folder = live_dir(self._root())
+                folder.mkdir(parents=True, exist_ok=True)
             except Exception:  # noqa: BLE001  (a dashboard's state file must never fail a test)
                 self._broken = True
+                return
+            self._path = folder / f"{self.state['worker']}.json"
+            self._writer = threading.Thread(target=self._write_loop, name="collab-live", daemon=True)
+            self._writer.start()
+        self._wake.set()
+
+    def _write_loop(self) -> None:
+        while not self._stop:
+            self._wake.wait()
+            self._wake.clear()
+            self._write()
+
+    def _write(self) -> None:
+        path = self._path
+        if path is None or self._broken:
+            return
+        with self._lock:
+            text = json.dumps(self.state, default=str)
+        try:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except Exception:  # noqa: BLE001
+            self._broken = True
+
+    def flush(self) -> None:
+        """Write the current state now and stop the writer (at the session's end)."""
+        if self._writer is None:
+            return
+        self._stop = True
+        self._wake.set()
+        self._writer.join(timeout=5)
+        self._write()
 
 
 def _trim(state: dict[str, Any]) -> None:
