@@ -12,8 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
-from dashboard_helpers import ROOT, TOKEN, pytest_cmd, push_image, push_model_artifact, run_finished
+from dashboard_helpers import ROOT, TOKEN, push_image, push_model_artifact, pytest_cmd, run_finished
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixture skips (fails under CI=true) with the reason
+    expect = None
 
 LOCAL_DEVICES = ["server-1", "jetson-1", "jetson-2", "rpi-1", "rpi-2", "rpi-3", "rpi-4"]
 
