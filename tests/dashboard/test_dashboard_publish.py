@@ -100,3 +100,23 @@ def test_an_event_costs_well_under_a_millisecond(tmp_path: Path) -> None:
     publisher.flush()
     state = json.loads((tmp_path / "live" / "main.json").read_text())
     assert state["counts"] == {"passed": 300} and len(state["tests"]) == 50  # bounded file
+
+
+def test_xdist_workers_keep_one_file_each(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makefile(".yaml", lab=PROFILE)
+    pytester.makepyfile(test_par="""
+        import pytest
+
+        @pytest.mark.devices(rpi=1)
+        @pytest.mark.parametrize("n", range(4))
+        def test_n(collab_devices, n):
+            pass
+    """)
+    out = pytester.path / "reports"
+    result = pytester.runpytest_subprocess("-n", "2", f"--lan={pytester.path / 'lab.yaml'}", f"--collab-out={out}")
+    result.assert_outcomes(passed=4)
+    states = {p.stem: json.loads(p.read_text()) for p in (out / "latest" / "live").glob("*.json")}
+    assert set(states) == {"gw0", "gw1"}  # the controller runs no test, so it writes none
+    assert sum(s["counts"].get("passed", 0) for s in states.values()) == 4
+    assert all(s["state"] == "finished" and s["worker"] == name for name, s in states.items())
