@@ -29,7 +29,8 @@ function showFacts(d) {
   const flat = {};
   (function walk(prefix, v) {
     if (v && typeof v === "object" && !Array.isArray(v)) for (const [k, s] of Object.entries(v)) walk(prefix ? prefix + "." + k : k, s);
-    else flat[prefix] = Array.isArray(v) ? v.join(", ") : v;
+    else if (Array.isArray(v)) flat[prefix] = v.some(x => x && typeof x === "object") ? JSON.stringify(v) : v.join(", ");
+    else flat[prefix] = v;
   })("", {device: {name: d.name, kind: d.kind, address: d.address, transport: d.transport, runtime: d.runtime,
                    tags: d.tags, ssh: d.ssh}, ...d.facts});
   for (const [k, v] of Object.entries(flat)) body.append(el("tr", {}, el("td", {}, k), el("td", {}, v === null ? "-" : String(v))));
