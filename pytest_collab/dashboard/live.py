@@ -156,6 +156,7 @@ class LiveMonitor:
         self.min_interval = min_interval
         self.host = socket.gethostname()
         self._tails: dict[Path, ProgramTail] = {}
+        self._read: dict[Path, tuple[int, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._snapshot: dict[str, Any] = {"sessions": [], "time": 0.0}
         self._taken = 0.0
@@ -172,13 +173,19 @@ class LiveMonitor:
         found: list[tuple[Path, dict[str, Any]]] = []
         if not self.reports.is_dir():
             return found
+        cache: dict[Path, tuple[int, dict[str, Any]]] = {}
         for path in self.reports.glob(f"*/{LIVE_DIR}/*.json"):
             if path.parent.parent.is_symlink():
                 continue           # reports/latest points at a run listed under its own name
             try:
-                found.append((path, json.loads(path.read_text(encoding="utf-8"))))
+                stamp = path.stat().st_mtime_ns
+                known = self._read.get(path)
+                state = known[1] if known and known[0] == stamp else json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue           # being replaced right now: read again next time
+            cache[path] = (stamp, state)
+            found.append((path, state))
+        self._read = cache         # an unchanged file is not parsed again
         return found
 
     def snapshot(self) -> dict[str, Any]:
