@@ -154,6 +154,14 @@ def test_runs_page_compares_tags_and_deletes_runs(page, served: str, project: Pa
     row.locator("button", has_text="tag").click()
     expect(row.locator(".pill", has_text="candidate")).to_be_visible()
     assert json.loads((second / "run.json").read_text())["tags"] == ["candidate"]
+    (second / "report.html").unlink()  # a run without a report offers to render it
+    page.goto(f"{served}/runs/{second.name}/report")
+    page.click("#render button")
+    page.wait_for_url(f"{served}/runs/{second.name}/report")
+    expect(page.locator("h1")).to_contain_text(f"pytest-collab run {second.name}", timeout=60_000)
+    assert (second / "report.html").is_file()
+    page.goto(f"{served}/runs")
+    row = page.locator(f"tr[data-run='{second.name}']")
     page.once("dialog", lambda dialog: dialog.accept())
     row.locator("button.danger").click()
     expect(row).to_have_count(0)
