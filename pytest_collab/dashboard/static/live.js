@@ -26,9 +26,13 @@ function sessionCard(s) {
   }
   entry.card.classList.toggle("gone", !s.alive);
   entry.grid.hidden = !s.alive;  // an ended session has nothing left to draw
+  const folded = !s.alive && !entry.open;  // ended sessions fold to one line; a click unfolds
+  entry.tests.hidden = entry.programs.hidden = folded;
   const state = s.alive ? "running" : (s.state === "finished" ? "finished" : "gone (pytest ended without finishing)");
+  const toggle = s.alive ? null : el("button", {onclick: () => { entry.open = !entry.open; sessionCard(s); }},
+                                     entry.open ? "hide" : "details");
   entry.head.replaceChildren(
-    el("h2", {}, `${s.run_id} · ${s.worker}`, " ", el("span", {class: "pill " + (s.alive ? "running" : "")}, state)),
+    el("h2", {}, `${s.run_id} · ${s.worker}`, " ", el("span", {class: "pill " + (s.alive ? "running" : "")}, state), " ", toggle),
     el("div", {class: "muted"}, `${s.user}@${s.host} pid ${s.pid} · profile ${s.profile} · started ${fmtTime(s.started)} · `,
        Object.entries(s.counts).map(([k, v]) => `${v} ${k}`).join(", ") || "no test finished yet"));
   const testRows = s.tests.map(t => el("tr", {dataset: {test: t.nodeid}},
@@ -59,8 +63,10 @@ function sessionCard(s) {
     const last = key => (series[key] && series[key].length ? series[key][series[key].length - 1] : null);
     dev.now.replaceChildren(...METRICS.map(m => el("span", {class: "metric", dataset: {metric: m.key}},
       `${m.title}: `, last(m.key) === null ? "-" : m.fmt(last(m.key)), "   ")));
+    const now = Date.now() / 1000;
+    const span = series.t.length ? Math.min(90, Math.max(20, now - series.t[0])) : 90;  // a young run fills the chart
     METRICS.forEach((m, i) => drawChart(dev.canvases[i], series.t, series[m.key],
-      {title: m.title, fmt: m.fmt, color: m.color, min: m.min, now: Date.now() / 1000, span: 90}));
+      {title: m.title, fmt: m.fmt, color: m.color, min: m.min, now, span}));
   }
   return entry.card;
 }
@@ -69,7 +75,7 @@ function render(snap) {
   document.getElementById("stamp").textContent = "last update " + new Date(snap.time * 1000).toLocaleTimeString();
   const ids = new Set(snap.sessions.map(s => s.id));
   for (const id of [...cards.keys()]) if (!ids.has(id)) { cards.get(id).card.remove(); cards.delete(id); }
-  document.getElementById("none").hidden = snap.sessions.length > 0;
+  document.getElementById("none").hidden = snap.sessions.some(s => s.alive);
   for (const s of snap.sessions) root.append(sessionCard(s));  // append moves: keeps the order
 }
 
