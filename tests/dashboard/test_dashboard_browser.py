@@ -97,6 +97,12 @@ def test_runs_page_lists_a_finished_run_and_opens_its_report(page, served: str, 
 
 def test_live_page_shows_a_running_test_and_changing_metrics(page, served: str, project: Path, reports: Path,
                                                              shots: Path) -> None:
+    from pytest_collab.lan.profile import load_profile
+    from pytest_collab.leases.files import acquire, owner_info
+    from pytest_collab.select import Constraint
+
+    # this test holds the lab's only server, so the run first waits for its lease
+    lease = acquire(load_profile("dashlab", project), Constraint({"server": 1}), owner_info("holder", "me"), timeout=30)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     run = subprocess.Popen(pytest_cmd(reports, "testcases/tiny/test_busy.py"), cwd=project, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -106,6 +112,10 @@ def test_live_page_shows_a_running_test_and_changing_metrics(page, served: str, 
         session = page.locator(f".session:has({busy}):has(.pill.running)")  # this run, not an earlier one
         session.wait_for(timeout=90_000)
         test_row = session.locator(busy)
+        expect(test_row).to_contain_text("waiting for a lease", timeout=60_000)
+        page.screenshot(path=str(shots / "live-waiting.png"), full_page=True)
+        lease.release()
+        expect(test_row).to_contain_text("running", timeout=60_000)
         metric = session.locator(".device[data-device='rpi-1'] .metric[data-metric='mem']")
         expect(metric).to_have_text(re.compile(r"memory: \d"), timeout=90_000)
         assert "running" in test_row.inner_text()
@@ -119,6 +129,7 @@ def test_live_page_shows_a_running_test_and_changing_metrics(page, served: str, 
         page.wait_for_function("/step \\d+ holding/.test(document.getElementById('log').textContent)")
         page.screenshot(path=str(shots / "live.png"), full_page=True)
     finally:
+        lease.release()
         run.terminate()
         out, _ = run.communicate(timeout=60)
     assert "collab run folder" in out or run.returncode != 0  # it ran through the plugin

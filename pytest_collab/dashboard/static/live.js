@@ -27,7 +27,8 @@ function sessionCard(s) {
   entry.card.classList.toggle("gone", !s.alive);
   entry.grid.hidden = !s.alive;  // an ended session has nothing left to draw
   const folded = !s.alive && !entry.open;  // ended sessions fold to one line; a click unfolds
-  entry.tests.hidden = entry.programs.hidden = folded;
+  entry.tests.hidden = folded;
+  entry.programs.hidden = folded || !s.programs.length;
   const state = s.alive ? "running" : (s.state === "finished" ? "finished" : "gone (pytest ended without finishing)");
   const toggle = s.alive ? null : el("button", {onclick: () => { entry.open = !entry.open; sessionCard(s); }},
                                      entry.open ? "hide" : "details");
