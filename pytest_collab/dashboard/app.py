@@ -27,6 +27,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from pytest_collab.containers.registry import DEFAULT_PORT
 from pytest_collab.dashboard import lab, registry_view, runs
 from pytest_collab.dashboard.auth import TokenGuard, form_fields
 from pytest_collab.dashboard.jobs import Jobs
@@ -45,7 +46,7 @@ class Settings:
     root: Path
     reports: Path
     lan: str = "local"
-    registry: str = "127.0.0.1:5000"
+    registry: str = f"127.0.0.1:{DEFAULT_PORT}"
     token: str = ""
     remote: bool = False
     allowed_hosts: list[str] = field(default_factory=lambda: list(LOOPBACK_NAMES))

@@ -12,12 +12,14 @@ import re
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 from pytest_collab.dashboard.publish import live_dir
 from pytest_collab.errors import CollabError, RunDataError
 from pytest_collab.results.rundir import LATEST, RunDir
 
+#: ``alive(state)``: does the pytest of a live state file still run? (LiveMonitor.alive)
+Alive = Optional[Callable[[dict[str, Any]], bool]]
 TAG_RE = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 
 
@@ -61,7 +63,7 @@ def _counts(tests: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
-def summarize(run: RunDir, alive: Any = None) -> dict[str, Any]:
+def summarize(run: RunDir, alive: Alive = None) -> dict[str, Any]:
     """One row of the Runs page; ``alive(state)`` says whether a live session still runs."""
     row: dict[str, Any] = {"id": run.run_id, "path": str(run.root), "report": run.report_html.is_file(),
                            "results": run.results.is_file()}
@@ -94,7 +96,7 @@ def summarize(run: RunDir, alive: Any = None) -> dict[str, Any]:
             "dirty": git.get("dirty"), "counts": counts, "tags": list(info.get("tags") or [])}
 
 
-def list_runs(reports: Path, alive: Any = None) -> list[dict[str, Any]]:
+def list_runs(reports: Path, alive: Alive = None) -> list[dict[str, Any]]:
     """Every folder under ``reports`` (newest first), each summarized."""
     reports = Path(reports)
     if not reports.is_dir():
@@ -119,7 +121,7 @@ def set_tag(reports: Path, name: str, tag: str, remove: bool = False) -> list[st
     return tags
 
 
-def delete_run(reports: Path, name: str, alive: Any = None) -> str:
+def delete_run(reports: Path, name: str, alive: Alive = None) -> str:
     """Remove a finished run folder (a running one is refused); ``latest`` is re-pointed."""
     run = run_folder(reports, name)
     if summarize(run, alive).get("status") == "running":
