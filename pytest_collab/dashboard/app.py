@@ -197,6 +197,10 @@ class Dashboard:
         path = await run_in_threadpool(runs.render_report, self.settings.reports, request.path_params["run"])
         return JSONResponse({"report": str(path)})
 
+    async def api_compare(self, request: Request) -> Response:
+        names = request.query_params.getlist("run")
+        return JSONResponse(await run_in_threadpool(runs.compare_summary, self.settings.reports, names))
+
     # ------------------------------------------------------------ live API
     async def api_live(self, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(self.live.snapshot))
@@ -264,7 +268,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/registry", d.api_registry),
         Route("/api/registry/ensure", d.api_ensure, methods=["POST"]),
         Route("/api/jobs/{job}", d.api_job),
-        Route("/api/runs", d.api_runs), Route("/api/runs/{run}", d.api_run),
+        Route("/api/runs", d.api_runs), Route("/api/runs/{run}", d.api_run), Route("/api/compare", d.api_compare),
         Route("/api/runs/{run}", d.api_delete, methods=["DELETE"]),
         Route("/api/runs/{run}/delete", d.api_delete, methods=["POST"]),
         Route("/api/runs/{run}/tag", d.api_tag, methods=["POST"]),

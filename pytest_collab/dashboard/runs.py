@@ -142,23 +142,38 @@ def render_report(reports: Path, name: str) -> Path:
     return Path(render(run.root))
 
 
-def compare_html(reports: Path, names: list[str]) -> str:
-    """The compare view of two or more runs: each one against the first (the baseline)."""
-    import html
-
+def comparisons(reports: Path, names: list[str]) -> list[tuple[Any, Any, Any]]:
+    """(comparison, baseline frame, frame) of every run against the first (the baseline)."""
     from pytest_collab.share.compare import compare_frames, load_results
-    from pytest_collab.share.compare_render import section_html
 
     if len(names) < 2:
         raise CollabError("compare needs two or more runs: the first is the baseline")
     runs = [run_folder(reports, n) for n in names]
     loaded = [load_results(r.root) for r in runs]
     base, info_base = loaded[0]
+    return [(compare_frames(base, info_base, frame, info, label_a=runs[0].run_id, label_b=run.run_id), base, frame)
+            for run, (frame, info) in zip(runs[1:], loaded[1:])]
+
+
+def compare_summary(reports: Path, names: list[str]) -> list[dict[str, Any]]:
+    """The compare view for scripts: verdicts and the same table ``collab compare`` prints."""
+    from pytest_collab.share.compare_render import table_lines
+
+    return [{"baseline": cmp.label_a, "run": cmp.label_b, "passed": cmp.passed,
+             "failed_metrics": list(cmp.failed_metrics), "table": table_lines(cmp)}
+            for cmp, _, _ in comparisons(reports, names)]
+
+
+def compare_html(reports: Path, names: list[str]) -> str:
+    """The compare view of two or more runs: each one against the first (the baseline)."""
+    import html
+
+    from pytest_collab.share.compare_render import section_html
+
     parts = []
-    for run, (frame, info) in zip(runs[1:], loaded[1:]):
-        cmp = compare_frames(base, info_base, frame, info, label_a=runs[0].run_id, label_b=run.run_id)
+    for cmp, base, frame in comparisons(reports, names):
         verdict = "PASS" if cmp.passed else "FAIL: " + ", ".join(cmp.failed_metrics)
-        parts.append(f"<section class='compare'><h2>{html.escape(run.run_id)} vs baseline "
-                     f"{html.escape(runs[0].run_id)}: {html.escape(verdict)}</h2>"
+        parts.append(f"<section class='compare'><h2>{html.escape(cmp.label_b)} vs baseline "
+                     f"{html.escape(cmp.label_a)}: {html.escape(verdict)}</h2>"
                      f"{section_html(cmp, base, frame)}</section>")
     return "\n".join(parts)

@@ -311,3 +311,25 @@ def test_registry_rows_and_lookup(root: Path, registry) -> None:
     assert [r["ref"] for r in found["matches"]] == ["fl/cnn:arm64"] and "exists" in found["advice"]
     missing = c.get("/api/registry", params={"task": "fl", "model": "cnn", "arch": "riscv64"}).json()
     assert missing["matches"] == [] and "builds it" in missing["advice"]
+
+
+def test_compare_for_scripts(root: Path) -> None:
+    from pytest_collab.results.records import write_results_parquet
+
+    reports = root / "reports"
+    names = ["20260101-120000-aaaaaa", "20260101-130000-bbbbbb", "20260101-140000-cccccc"]
+    for name, accuracy in zip(names, (0.90, 0.90, 0.70)):
+        run = fake_run(reports, name)
+        journal = run / "results.jsonl"
+        journal.write_text(json.dumps({"run": name, "test": "testcases/x/test_x.py::test_a", "testcase": "x",
+                                       "record": 0, "timestamp": 1.0, "accuracy": accuracy}) + "\n")
+        write_results_parquet([journal], run / "results.parquet")
+    c = client(root)
+    got = c.get("/api/compare", params=[("run", n) for n in names]).json()
+    assert [(g["baseline"], g["run"], g["passed"]) for g in got] == [(names[0], names[1], True),
+                                                                     (names[0], names[2], False)]
+    assert got[1]["failed_metrics"] == ["accuracy"] and any("accuracy" in line for line in got[1]["table"])
+    page = c.get("/compare", params=[("run", n) for n in names])
+    assert page.status_code == 200 and page.text.count("<section class='compare'>") == 2
+    one = c.get("/compare", params={"run": names[0]})
+    assert one.status_code == 400 and "two or more runs" in one.text

@@ -21,6 +21,7 @@ function runRow(r) {
         if (await api("POST", `/api/runs/${id}/tag`, {tag, remove})) load();
       }}, "tag"), " ");
   }
+  if (r.status === "running") actions.append(el("a", {href: "/live"}, "live"));
   if (r.status !== "running") {
     actions.append(el("button", {class: "danger", onclick: async () => {
       if (!confirm(`delete ${r.path}?`)) return;
