@@ -84,7 +84,8 @@ class Program:
         ctx.log_dir.mkdir(parents=True, exist_ok=True)
         stem = f"{device.name}.{name}"
         self._log = open(ctx.log_dir / f"{stem}.log", "a", encoding="utf-8")
-        self._raw = open(ctx.log_dir / f"{stem}.jsonl", "a", encoding="utf-8")
+        # line-buffered: the dashboard's Live page (and a crash) sees every line at once
+        self._raw = open(ctx.log_dir / f"{stem}.jsonl", "a", encoding="utf-8", buffering=1)
         # Who these raw lines belong to, so `collab recover` can rebuild metrics after a crash.
         self._raw.write(json.dumps({"k": "program", "run": ctx.run_id, "test": ctx.test,
                                     "device": device.name, "role": name}) + "\n")

@@ -110,6 +110,7 @@ class Collab:
                                  hz=self._session.settings["hz"], name=unique)
         started = Program(unique, device, role, argv, spawned, ctx, ready)
         self._session.live.add(started)
+        self._session.publisher.program_started(started)
         info = self._session.test_info(self._node.nodeid)
         info.setdefault("programs", []).append({"name": unique, "device": device.name, "argv": argv})
         return started

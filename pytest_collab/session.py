@@ -58,6 +58,10 @@ class CollabSession:
         self._runtimes: dict[str, Any] = {}
         self.used = False
         self.summary: list[str] = []
+        from pytest_collab.dashboard.publish import LivePublisher  # the dashboard's Live page reads it
+
+        self.publisher = LivePublisher(lambda: self.run_dir.root, self.run_id, self.worker_id, lan.name)
+        config.pluginmanager.register(self.publisher, "collab-live")
 
     # ------------------------------------------------------------ lazily made
     @property

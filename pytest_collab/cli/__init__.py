@@ -15,7 +15,7 @@ from pytest_collab.errors import CollabError
 
 # Order is the order of `collab --help`.
 GROUPS = ("lan", "facts", "remote", "images", "registry", "lab", "cleanup", "leases", "report", "bundle",
-          "compare")
+          "compare", "dashboard")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -194,23 +194,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def check_devices(lan: "LAN", devices: list["Device"], timeout: float = 20) -> dict[str, Any]:
+    """Connect, time a no-op and gather facts on each device: name -> ``group.Outcome``
+    whose value is ``((connect+facts s, latency s), facts)``. The dashboard calls it too."""
     from pytest_collab.lan import facts
     from pytest_collab.transport.group import map_devices
-    lan = load_lan(args.profile)
     connect = connector(lan)
 
-    def check(device: "Device") -> tuple[float, dict[str, Any]]:
+    def check(device: "Device") -> tuple[tuple[float, float], dict[str, Any]]:
         t0 = time.monotonic()
         transport = connect(device)
         try:
-            latency = transport.run("true", timeout=args.timeout).duration_s
-            got = facts.gather(transport, timeout=args.timeout)
+            latency = transport.run("true", timeout=timeout).duration_s
+            got = facts.gather(transport, timeout=timeout)
         finally:
             transport.close()
         return (time.monotonic() - t0, latency), got
 
-    outcomes = map_devices(targets(lan, args.target), check, timeout=args.timeout + 40)
+    return map_devices(devices, check, timeout=timeout + 40)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    lan = load_lan(args.profile)
+    outcomes = check_devices(lan, targets(lan, args.target), args.timeout)
     rows = []
     for name, out in outcomes.items():
         if not out.ok:
