@@ -31,7 +31,7 @@ def missing(*modules: str) -> list[str]:
 
 
 def require(program: str, *modules: str) -> None:
-    """Exit (status 2) naming the device and the missing packages, unless all import."""
+    """Exit (status 1, a message, no traceback) naming the device and the missing packages."""
     absent = missing(*modules)
     if absent:
         pip = " ".join(PIP_NAMES.get(m, m) for m in absent)
