@@ -25,6 +25,7 @@ def load_case_module(name: str):
     if unique in sys.modules:
         return sys.modules[unique]
     spec = importlib.util.spec_from_file_location(unique, CASE_DIR / f"{name}.py")
+    assert spec is not None and spec.loader is not None, f"no {name}.py in {CASE_DIR}"
     module = importlib.util.module_from_spec(spec)
     sys.modules[unique] = module  # dataclasses look their module up while the file runs
     spec.loader.exec_module(module)

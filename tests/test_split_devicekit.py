@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -104,9 +105,10 @@ def test_sidecar_round_trips_and_bad_ones_name_the_file(tmp_path):
 # ---------------------------------------------------------------- generic programs
 
 torch = pytest.importorskip("torch")
+_Module: Any = torch.nn.Module
 
 
-class Residual(torch.nn.Module):
+class Residual(_Module):
     """conv -> relu -> [conv] + skip -> relu -> pool -> fc; the cut sits inside the block."""
 
     def __init__(self) -> None:
@@ -127,7 +129,7 @@ class Residual(torch.nn.Module):
         return self.tail(*self.head(x))
 
 
-class _Head(torch.nn.Module):
+class _Head(_Module):
     def __init__(self, net: Residual) -> None:
         super().__init__()
         self.net = net
