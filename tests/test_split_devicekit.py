@@ -72,6 +72,14 @@ def test_device_without_torch_fails_at_start_naming_device_and_package(tmp_path)
     assert "pip install torch" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_artifact_without_sidecar_stops_the_program_with_the_file_named(tmp_path):
+    (tmp_path / "tail.pt2").write_bytes(b"not read")
+    out = _run("from collab_devicekit.split_tail import main; main(['--artifact', "
+               f"{str(tmp_path / 'tail.pt2')!r}])")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"split_tail: {tmp_path / 'tail.pt2.json'}: no sidecar beside the artifact" in out.stderr
+
+
 def test_the_result_line_is_written_in_one_place():
     """Every device program of the kit, split_resnet and link_baseline emits through emit.py."""
     files = [*KIT.glob("*.py"), *(ROOT / "testcases" / "split_resnet").glob("*.py"),

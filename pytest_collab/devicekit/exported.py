@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .artifact import Sidecar, read_sidecar
+from .artifact import ArtifactError, Sidecar, read_sidecar
 from .needs import require
 
 
@@ -28,7 +28,10 @@ class Exported:
         if not self.path.is_file():
             raise SystemExit(f"{program}: artifact {self.path} is missing; the controller writes it "
                              "(and its sidecar) before starting this program")
-        self.sidecar: Sidecar = read_sidecar(self.path)
+        try:
+            self.sidecar: Sidecar = read_sidecar(self.path)
+        except ArtifactError as exc:
+            raise SystemExit(f"{program}: {exc}") from None
         if threads:
             torch.set_num_threads(threads)
         self._torch = torch
