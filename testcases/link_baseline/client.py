@@ -50,14 +50,18 @@ def measure(probe: Callable[[bytes], None], size: int, repeats: int, budget_s: f
     for _ in range(2):  # warm-up: connection set-up and buffer growth are not the link
         probe(payload)
     rtts: list[float] = []
+    t_start = time.time()   # this device's clock, like metrics.parquet's samples
     deadline = time.perf_counter() + budget_s
     while len(rtts) < repeats and (len(rtts) < 5 or time.perf_counter() < deadline):
         start = time.perf_counter()
         probe(payload)
         rtts.append(time.perf_counter() - start)
+    t_end = time.time()
     median = nearest_rank(rtts, 50)
     return {
         "size_bytes": size,
+        "t_start": t_start,
+        "t_end": t_end,
         "samples": len(rtts),
         "rtt_ms": [r * 1e3 for r in rtts],
         "rtt_p50_ms": median * 1e3,
