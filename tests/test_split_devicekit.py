@@ -216,6 +216,19 @@ def test_programs_reproduce_the_unsplit_model_exactly_in_fp32(pair, tail_server)
                zip(row["t_start"], row["tail_t_start"], row["tail_t_end"], row["t_end"]))
 
 
+def test_server_mode_with_int8_sends_both_tensors_from_parallel_streams(pair, tail_server):
+    out = pair[0]
+    done = split_helpers.run_head("--artifact", str(out / "head.pt2"), "--server", tail_server,
+                                  "--inputs", str(out / "x.npy"), "--reference", str(out / "ref.npy"),
+                                  "--batch", "2", "--warmup", "0", "--link-mbps", "100", "--encoding", "int8",
+                                  "--mode", "server", "--rate", "40", "--workers", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = json.loads(done.stdout.split("COLLAB_RESULT ", 1)[1])
+    assert row["mode"] == "server" and row["rate_qps"] == 40 and row["tensor_encodings"] == "int8,int8"
+    assert row["wire_bytes"] < row["raw_bytes"] / 3 and 0 < row["max_abs_logit_error"] < 0.1
+    assert len(row["latency_ms"]) == len(row["t_start"]) == 3
+
+
 def test_tail_answers_a_wrong_request_with_an_error_and_keeps_serving(pair, tail_server):
     samples = pair[2]
     from pytest_collab.devicekit.exported import Exported
