@@ -4,7 +4,7 @@ Activations come from a random-init ResNet-18 (fixed seed) on seeded synthetic i
 each stage boundary, encoded fp32 / fp16 / int8. Prints one table row per (encoding,
 compressor): compression ratio, compress and decompress MB/s (of encoded bytes, medians),
 and the time per query at 100 Mbit/s = compress + wire / link + decompress, the figure the
-default in codec.py is chosen by.
+default in the device kit's codec.py is chosen by.
 
     .venv/bin/python benchmarks/bench_split_codec.py [--model resnet18] [--reps 5]
 """
@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testcases" / "split_resnet"))
 
-import numpy as np  # noqa: E402
-
-import codec  # noqa: E402
 import inputs  # noqa: E402
+import numpy as np  # noqa: E402
 import splitting  # noqa: E402
+
+from pytest_collab.devicekit import codec  # noqa: E402
 
 LINK_BPS = 100e6 / 8
 BLOSC = [(c, f, lv) for c in ("lz4", "blosclz", "zstd") for f in ("shuffle", "bitshuffle") for lv in (1, 5)]
@@ -85,7 +85,8 @@ def main() -> None:
                 assert bytes(back) == e.data, f"{name} did not round-trip"
                 raw, wire, t_c, t_d = raw + len(e.data), wire + len(z), t_c + tc, t_d + td
             per_query = (t_c + wire / LINK_BPS + t_d) / len(encoded) * 1e3
-            print(f"{enc:>8} {name:<28} {raw / wire:>6.2f} {raw / t_c / 1e6:>10.0f} {raw / t_d / 1e6:>9.0f} {per_query:>11.2f}")
+            print(f"{enc:>8} {name:<28} {raw / wire:>6.2f} {raw / t_c / 1e6:>10.0f} {raw / t_d / 1e6:>9.0f} "
+                  f"{per_query:>11.2f}")
             if name.startswith("blosc2") and per_query < best.get(enc, (1e9, ""))[0]:
                 best[enc] = (per_query, name)
     for enc, (ms, name) in best.items():

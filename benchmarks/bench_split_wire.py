@@ -4,7 +4,7 @@ What is compared (like for like, both with one reply per tensor):
   raw        socket.sendall(8-byte length + the wire bytes), the receiver reads them into one
              reused buffer (the best a socket does) and answers 1 byte;
   transfer   the same wire bytes through wire.TensorClient.send (1 MiB chunks on one
-             grpc.aio stream, tail_server.py --sink on the other end) minus the server's
+             grpc.aio stream, the kit's split_tail --sink on the other end) minus the server's
              reported work (decompress + decode + checksum), i.e. the transport alone.
 ``transport ratio`` = raw time / transfer time: issue 7's target is >= 0.85 from 1 MiB up.
 Codec cost is reported apart (encode + compress on the client, decompress + decode on
@@ -19,7 +19,7 @@ bytes: what gRPC can do on this machine at all; ``per tensor`` is the round trip
 thread reads the acks; gRPC: wire.TensorClient.send_pipelined), still one reply per
 tensor, so the round trip stops costing throughput. It times the whole path (encode +
 compress inside the timed loop, against a sink that only assembles and decodes), once
-with the tail server's heap pad (heap.py) and once with glibc's default heap, side by
+with the tail server's heap pad (devicekit/heap.py) and once with glibc's default heap, side by
 side: ``pipelined ratio`` and ``default heap``.
 
 Raw and gRPC alternate within every repetition (order flipped each time) so both see the
@@ -42,16 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-CASE = Path(__file__).resolve().parents[1] / "testcases" / "split_resnet"
-sys.path.insert(0, str(CASE))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
-
-import codec  # noqa: E402
-import heap  # noqa: E402
 import split_helpers  # noqa: E402
-import wire  # noqa: E402
+
+from pytest_collab.devicekit import codec, heap, wire  # noqa: E402
 
 SIZES = [1 << 20, 4 << 20, 16 << 20]
 CEILING_BYTES = 64 << 20
@@ -136,7 +132,7 @@ def tensor_once(client: wire.TensorClient, arr: np.ndarray, comp: codec.Compress
     t0 = time.perf_counter()
     data, meta = codec.pack(arr, "fp32", comp)
     t1 = time.perf_counter()
-    reply = client.send(data, meta, logits=False)
+    reply = client.send([(data, meta)], outputs=False)
     srv = reply.body["server"]
     server_work = srv["decompress_s"] + srv["decode_s"]
     return data, {"encode": t1 - t0, "decode": server_work, "transfer": reply.rpc_s - server_work - srv["tail_s"],
@@ -218,13 +214,13 @@ def pipelined(raw: RawLink, arrays: dict[int, np.ndarray], comp: codec.Compressi
             for size, arr in arrays.items():
                 count = max(8, (96 << 20) // size)
 
-                def tensors() -> Iterator[tuple[codec.Buffer, dict]]:
-                    return (codec.pack(arr, "fp32", comp) for _ in range(count))
+                def tensors() -> Iterator[list[wire.Part]]:
+                    return ([codec.pack(arr, "fp32", comp)] for _ in range(count))
 
                 data = codec.pack(arr, "fp32", comp)[0]
                 times = {"raw": timed(lambda: raw.send_pipelined(data, count, window), raw.proc.pid)}
                 for name in (list(clients) if rep % 2 else list(clients)[::-1]):
-                    times[name] = timed(lambda: clients[name].send_pipelined(tensors(), window, logits=False),
+                    times[name] = timed(lambda: clients[name].send_pipelined(tensors(), window, outputs=False),
                                         servers[name][0].pid)
                 if rep:
                     out[size].add(**{k: v[0] / count for k, v in times.items()},
@@ -242,7 +238,7 @@ def fixed_cost(client: wire.TensorClient, raw: RawLink, reps: int) -> dict[str, 
     data, meta = codec.pack(np.zeros(4, np.float32), "fp32", codec.Compression("none"))
     grpc_s, raw_s = [], []
     for _ in range(reps):
-        reply = client.send(data, meta, logits=False)
+        reply = client.send([(data, meta)], outputs=False)
         srv = reply.body["server"]
         grpc_s.append(reply.rpc_s - srv["decompress_s"] - srv["decode_s"] - srv["tail_s"])
         raw_s.append(raw.send(data))
@@ -288,7 +284,7 @@ def main() -> None:
     ap.add_argument("--codec", default="none", help="blosc2 codec for the tensor path (default none: "
                     "random data does not compress, so this isolates the transport)")
     args = ap.parse_args()
-    # This process is the sending device (head_client.py does the same); the raw sender
+    # This process is the sending device (split_head does the same); the raw sender
     # shares it, so both senders run on the same heap.
     print(f"client {heap.keep_freed_heap(heap.DEFAULT_PAD_MIB)}; tail server: its default "
           f"({heap.DEFAULT_PAD_MIB} MiB), and glibc's default in the 'default heap' column")

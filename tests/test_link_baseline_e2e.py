@@ -56,6 +56,7 @@ def test_results_have_one_row_per_size_and_transport(run_dir: Path) -> None:
     assert (results["testcase"] == "link_baseline").all()
     for row in results.itertuples():
         assert len(row.rtt_ms) == row.samples
+        assert row.t_start < row.t_end <= row.timestamp.timestamp()   # measured on the device, before record()
         assert row.rtt_p50_ms <= row.rtt_p90_ms <= row.rtt_p99_ms
     big = results[results["size_bytes"] == 4096 * 1024]
     small = results[results["size_bytes"] == 1024]

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import split_helpers  # noqa: F401  (puts the device modules on sys.path)
-import codec
+from pytest_collab.devicekit import codec
 
 COMPRESSIONS = [codec.Compression("none"), codec.Compression(), codec.Compression("zstd", "bitshuffle", 9),
                 codec.Compression("blosclz", "nofilter", 1)]
@@ -89,3 +89,33 @@ def test_int8_of_subnormal_range_stays_within_its_bound():
     x = np.array([8e-45, 0.0, 3e-44], np.float32)
     data, meta = codec.pack(x, "int8", codec.Compression("none"))
     assert np.all(np.abs(codec.unpack(data, meta) - x) <= meta["scale"] / 2)
+
+
+def test_int8_scale_and_zero_point_map_the_range_onto_int8():
+    x = np.array([-1.0, 0.0, 0.5, 3.0], np.float32)
+    enc = codec.encode(x, "int8")
+    scale, zp = enc.meta["scale"], enc.meta["zero_point"]
+    assert scale == pytest.approx(4.0 / 255) and zp == -128 + round(1.0 / scale)
+    q = np.frombuffer(enc.data, np.int8)
+    assert q.min() == -128 and q.max() == 127 and q[1] == zp          # min, max and an exact zero
+    out = codec.decode(enc.data, enc.meta)
+    assert out.dtype == np.float32 and np.all(np.abs(out - x) <= scale / 2 + 1e-7) and out[1] == 0.0
+
+
+@pytest.mark.parametrize("dtype, expect", [("float32", "int8"), ("float16", "int8"), ("torch.float64", "int8"),
+                                           ("int64", "raw"), ("bool", "raw"), ("uint8", "raw")])
+def test_plan_sends_floats_as_asked_and_integers_bit_exact(dtype, expect):
+    assert codec.plan([("t", dtype)], "int8") == [expect]
+    assert codec.plan([("t", dtype)], "raw") == ["raw"]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "torch.float8_e4m3fn", "torch.qint8", "object", "<U3", "nonsense"])
+def test_plan_rejects_what_the_codec_cannot_carry_naming_the_tensor(dtype):
+    """The controller calls plan() on the head's sidecar before any device starts."""
+    with pytest.raises(codec.CodecError, match=r"tensor 'skip' of dtype .*cast that boundary tensor"):
+        codec.plan([("x", "float32"), ("skip", dtype)], "fp16")
+
+
+def test_plan_rejects_an_unknown_encoding():
+    with pytest.raises(codec.CodecError, match="fp32, fp16, int8, raw"):
+        codec.plan([("x", "float32")], "fp8")

@@ -16,7 +16,8 @@ pd = pytest.importorskip("pandas")
 EXPECTED = {"model", "split", "encoding", "head_ms_p50", "encode_ms_p50", "transfer_ms_p50", "decode_ms_p50",
             "tail_ms_p50", "e2e_ms_p50", "raw_bytes", "wire_bytes", "compression_ratio", "image_bytes",
             "top1_agreement", "max_abs_logit_error", "p50_ms", "p90_ms", "p99_ms", "p90_low_confidence",
-            "p99_low_confidence", "qps_with_overhead", "qps_without_overhead", "lower_bound_ms", "latency_ms"}
+            "p99_low_confidence", "qps_with_overhead", "qps_without_overhead", "lower_bound_ms", "latency_ms",
+            "t_start", "t_end", "tail_t_start", "tail_t_end", "boundary_tensors"}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,11 @@ def test_run_writes_expected_columns(results):
     assert off.loc["full_offload", "wire_bytes"] > 0 and off.loc["full_offload", "raw_bytes"] == 224 * 224 * 3
     assert off.loc["layer2", "wire_bytes"] < off.loc["layer2", "raw_bytes"]
     assert all(len(v) == 4 for v in results["latency_ms"])
+    # per-query device timestamps lie inside the run, whose metrics share the device clock
+    started = pd.Timestamp(results["timestamp"].min()).timestamp()
+    for row in results.itertuples():
+        assert len(row.t_start) == len(row.t_end) == 4 and all(s <= e for s, e in zip(row.t_start, row.t_end))
+        assert row.t_end[-1] <= pd.Timestamp(row.timestamp).timestamp() and row.t_start[0] > started - 600
 
 
 def test_report_figures_render_from_the_run(results):

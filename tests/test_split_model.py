@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import split_helpers
 
-import split_helpers  # noqa: F401
-import codec
-import inputs
-import splitting
+from pytest_collab.devicekit import codec
+from pytest_collab.devicekit.artifact import read_sidecar
+
+inputs = split_helpers.load_case_module("inputs")
+splitting = split_helpers.load_case_module("splitting")
 
 torch = pytest.importorskip("torch")
 
@@ -48,6 +50,9 @@ def test_exported_artifacts_join_exactly_and_bounds_hold(tmp_path, resnet18, ima
             out = tail(torch.from_numpy(codec.unpack(data, meta).copy()))
             err = float((out - ref).abs().max())
             assert err <= bound * float(ref.abs().max()), f"{enc}: max logit error {err}"
+    side = read_sidecar(art.head)
+    assert [t.to_json() for t in side.outputs] == [{"name": "layer2", "shape": [None, 128, 28, 28], "dtype": "float32"}]
+    assert read_sidecar(art.tail).inputs == side.outputs and read_sidecar(art.head).inputs[0].dtype == "uint8"
     again = splitting.export_split("resnet18", "layer2", tmp_path)
     assert again.head == art.head and art.head.stat().st_mtime_ns == again.head.stat().st_mtime_ns
 

@@ -1,16 +1,18 @@
 """link_baseline client: round-trip time and throughput per message size, over TCP or gRPC.
 
-Prints one ``COLLAB_RESULT {json}`` line per (transport, size).
+Prints one ``COLLAB_RESULT {json}`` line per (transport, size), through the device kit's
+emitter; percentiles are the kit's (nearest rank, the same as every split experiment's).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import time
 from typing import Callable
 
+from collab_devicekit.emit import emit
+from collab_devicekit.stats import nearest_rank
 from linkproto import ACK, GRPC_METHOD, GRPC_OPTIONS, HEADER, identity, recv_exactly
 
 KIB = 1024
@@ -43,31 +45,28 @@ def grpc_probe(host: str, port: int) -> tuple[Callable[[bytes], None], Callable[
     return probe, channel.close
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile (the MLPerf LoadGen convention)."""
-    rank = max(1, -(-len(sorted_values) * q // 100))
-    return sorted_values[int(rank) - 1]
-
-
 def measure(probe: Callable[[bytes], None], size: int, repeats: int, budget_s: float) -> dict:
     payload = os.urandom(size)
     for _ in range(2):  # warm-up: connection set-up and buffer growth are not the link
         probe(payload)
     rtts: list[float] = []
+    t_start = time.time()   # this device's clock, like metrics.parquet's samples
     deadline = time.perf_counter() + budget_s
     while len(rtts) < repeats and (len(rtts) < 5 or time.perf_counter() < deadline):
         start = time.perf_counter()
         probe(payload)
         rtts.append(time.perf_counter() - start)
-    ordered = sorted(rtts)
-    median = percentile(ordered, 50)
+    t_end = time.time()
+    median = nearest_rank(rtts, 50)
     return {
         "size_bytes": size,
+        "t_start": t_start,
+        "t_end": t_end,
         "samples": len(rtts),
         "rtt_ms": [r * 1e3 for r in rtts],
         "rtt_p50_ms": median * 1e3,
-        "rtt_p90_ms": percentile(ordered, 90) * 1e3,
-        "rtt_p99_ms": percentile(ordered, 99) * 1e3,
+        "rtt_p90_ms": nearest_rank(rtts, 90) * 1e3,
+        "rtt_p99_ms": nearest_rank(rtts, 99) * 1e3,
         "throughput_mbps": size * 8 / median / 1e6,
         "throughput_mean_mbps": size * 8 * len(rtts) / sum(rtts) / 1e6,
     }
@@ -87,7 +86,7 @@ def main() -> None:
     try:
         for kib in (int(s) for s in args.sizes.split(",")):
             row = measure(probe, kib * KIB, args.repeats, args.budget)
-            print("COLLAB_RESULT " + json.dumps({"transport": args.transport, **row}), flush=True)
+            emit({"transport": args.transport, **row})
     finally:
         close()
 

@@ -1,14 +1,15 @@
-"""Input images as uint8 NHWC batches: seeded synthetic ones, or a local folder.
+"""Input images as uint8 NHWC arrays: seeded synthetic ones, or a local folder.
 
-Shared by the controller (reference logits) and the head client, so both see the very
-same pixels. The float conversion and ImageNet normalisation live inside the exported
-model (splitting.Preprocess): the full-offload baseline then ships the uint8 image, the
+Made on the controller, which computes the reference logits from them and ships them
+to the head device as one ``.npy`` (:func:`save`), so both see the very same pixels.
+The float conversion and ImageNet normalisation live inside the exported model
+(splitting.Preprocess): the full-offload baseline then ships the uint8 image, the
 smallest honest input, and every split starts from identical bytes.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -60,7 +61,15 @@ def load(count: int, seed: int = 0, data: str | None = None) -> np.ndarray:
     return folder(data, count) if data else synthetic(count, seed)
 
 
-def batches(images: np.ndarray, batch: int) -> Iterator[np.ndarray]:
-    """Consecutive batches; the last one is dropped if short, so every query costs the same."""
-    for start in range(0, len(images) - batch + 1, batch):
-        yield images[start:start + batch]
+def save(images: np.ndarray, outdir: Path) -> Path:
+    """``images`` as ``outdir/images-<content hash>.npy`` (written once): the head's ``--inputs``."""
+    import hashlib
+
+    digest = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:12]
+    path = Path(outdir).resolve() / f"images-{len(images)}-{digest}.npy"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, images)
+        tmp.replace(path)
+    return path

@@ -1,8 +1,9 @@
 """Controller side: build a ResNet, cut it at a split point, export head and tail.
 
 Runs on the controller only (needs torchvision). The devices receive ``torch.export``
-artifacts (``.pt2`` + a JSON sidecar) and so need torch alone. TorchScript is deprecated
-in the torch this project uses; ``torch.export`` replaces it.
+artifacts (``.pt2`` + the device kit's JSON sidecar, :mod:`pytest_collab.devicekit.artifact`)
+and run them with the kit's generic programs, so they need torch alone. TorchScript is
+deprecated in the torch this project uses; ``torch.export`` replaces it.
 
 Split points: ``stem`` (after maxpool), ``layer1`` .. ``layer4``, any other named child of
 the ResNet (``bn1``, ``avgpool``, ...), and the two baselines every split is judged
@@ -12,7 +13,6 @@ against: ``full_offload`` (no head, the device sends the uint8 image) and ``on_d
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ MODELS = ("resnet18", "resnet50")
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 _ALIASES = {"stem": "maxpool"}
+SIDECAR_FORMAT = "kit-sidecar-1"   # part of the cache key: artifacts of an older layout are re-exported
 
 
 @dataclass(frozen=True)
@@ -114,18 +115,19 @@ def full_model(model):
     return split_modules(model, "on_device")[0]
 
 
-def _export(module, example, path: Path) -> dict[str, Any]:
+def _export(module, example, path: Path, names: tuple[str, str]) -> None:
+    """``torch.export`` with a dynamic batch, plus the kit's sidecar (``names``: in, out)."""
     import torch
+
+    from pytest_collab.devicekit import artifact
 
     batch = torch.export.Dim("batch", min=1, max=4096)
     with torch.no_grad():
         program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
         out = module(example)
     torch.export.save(program, str(path))
-    side = {"input_shape": list(example.shape[1:]), "input_dtype": str(example.numpy().dtype),
-            "output_shape": list(out.shape[1:])}
-    path.with_suffix(".json").write_text(json.dumps(side))
-    return side
+    artifact.write_sidecar(path, [artifact.spec(names[0], [None, *example.shape[1:]], example.dtype)],
+                           [artifact.spec(names[1], [None, *out.shape[1:]], out.dtype)])
 
 
 def export_split(model_name: str, point: str, outdir: Path, weights: str | None = None,
@@ -141,12 +143,13 @@ def export_split(model_name: str, point: str, outdir: Path, weights: str | None 
         folder.mkdir(parents=True, exist_ok=True)
         head, tail = split_modules(model, point)
         x = torch.zeros(2, 224, 224, 3, dtype=torch.uint8)
+        boundary = "images" if head is None else point
         if head is not None:
-            _export(head, x, head_p)
+            _export(head, x, head_p, ("images", "logits" if tail is None else boundary))
             with torch.no_grad():
                 x = head(x)
         if tail is not None:
-            _export(tail, x, tail_p)
+            _export(tail, x, tail_p, (boundary, "logits"))
         (folder / "done").write_text(key)
     return SplitArtifacts(head_p if head_p.exists() else None, tail_p if tail_p.exists() else None,
                           point, model_name)
@@ -176,5 +179,5 @@ def _cache_key(model_name: str, point: str, weights: str | None, seed: int) -> s
     import torch
 
     src = f"{weights}:{Path(weights).stat().st_mtime_ns}" if weights else f"seed{seed}"
-    tag = hashlib.sha256(f"{src}:{torch.__version__}".encode()).hexdigest()[:10]
+    tag = hashlib.sha256(f"{src}:{torch.__version__}:{SIDECAR_FORMAT}".encode()).hexdigest()[:10]
     return f"{model_name}-{point}-{tag}"

@@ -2,6 +2,8 @@
 
 Runs on the devices: numpy and blosc2 only. Encoding and compression are separate
 steps so the client can time them apart and the benchmark can compare settings.
+:func:`plan` decides each boundary tensor's encoding from its dtype alone, so the
+controller can reject a tensor the codec cannot carry before any device starts.
 
 Error bounds (what tests/test_split_codec.py checks):
   fp32  exact for float32 input;
@@ -13,7 +15,7 @@ Error bounds (what tests/test_split_codec.py checks):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Iterable, Union
 
 import numpy as np
 
@@ -58,7 +60,7 @@ def encode(arr: np.ndarray, encoding: str) -> Encoded:
     meta["wire_dtype"] = out.dtype.str
     # A byte view, not tobytes(): fp32 of a contiguous float32 array (the common split tensor)
     # then costs no copy at all; the message that carries it is the one copy made.
-    return Encoded(memoryview(out.reshape(-1).view(np.uint8)), meta)
+    return Encoded(memoryview(out.reshape(-1).view(np.uint8).data), meta)
 
 
 def decode(data: Buffer, meta: dict[str, Any]) -> np.ndarray:
@@ -83,6 +85,37 @@ def decode(data: Buffer, meta: dict[str, Any]) -> np.ndarray:
     if encoding in ("fp32", "fp16"):
         return arr.astype(np.float32, copy=False)
     raise CodecError(f"unknown encoding {encoding!r} in the tensor header")
+
+
+def encoding_for(dtype: Any, encoding: str, name: str = "tensor") -> str:
+    """The encoding a tensor of ``dtype`` travels in when ``encoding`` was asked for.
+
+    Floating tensors take ``encoding``; bool and integer tensors (masks, indices) always go
+    ``raw``, bit exact, since rounding them would change their meaning; complex ones too.
+    Anything numpy cannot hold as a plain array (bfloat16, float8, quantized, strings,
+    objects) is a :class:`CodecError` naming ``name``.
+    """
+    if encoding not in ENCODINGS:
+        raise CodecError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    text = str(dtype).removeprefix("torch.")
+    try:
+        dt = np.dtype(text)
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind not in "biufc" or dt.hasobject:
+        raise CodecError(
+            f"the codec cannot encode tensor {name!r} of dtype {text!r} (it sends bool, integer, "
+            "float16/32/64 and complex arrays): cast that boundary tensor to float32 in the model, "
+            "or cut at another point")
+    if encoding == "raw" or dt.kind != "f":
+        return "raw"
+    return encoding
+
+
+def plan(tensors: Iterable[tuple[str, Any]], encoding: str) -> list[str]:
+    """Per ``(name, dtype)`` the encoding it travels in (see :func:`encoding_for`); the
+    controller calls this on the artifact's sidecar before starting any device."""
+    return [encoding_for(dtype, encoding, name) for name, dtype in tensors]
 
 
 def _require_float(arr: np.ndarray, encoding: str) -> None:
@@ -167,3 +200,9 @@ def pack(arr: np.ndarray, encoding: str, comp: Compression) -> tuple[Buffer, dic
 def unpack(data: Buffer, meta: dict[str, Any]) -> np.ndarray:
     """decompress + decode in one call."""
     return decode(decompress(data, meta.get("codec", "none")), meta)
+
+
+def pack_all(arrays: Iterable[np.ndarray], encodings: Iterable[str],
+             comp: Compression) -> list[tuple[Buffer, dict[str, Any]]]:
+    """:func:`pack` for each boundary tensor with its own encoding (see :func:`plan`)."""
+    return [pack(a, e, comp) for a, e in zip(arrays, encodings, strict=True)]

@@ -7,8 +7,8 @@ free are handed back to the kernel at once, so the next message faults every pag
 anew (measured: ~40 minor faults per received MiB, ~6 with the pad; a quarter of the
 sending client's CPU went to page faults). A top pad keeps that much freed memory mapped
 per arena, so messages reuse resident pages; the peak RSS does not grow (measured: 136 MB
-with a 64 MiB pad, 144 MB without). Both device programs (tail_server.py,
-head_client.py) take ``--heap-pad``.
+with a 64 MiB pad, 144 MB without). Both device programs (``split_tail``,
+``split_head``) take ``--heap-pad``. Standard library only.
 
 Only glibc has ``mallopt(M_TOP_PAD)``; elsewhere (musl, macOS) this changes nothing and
 says so. A ``MALLOC_TOP_PAD_`` or ``GLIBC_TUNABLES`` setting in the environment wins.

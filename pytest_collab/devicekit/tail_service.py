@@ -1,4 +1,5 @@
-"""The tail's side of the wire: assemble chunk messages into tensors, answer each one.
+"""The tail's side of the wire: assemble chunk messages into requests, answer each one;
+warm-up and the readiness line every tail program prints.
 
 The protocol (message kinds, reply JSON) is described in wire.py, which both ends import;
 this module is the server's half only, so a head device never loads it. The Assembler has
@@ -10,79 +11,96 @@ import asyncio
 import json
 import struct
 import time
-from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
 import numpy as np
 
-import codec
-from codec import Buffer
-from wire import GRPC_OPTIONS, LENGTH, MAX_TENSOR, SERVICE, WireError, reply_message
+from . import codec
+from .codec import Buffer
+from .wire import GRPC_OPTIONS, LENGTH, MAX_REQUEST, MAX_TENSORS, SERVICE, WireError, reply_message
 
+READY = "READY port={port}"   # what a tail program prints once it serves, warm
+READY_PATTERN = r"READY port=(\d+)"
 
 # ---------------------------------------------------------------- server side: assembling
 
 @dataclass
-class Tensor:
-    """One tensor as it arrives: header fields, the data so far, when its header came."""
+class Request:
+    """One request as it arrives: header fields, the data so far, when its header came."""
 
     req_id: Any
-    nbytes: int
-    meta: dict[str, Any]
+    parts: list[tuple[int, dict[str, Any]]]   # (nbytes, meta) per tensor, in order
     topk: int
-    logits: bool
+    outputs: bool
     t0: float
     data: Buffer = b""
     got: int = 0
+    nbytes: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.nbytes = sum(n for n, _ in self.parts)
+
+    def tensors(self) -> list[tuple[memoryview, dict[str, Any]]]:
+        """Each tensor's bytes (a view into the request's data) and its meta."""
+        view, out, start = memoryview(self.data).cast("B"), [], 0
+        for n, meta in self.parts:
+            out.append((view[start:start + n], meta))
+            start += n
+        return out
 
 
 def _error(req_id: Any, text: str) -> bytes:
     return reply_message({"id": req_id, "ok": False, "error": text})
 
 
-def _parse_header(msg: bytes) -> tuple[Tensor, memoryview]:
+def _parse_header(msg: bytes) -> tuple[Request, memoryview]:
     """The header's fields and the data bytes that came with it."""
     try:
         (n,) = LENGTH.unpack_from(msg, 1)
         if 5 + n > len(msg):
             raise ValueError(f"JSON length {n} runs past the {len(msg)}-byte message")
         head = json.loads(msg[5:5 + n])
-        tensor = Tensor(head["id"], int(head["nbytes"]), dict(head["meta"]), int(head.get("topk", 5)),
-                        bool(head.get("logits", True)), time.perf_counter())
+        parts = [(int(t["nbytes"]), dict(t["meta"])) for t in head["tensors"]]
+        request = Request(head["id"], parts, int(head.get("topk", 5)), bool(head.get("outputs", True)),
+                          time.perf_counter())
     except (ValueError, KeyError, TypeError, struct.error) as exc:
         raise WireError(f"malformed header ({type(exc).__name__}: {exc}); expected b'H' + uint32 length + "
-                        "JSON with id, nbytes, meta + data") from exc
-    if not 0 <= tensor.nbytes <= MAX_TENSOR:  # the server allocates nbytes up front
-        raise WireError(f"malformed header: nbytes={tensor.nbytes} outside 0..{MAX_TENSOR}")
-    return tensor, memoryview(msg)[5 + n:]
+                        "JSON with id and tensors [{nbytes, meta}] + data") from exc
+    if not 1 <= len(parts) <= MAX_TENSORS:
+        raise WireError(f"malformed header: {len(parts)} tensors, a request carries 1..{MAX_TENSORS}")
+    if any(n < 0 for n, _ in parts) or request.nbytes > MAX_REQUEST:  # the server allocates up front
+        raise WireError(f"malformed header: tensor sizes {[n for n, _ in parts]} outside 0..{MAX_REQUEST} "
+                        "in all")
+    return request, memoryview(msg)[5 + n:]
 
 
 class Assembler:
-    """Turns the message stream into whole tensors and error replies; no network, no clock
+    """Turns the message stream into whole requests and error replies; no network, no clock
     beyond the header's arrival time, so its rules are tested directly."""
 
     def __init__(self) -> None:
-        self.pending: Tensor | None = None
+        self.pending: Request | None = None
 
-    def feed(self, msg: bytes) -> Iterator[Tensor | bytes]:
-        """Yield each finished :class:`Tensor` and each error reply (bytes) ``msg`` causes."""
+    def feed(self, msg: bytes) -> Iterator[Request | bytes]:
+        """Yield each finished :class:`Request` and each error reply (bytes) ``msg`` causes."""
         kind = msg[:1]
         if kind == b"H":
             if self.pending is not None:
                 p = self.pending
                 yield _error(p.req_id, f"truncated: a new header came after {p.got} of {p.nbytes} bytes "
-                                       f"of tensor {p.req_id!r}")
+                                       f"of request {p.req_id!r}")
             self.pending = None
             try:
-                tensor, data = _parse_header(msg)
+                request, data = _parse_header(msg)
             except WireError as exc:
                 yield _error(None, str(exc))
                 return
-            self.pending = tensor
-            if len(data) == tensor.nbytes:      # the whole tensor in one message: keep a view
-                tensor.data, tensor.got = data, len(data)
+            self.pending = request
+            if len(data) == request.nbytes:      # the whole request in one message: keep a view
+                request.data, request.got = data, len(data)
             else:  # numpy's empty: unlike bytearray, no zeroing of memory about to be overwritten
-                tensor.data = memoryview(np.empty(tensor.nbytes, np.uint8)) if len(data) < tensor.nbytes else b""
+                request.data = np.empty(request.nbytes, np.uint8).data if len(data) < request.nbytes else b""
                 yield from self._add(data)
         elif kind == b"C":
             if self.pending is None:
@@ -108,20 +126,20 @@ class Assembler:
         p.got += len(data)
 
     def end(self) -> Iterator[bytes]:
-        """The stream closed: a tensor still incomplete is reported as truncated."""
+        """The stream closed: a request still incomplete is reported as truncated."""
         p, self.pending = self.pending, None
         if p is not None:
             yield _error(p.req_id, f"truncated: the stream ended after {p.got} of {p.nbytes} bytes "
-                                   f"of tensor {p.req_id!r}")
+                                   f"of request {p.req_id!r}")
 
 
 # ---------------------------------------------------------------- server side: serving
 
-Infer = Callable[[np.ndarray], np.ndarray]
+Infer = Callable[[list[np.ndarray]], Sequence[np.ndarray]]
 
 
 class TailService:
-    """Runs ``infer`` on each assembled tensor and replies per tensor."""
+    """Runs ``infer`` on each assembled request's tensors and replies per request."""
 
     def __init__(self, infer: Infer | None, checksum: bool = True) -> None:
         import concurrent.futures
@@ -139,32 +157,35 @@ class TailService:
         for out in assembler.end():
             yield out
 
-    def _answer(self, p: Tensor) -> bytes:
+    def _answer(self, p: Request) -> bytes:
         """Decompress, decode, run the tail; any failure becomes an error reply."""
         t_recv = time.perf_counter() - p.t0
         try:
-            t0 = time.perf_counter()
-            raw = codec.decompress(p.data, str(p.meta.get("codec", "none")))
+            wall0, t0 = time.time(), time.perf_counter()
+            raws = [(codec.decompress(data, str(meta.get("codec", "none"))), meta) for data, meta in p.tensors()]
             t1 = time.perf_counter()
-            arr = codec.decode(raw, p.meta)
+            arrays = [codec.decode(raw, meta) for raw, meta in raws]
             t2 = time.perf_counter()
-            logits = self.infer(arr) if self.infer is not None else None
-            checksum = (float(np.add.reduce(arr, axis=None, dtype=np.float64))
-                        if logits is None and self.checksum else None)
+            outputs = list(self.infer(arrays)) if self.infer is not None else None
+            checksums = ([float(np.add.reduce(a, axis=None, dtype=np.float64)) for a in arrays]
+                         if outputs is None and self.checksum else None)
             t3 = time.perf_counter()
-        except Exception as exc:  # the server must keep serving whatever one tensor did
+        except Exception as exc:  # the server must keep serving whatever one request did
             return _error(p.req_id, f"{type(exc).__name__}: {exc}")
         # In sink mode the checksum is the "tail": a client subtracting the server's work from
         # its round trip (transfer = rpc - decompress - decode - tail) leaves it out of transfer.
         body: dict[str, Any] = {"id": p.req_id, "ok": True, "server": {
-            "recv_s": t_recv, "decompress_s": t1 - t0, "decode_s": t2 - t1, "tail_s": t3 - t2}}
-        if logits is None:  # sink mode (benchmarks, tests): prove the tensor arrived intact
-            body.update(checksum=checksum, logits_shape=None)
+            "recv_s": t_recv, "decompress_s": t1 - t0, "decode_s": t2 - t1, "tail_s": t3 - t2,
+            "t_start": wall0, "t_end": wall0 + (t3 - t0)}}
+        if outputs is None:  # sink mode (benchmarks, tests): prove the tensors arrived intact
+            if checksums is not None:
+                body.update(checksum=float(np.sum(checksums)), checksums=checksums)
             return reply_message(body)
-        k = max(1, min(p.topk, logits.shape[-1]))
-        body["topk"] = np.argsort(-logits, axis=-1)[..., :k].tolist()
-        body["logits_shape"] = list(logits.shape) if p.logits else None
-        return reply_message(body, logits if p.logits else None)
+        first = outputs[0] if outputs else None
+        if first is not None and first.ndim and first.dtype.kind == "f":
+            k = max(1, min(p.topk, first.shape[-1]))
+            body["topk"] = np.argsort(-first, axis=-1)[..., :k].tolist()
+        return reply_message(body, outputs if p.outputs else None)
 
     async def sink(self, requests: AsyncIterator[bytes], context: Any) -> bytes:
         """Counts bytes: the quick link-throughput probe over the same connection."""
@@ -177,7 +198,7 @@ class TailService:
 async def serve(infer: Infer | None, bind: str = "127.0.0.1", port: int = 0,
                 on_ready: Callable[[int], None] | None = None, checksum: bool = True) -> None:
     """Serve until cancelled; ``on_ready(port)`` runs once the port is bound. Without
-    ``infer`` (sink mode) each reply carries the tensor's sum, unless ``checksum`` is off."""
+    ``infer`` (sink mode) each reply carries the tensors' sums, unless ``checksum`` is off."""
     import grpc
 
     service = TailService(infer, checksum)
@@ -198,3 +219,30 @@ async def serve(infer: Infer | None, bind: str = "127.0.0.1", port: int = 0,
     finally:
         await server.stop(grace=1)
         service.pool.shutdown(wait=False)
+
+
+def run_until_signalled(infer: Infer | None, bind: str, port: int, on_ready: Callable[[int], None],
+                        checksum: bool = True) -> None:
+    """:func:`serve` in a fresh event loop until SIGTERM or SIGINT (how the lab stops programs)."""
+    import signal
+
+    async def run() -> None:
+        task = asyncio.ensure_future(serve(infer, bind, port, on_ready, checksum))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(run())
+
+
+def warm_up(infer: Infer, inputs: Sequence[np.ndarray], count: int) -> float:
+    """Run ``count`` inferences on ``inputs`` (zeros of the tail's input shapes); seconds taken.
+    READY comes only after this, so the head never measures a cold tail."""
+    t0 = time.perf_counter()
+    for _ in range(count):
+        infer(list(inputs))
+    return time.perf_counter() - t0
