@@ -62,8 +62,13 @@ class ProcessRuntime:
         self._ensure_packages()
         root = str(local_root()) if self.local else self._root
         env = with_pythonpath(env, root, os.pathsep if self.local else ":")
-        wrapper = [self.python, "-m", "collab_wrapper"]
-        return self.transport.spawn([*wrapper, "--hz", f"{hz:g}", "--", *argv], cwd=cwd, env=env)
+        wrapper = [self.python, "-m", "collab_wrapper", "--hz", f"{hz:g}"]
+        # Over SSH a cut link gives the wrapper no EOF: heartbeats on its stdin instead.
+        bound = 0.0 if self.local else float(getattr(self.transport, "link_timeout", 0) or 0)
+        if not bound:
+            return self.transport.spawn([*wrapper, "--", *argv], cwd=cwd, env=env)
+        return self.transport.spawn([*wrapper, "--heartbeat", f"{bound:g}", "--", *argv], cwd=cwd,
+                                    env=env, heartbeat=bound / 3)
 
     def close(self) -> None:
         pass

@@ -119,7 +119,9 @@ class LocalTransport:
             shutil.copytree(local_dir, remote_dir, dirs_exist_ok=True,
                             ignore=lambda folder, names: [n for n in names if sync_skips((n,))])
 
-    def spawn(self, argv: list[str], *, cwd: str, env: dict[str, str]) -> LocalSpawned:
+    def spawn(self, argv: list[str], *, cwd: str, env: dict[str, str],
+              heartbeat: float | None = None) -> LocalSpawned:
+        """``heartbeat`` is not needed here: a local pipe always reaches EOF."""
         return LocalSpawned(argv, cwd, env)
 
     def close(self) -> None:
