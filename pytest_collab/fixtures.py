@@ -13,6 +13,7 @@ import pytest
 
 from pytest_collab.deploy import Deployment, Port, Program, ProgramContext, Ready
 from pytest_collab.errors import CollabError, DeployError
+from pytest_collab.secrets import redactor
 from pytest_collab.session import get_session
 from pytest_collab.testcase import testcase_name
 
@@ -37,6 +38,7 @@ class Collab:
         self._records = 0
         self._names: dict[str, int] = {}
         self._deployment = Deployment(session.settings["ready_timeout"], self._launch)
+        self._redact = redactor(request.config, session.lan.secret_env)
 
     # ------------------------------------------------------------ devices
     @property
@@ -101,9 +103,10 @@ class Collab:
         base = name or Path(program).stem
         self._names[base] = self._names.get(base, 0) + 1
         unique = base if self._names[base] == 1 else f"{base}-{self._names[base]}"
+        self._redact.learn(env or {})
         ctx = ProgramContext(run_id=self._session.run_id, test=self._node.nodeid,
                              log_dir=self._session.run_dir.logs_for(self._node.nodeid),
-                             sink=self._session.metrics_sink)
+                             sink=self._session.metrics_sink, redact=self._redact)
         full_env = {"COLLAB_RUN_ID": self._session.run_id, "COLLAB_DEVICE": device.name,
                     "COLLAB_KIND": device.kind, "COLLAB_PROGRAM": unique, **(env or {})}
         spawned = runtime.launch(argv, cwd=code_dir, env=full_env,
@@ -111,7 +114,8 @@ class Collab:
         started = Program(unique, device, role, argv, spawned, ctx, ready)
         self._session.live.add(started)
         info = self._session.test_info(self._node.nodeid)
-        info.setdefault("programs", []).append({"name": unique, "device": device.name, "argv": argv})
+        info.setdefault("programs", []).append({"name": unique, "device": device.name,
+                                                "argv": self._redact.value(argv)})
         return started
 
     @property
@@ -139,7 +143,7 @@ class Collab:
         }
         row.update({k: _plain(v) for k, v in self.params.items()})
         row.update(values)
-        self._session.journal.append(row)
+        self._session.journal.append(self._redact.value(row) if self._redact else row)
         self._records += 1
 
 
@@ -163,6 +167,7 @@ def collab_devices(request: pytest.FixtureRequest) -> Iterator[dict[str, list["D
     They are leased for the test: all or none, atomically, released at teardown (after
     ``collab`` stopped the programs), so parallel workers and runs never share a device.
     """
+    from pytest_collab import quarantine
     from pytest_collab.leases.files import acquire, owner_info
     from pytest_collab.select import constraint_from_marker, describe
 
@@ -174,13 +179,18 @@ def collab_devices(request: pytest.FixtureRequest) -> Iterator[dict[str, list["D
     lease = acquire(session.lan, constraint_from_marker(marker.args, marker.kwargs),
                     owner_info(session.run_id, request.node.nodeid),
                     timeout=session.settings["lease_timeout"])
+    runtimes: list[Any] = []
     try:
         info = session.test_info(request.node.nodeid)
         info["devices"] = {want: [d.name for d in ds] for want, ds in lease.selection.items()}
         info["selection"] = describe(lease.selection)
         info["lease_wait_s"] = round(lease.waited_s, 3)
+        # Unreachable devices are a setup ERROR naming the device, not a failure later.
+        chosen = list({d.name: d for ds in lease.selection.values() for d in ds}.values())
+        runtimes = quarantine.connect(session, chosen, request.node.nodeid)
         yield lease.selection
     finally:
+        quarantine.note_lost_links(request.config, runtimes, request.node.nodeid)
         lease.release()
 
 

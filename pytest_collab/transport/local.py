@@ -39,7 +39,7 @@ class LocalSpawned:
         )
         self.pid = self.proc.pid
         self.stderr_tail: list[str] = []
-        self._stderr = collections.deque(maxlen=50)
+        self._stderr: collections.deque[str] = collections.deque(maxlen=50)
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
 

@@ -322,7 +322,7 @@ class SSHTransport:
 
     # -- files --------------------------------------------------------------------------
     def put(self, local: Path, remote: str) -> None:
-        self.client  # connect (or reconnect) first
+        self.client  # noqa: B018  (connect, or reconnect, first)
         self._mkdir(os.path.dirname(remote))
         try:
             self.conn.put(str(local), remote)
@@ -331,7 +331,7 @@ class SSHTransport:
                                                    f"{self.lost or exc}") from None
 
     def get(self, remote: str, local: Path) -> None:
-        self.client
+        self.client  # noqa: B018  (connect, or reconnect, first)
         Path(local).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn.get(remote, str(local))

@@ -130,7 +130,7 @@ class Runner:
                 if self.heartbeat:
                     left = last + self.heartbeat - time.monotonic()
                     if left <= 0:
-                        self._controller_lost()
+                        self._controller_lost(self.heartbeat)
                         return
                     if not select.select([0], [], [], left)[0]:
                         continue
@@ -141,9 +141,9 @@ class Runner:
             pass
         self._request_stop("stdin EOF")
 
-    def _controller_lost(self) -> None:
+    def _controller_lost(self, silent_s: float) -> None:
         self.emitter.close()
-        self._request_stop("no heartbeat from the controller for %g s" % self.heartbeat)
+        self._request_stop("no heartbeat from the controller for %g s" % silent_s)
         time.sleep(self.grace + 2 * _KILL_PATIENCE_S)
         try:   # still here: the main loop is blocked; sshd made us a process group leader
             os.killpg(os.getpgrp(), signal.SIGKILL)
