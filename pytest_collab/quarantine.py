@@ -66,7 +66,8 @@ def connect(session: "CollabSession", devices: Iterable["Device"], nodeid: str) 
         try:
             runtimes.append(session.runtime_for(device))
         except TransportError as exc:
-            held[device.name] = f"{exc} (first failure: {nodeid})"
+            reason = str(exc).removeprefix(f"device {device.name!r}: ")
+            held[device.name] = f"{reason} (first failure: {nodeid})"
             raise
     return runtimes
 
