@@ -138,3 +138,32 @@ def test_run_and_spawn_env_travel_on_stdin_not_in_ps(ssh_lab, tmp_path):
     assert token not in _command_lines()
     spawned.kill()
     dev.close()
+
+
+def test_profile_secret_env_takes_names_only_and_round_trips(tmp_path):
+    import pytest
+
+    from pytest_collab.errors import ProfileError
+    from pytest_collab.lan.profile import LAN, load_profile, save_profile
+
+    doc = {"name": "s", "secret_env": ["HF_TOKEN"], "devices": [{"name": "d", "kind": "rpi"}]}
+    lan = LAN.from_dict(doc)
+    assert lan.secret_env == ("HF_TOKEN",)
+    save_profile(lan, tmp_path / "s.yaml")
+    assert load_profile(str(tmp_path / "s.yaml"), tmp_path).secret_env == ("HF_TOKEN",)
+    with pytest.raises(ProfileError, match=r"secret_env\[0\]: .*not an environment variable name"):
+        LAN.from_dict({**doc, "secret_env": ["hf_abc123-the-token-itself"]})
+
+
+def test_redactor_masks_raw_and_json_escaped_forms():
+    import json
+
+    from pytest_collab.secrets import Redactor
+
+    redact = Redactor(["TOK"])
+    redact.learn({"TOK": 'pa"ss\\wörd', "OTHER": "visible"})
+
+    raw = json.dumps({"line": 'token pa"ss\\wörd'})          # as the wrapper writes it
+    assert redact('token pa"ss\\wörd') == "token ***"
+    assert json.loads(redact(raw)) == {"line": "token ***"}
+    assert redact.value({"a": ["visible", 'pa"ss\\wörd']}) == {"a": ["visible", "***"]}
