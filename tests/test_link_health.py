@@ -74,3 +74,4 @@ def test_env_prelude_quotes_values_and_rejects_bad_names() -> None:
     assert env_prelude({}) == ("", b"")
     with pytest.raises(ValueError, match="not valid"):
         env_prelude({"A;rm -rf /": "x"})
+

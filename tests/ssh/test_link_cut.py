@@ -157,3 +157,17 @@ def test_link_cut_mid_sync_fails_within_bound_and_remote_tar_ends(netns_sshd, ss
     assert not left, f"remote tar still running: {left}"
     print(f"remote tar gone {time.monotonic() - cut:.1f} s after the cut (bound {sync_timeout(size):g} s)")
     transport.close()
+
+
+def test_a_quiet_live_link_stays_up(ssh_lab, tmp_path):
+    """OpenSSH answers the keepalive: an idle live link at three times the bound stays up
+    (a send-only keepalive, like paramiko's, would prove nothing either way)."""
+    from pytest_collab.transport.ssh import SSHTransport
+
+    known = ssh_lab.known_hosts(tmp_path / "kh")
+    transport = SSHTransport(ssh_lab.device(0, known_hosts=str(known)), link_timeout=1.0)
+    transport.open()
+    time.sleep(3.5)
+    result = transport.run("echo alive", timeout=10)
+    transport.close()
+    assert transport.lost is None and result.ok and result.stdout == "alive\n", result
