@@ -31,22 +31,20 @@ def book(config: pytest.Config) -> dict[str, str]:
 
 def _check_lab(session: "CollabSession") -> None:
     """The emulated lab is up on this engine: asked once per session, before any connection."""
-    from pytest_collab.labs.guard import check_up, is_emulated
-
-    if not is_emulated(session.lan):
+    if not session.lan.emulated:
         return
+    from pytest_collab.errors import CollabError
+    from pytest_collab.labs.emulated import LabError
+    from pytest_collab.labs.guard import check_up
+
     config = session.config
     if LAB_PROBLEM not in config.stash:
-        from pytest_collab.errors import CollabError
-
         try:
             check_up(session.lan)
             config.stash[LAB_PROBLEM] = ""
         except CollabError as exc:
             config.stash[LAB_PROBLEM] = str(exc)
     if config.stash[LAB_PROBLEM]:
-        from pytest_collab.labs.emulated import LabError
-
         raise LabError(config.stash[LAB_PROBLEM])
 
 

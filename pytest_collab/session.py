@@ -109,7 +109,7 @@ class CollabSession:
                 device = self.effective(device)
                 transport = get_transport(device, profile_path=self.lan.path,
                                           link_timeout=self.settings["link_timeout"],
-                                          local_only=bool(self.lan.emulation))
+                                          local_only=self.lan.emulated)
                 options = {"registry": self.settings["registry"]} if device.runtime == "docker" else {}
                 self._runtimes[device.name] = get_runtime(device, transport, self.run_id, **options)
             return self._runtimes[device.name]

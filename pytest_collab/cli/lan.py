@@ -58,7 +58,7 @@ def connector(lan: "LAN", **extra: Any) -> Callable[["Device"], Any]:
     an emulated profile, refuse addresses this host would reach through a gateway)."""
     from pytest_collab.transport import get_transport
 
-    extra = {"local_only": bool(lan.emulation), **extra}
+    extra = {"local_only": lan.emulated, **extra}
 
     def connect(device: "Device") -> Any:
         if device.transport == "ssh":

@@ -18,11 +18,6 @@ if TYPE_CHECKING:
     from pytest_collab.lan.profile import LAN
 
 
-def is_emulated(lan: "LAN") -> bool:
-    """A profile with an ``emulation:`` section stands for devices that are containers here."""
-    return bool(lan.emulation)
-
-
 def not_up(lan: "LAN", why: str) -> LabError:
     return LabError(f"emulated lab is not up: collab lab up {lan.name} ({why})")
 

@@ -170,6 +170,12 @@ class LAN:
     emulation: dict[str, Any] = field(default_factory=dict)   # emulated lab settings (emulated.py)
     secret_env: tuple[str, ...] = ()    # env names whose values are redacted (secrets.py)
 
+    @property
+    def emulated(self) -> bool:
+        """An ``emulation:`` section: the devices are containers on this host (labs/), so
+        their addresses must be on a network this host created (labs/guard.py)."""
+        return bool(self.emulation)
+
     def device(self, name: str) -> Device:
         """The device called ``name``; the error lists the names there are."""
         for device in self.devices:
