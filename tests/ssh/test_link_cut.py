@@ -181,3 +181,24 @@ def test_a_quiet_live_link_stays_up(ssh_lab, tmp_path):
     result = transport.run("echo alive", timeout=10)
     transport.close()
     assert transport.lost is None and result.ok and result.stdout == "alive\n", result
+
+
+def test_a_slow_live_link_is_not_declared_dead(netns_sshd, ssh_lab, tmp_path):
+    """A sync that fills the send queue holds the keepalive behind it for seconds; the
+    link's ACKs still say it lives, so it is not cut (only a silent link is)."""
+    from pytest_collab.lan.profile import Device
+    from pytest_collab.transport.ssh import SSHTransport
+    from pytest_collab.transport.ssh_stream import sync_tar
+
+    netns_sshd.netns.shape("256kbit")                # 160 kB take about 5 s to go in
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "blob.bin").write_bytes(os.urandom(160_000))
+    transport = SSHTransport(Device.from_dict(netns_sshd.entry(lab=ssh_lab)), link_timeout=1.5)
+    transport.open()
+    started = time.monotonic()
+    assert sync_tar(transport, src, str(tmp_path / "remote")) == ["blob.bin"]
+    took = time.monotonic() - started
+    transport.close()
+    assert transport.lost is None and took > 3, took     # slower than the bound, and alive
+    assert (tmp_path / "remote" / "blob.bin").read_bytes() == (src / "blob.bin").read_bytes()
