@@ -40,12 +40,49 @@ def _check_lab(session: "CollabSession") -> None:
     config = session.config
     if LAB_PROBLEM not in config.stash:
         try:
-            check_up(session.lan)
+            try:
+                check_up(session.lan)
+            except LabError:
+                if not session.settings.get("lab_up"):
+                    raise
+                _bring_up(session)
+                check_up(session.lan)
             config.stash[LAB_PROBLEM] = ""
         except CollabError as exc:
             config.stash[LAB_PROBLEM] = str(exc)
     if config.stash[LAB_PROBLEM]:
         raise LabError(config.stash[LAB_PROBLEM])
+
+
+def _bring_up(session: "CollabSession") -> None:
+    """``--collab-lab-up``: ``collab lab up`` from the session, its progress on the terminal
+    (past pytest's capture); one process at a time (xdist workers wait on a lock file)."""
+    import fcntl
+
+    from pytest_collab.labs.emulated import LabError, Settings, up
+    from pytest_collab.labs.guard import check_up
+
+    config = session.config
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def progress(line: str) -> None:
+        if reporter is None or capture is None:
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"collab lab up {session.lan.name}: {line}")
+
+    home = Settings.of(session.lan).home
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / f"up-{session.lan.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            check_up(session.lan)      # another worker brought it up meanwhile
+            return
+        except LabError:
+            pass
+        progress("the lab is not up; bringing it up")
+        up(session.lan, progress=progress)
 
 
 def connect(session: "CollabSession", devices: Iterable["Device"], nodeid: str) -> list[Any]:

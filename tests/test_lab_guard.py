@@ -54,20 +54,27 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return attempts
 
 
-def _down_profile(path: Path) -> Path:
-    """The shipped emulated profile under its own network and subnet, which no lab uses."""
+def _own_profile(path: Path, octet: int, kinds: tuple[str, ...] = ("server", "jetson", "rpi")) -> Path:
+    """The shipped emulated profile under its own network and subnet, which no lab uses
+    (one device per kind); the lab's keys and wheels stay in the user's real cache."""
+    import pwd
+
     doc = yaml.safe_load((ROOT / "network_profiles" / "emulated.yaml").read_text())
     doc["name"] = path.stem
-    doc["emulation"].update(network=f"collab-test-down-{os.getpid()}", subnet="172.30.251.0/24")
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "pytest-collab" / "emulated"
+    doc["emulation"].update(network=f"collab-test-{path.stem}-{os.getpid()}",
+                            subnet=f"172.30.{octet}.0/24", home=str(home))
+    doc["defaults"]["ssh"].update(key=str(home / "id_ed25519"), known_hosts=str(home / "known_hosts"))
+    doc["devices"] = [next(d for d in doc["devices"] if d["kind"] == kind) for kind in kinds]
     for i, device in enumerate(doc["devices"]):
-        device["address"] = f"172.30.251.{10 + i}"
+        device["address"] = f"172.30.{octet}.{10 + i}"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
 def test_emulated_lab_down_errors_at_once_and_connects_nowhere(pytester: pytest.Pytester,
                                                                connects: list[object]) -> None:
-    profile = _down_profile(pytester.path / "emudown.yaml")
+    profile = _own_profile(pytester.path / "emudown.yaml", 251)
     pytester.makepyfile(test_lab=SUITE, prog="print('hi')")
     result = pytester.runpytest(f"--lan={profile}", "--collab-out=out")
     result.assert_outcomes(errors=2)
@@ -88,3 +95,19 @@ def test_ssh_refuses_an_emulated_address_routed_through_a_gateway(connects: list
     with pytest.raises(TransportError, match="not on a network of this host"):
         SSHTransport(device, local_only=True).open()
     assert connects == []
+
+
+def test_lab_up_option_brings_the_lab_up_with_progress(pytester: pytest.Pytester, docker_client) -> None:
+    """``--collab-lab-up``: instead of erroring, the session brings the lab up, saying so."""
+    from pytest_collab.labs import down
+    from pytest_collab.lan.profile import load_profile
+
+    profile = _own_profile(pytester.path / "emuup.yaml", 252, kinds=("server", "rpi"))
+    pytester.makepyfile(test_lab=SUITE, prog="print('hi')")
+    try:
+        result = pytester.runpytest(f"--lan={profile}", "--collab-out=out", "--collab-lab-up")
+        result.assert_outcomes(passed=2)
+        result.stdout.fnmatch_lines(["*collab lab up emuup: the lab is not up; bringing it up*",
+                                     "*collab lab up emuup: [[]lab[]] *up at 172.30.252.1*"])
+    finally:
+        down(load_profile(str(profile), pytester.path), client=docker_client, progress=lambda line: None)
