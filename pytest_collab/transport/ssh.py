@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import shlex
 import socket
 import stat
@@ -25,6 +24,7 @@ from typing import Any
 
 from pytest_collab.errors import CollabWarning, TransportError
 from pytest_collab.lan.profile import Device, SSHConfig
+from pytest_collab.lan.schema import ENV_NAME_RE
 from pytest_collab.transport import hostkeys
 from pytest_collab.transport.base import CommandResult
 from pytest_collab.transport.routes import local_route
@@ -34,7 +34,6 @@ from pytest_collab.transport.ssh_stream import SSHSpawned, sync_tar
 
 DEFAULT_LINK_TIMEOUT_S = 15.0   # --collab-link-timeout
 TIMEOUT_KILL_GRACE_S = 3        # `timeout -k`: SIGKILL this long after SIGTERM
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TRANSIENT_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
                     errno.ETIMEDOUT, errno.ECONNRESET, errno.EHOSTDOWN}
 
@@ -97,7 +96,7 @@ def env_prelude(env: dict[str, str] | None, read_timeout: float | None = None) -
     if not env:
         return "", b""
     for name in env:
-        if not ENV_NAME.match(str(name)):
+        if not ENV_NAME_RE.match(str(name)):
             raise ValueError(f"environment variable name {name!r} is not valid "
                              f"(letters, digits and '_', not starting with a digit)")
     payload = "".join(f"export {name}={shlex.quote(str(value))}\n"
