@@ -110,7 +110,7 @@ def test_link_cut_mid_command_errors_within_bound_and_leaves_nothing(netns_sshd,
     # The test body ends with an ERROR naming the device and the dead link, within the bound.
     assert inner.returncode == 1, out[-3000:]
     assert "1 error" in out and "link lost" in out and "cut0" in out, out[-3000:]
-    assert noticed < LINK_TIMEOUT + 1.5, f"took {noticed:.1f} s\n{out[-3000:]}"
+    assert noticed < LINK_TIMEOUT + 3, f"took {noticed:.1f} s\n{out[-3000:]}"
     # The wrapper saw its heartbeats stop and ended the program: nothing left behind
     # (heartbeat bound + the wrapper's 5 s grace + slack).
     left = _wait_gone(str(marker), LINK_TIMEOUT + 8)
@@ -157,7 +157,7 @@ def test_link_cut_mid_sync_fails_within_bound_and_remote_tar_ends(netns_sshd, ss
     assert "link lost" in str(outcome["error"]) and "cut0" in str(outcome["error"])
     took = float(outcome["ended"]) - cut   # type: ignore[arg-type]
     print(f"cut -> sync_tar raised: {took:.1f} s: {outcome['error']}")
-    assert took <= LINK_TIMEOUT + 1.5
+    assert took <= LINK_TIMEOUT + 2
     # Later calls fail at once: the device is not re-dialled for every step.
     started = time.monotonic()
     assert "link lost" in (transport.run("true", timeout=5).error or "")
