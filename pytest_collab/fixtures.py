@@ -118,6 +118,17 @@ class Collab:
                                                 "argv": self._redact.value(argv)})
         return started
 
+    def ship_code(self) -> None:
+        """Sync the test case and the device packages to every selected device that runs
+        plain processes, before the test body: a failed sync is then a setup ERROR naming
+        the device. (Container devices build their image at their first start.)"""
+        from pytest_collab.runtime.process import ProcessRuntime
+
+        for device in {d.name: d for ds in self.devices.values() for d in ds}.values():
+            runtime = self._session.runtime_for(device)
+            if isinstance(runtime, ProcessRuntime):
+                runtime.prepare(self.test_dir)
+
     @property
     def programs(self) -> list[Program]:
         return list(self._deployment.programs)
@@ -203,6 +214,7 @@ def collab(request: pytest.FixtureRequest, collab_devices: dict[str, list["Devic
     info["params"] = {k: _plain(v) for k, v in handle.params.items()}
     info["testcase"] = handle.testcase
     try:
+        handle.ship_code()
         yield handle
     finally:
         problems = handle.stop_all()

@@ -44,6 +44,7 @@ class ProcessRuntime:
     def prepare(self, test_dir: Path) -> str:
         if self.local:
             return str(test_dir)
+        self._ensure_packages()
         if test_dir not in self._synced:
             remote = posixpath.join(self._root, "cases", test_dir.name)
             self.transport.sync(test_dir, remote)

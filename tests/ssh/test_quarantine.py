@@ -60,3 +60,24 @@ def test_blackholed_device_errors_once_then_is_quarantined(netns_sshd, ssh_lab, 
         assert float(case_.get("time")) < 0.5, ET.tostring(case_).decode()   # at once
     print(out[-2500:], [(n, c.get("time")) for n, c in cases.items()])
     assert Path(junit).is_file()
+
+
+def test_failed_sync_is_a_setup_error_naming_the_device(ssh_lab, tmp_path):
+    """The test case is synced before the test body: a device where it can not land makes
+    the test an ERROR (JUnit <error>) naming the device, not a FAIL of the experiment."""
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "prog.py").write_text("print('hello')\n")
+    (case / "test_one.py").write_text(
+        "import pytest\n\n@pytest.mark.devices(rpi=1)\ndef test_one(collab):\n"
+        "    collab.start('rpi', 'prog.py').wait(timeout=30)\n")
+    profile = ssh_lab.write_profile(tmp_path / "p.yaml", kinds=("rpi",), python=sys.executable,
+                                    workdir="/proc/collab-no-such-place")
+    junit = tmp_path / "junit.xml"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(case),
+                           f"--lan={profile}", f"--junitxml={junit}", f"--collab-out={tmp_path / 'out'}"],
+                          cwd=case, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "1 error" in done.stdout, done.stdout[-3000:]
+    assert "ERROR at setup of test_one" in done.stdout and "device 'dev0': sync" in done.stdout
+    (testcase,) = ET.parse(junit).getroot().iter("testcase")
+    assert testcase.find("error") is not None and testcase.find("failure") is None
