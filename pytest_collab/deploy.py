@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import json
 import re
+import signal
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, Union
 
-from pytest_collab.errors import DeployError, ProgramFailed
+from pytest_collab.errors import DeployError, ProgramFailed, TransportError
 
 if TYPE_CHECKING:
     from pytest_collab.lan.profile import Device
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
 
 RESULT_PREFIX = "COLLAB_RESULT "
 TAIL_LINES = 40
+#: in a failure message: the first program to die shows this many last lines, the others
+#: FAILURE_OTHER_LINES each, every line cut at FAILURE_LINE_CHARS
+FAILURE_FIRST_LINES = 15
+FAILURE_OTHER_LINES = 5
+FAILURE_LINE_CHARS = 300
+#: how long a failure waits for the other programs' exit lines still on their way
+PEER_SETTLE_S = 0.5
 #: wrapper ``m`` objects handed to the sink per call (6.4 s at 10 Hz): one lock and one
 #: call per batch instead of per line; the raw .jsonl keeps every line meanwhile
 SAMPLE_BATCH = 64
@@ -53,6 +61,7 @@ class ProgramContext:
     test: str
     log_dir: Path
     sink: MetricsSink | None
+    redact: Callable[[str], str] | None = None   # secrets -> "***" in logs and results
 
 
 class Program:
@@ -70,6 +79,8 @@ class Program:
         self.exit_code: int | None = None
         self.exit_signal: int | None = None
         self.wall_s: float | None = None
+        self.ended_at: float | None = None       # controller's monotonic clock, at the end
+        self.peers: list[Program] = [self]       # the test's programs (set by Deployment)
         self.units: dict[str, str] = {}
         self._spawned = spawned
         self._ready_rule = re.compile(ready) if isinstance(ready, str) else ready
@@ -104,8 +115,11 @@ class Program:
         return None
 
     def _read(self) -> None:
+        redact = self.ctx.redact
         try:
             for line in self._spawned.lines():
+                if redact is not None:
+                    line = redact(line)
                 self._raw.write(line + "\n")
                 try:
                     obj = json.loads(line)
@@ -141,6 +155,7 @@ class Program:
             code = self._spawned.wait(timeout=10)
             if self.exit_code is None and self.exit_signal is None:
                 self.exit_code = code
+            self.ended_at = time.monotonic()
             for line in self._spawned.stderr_tail:
                 self._tail.append(f"[wrapper stderr] {line}")
             self._log.close()
@@ -152,6 +167,8 @@ class Program:
 
     def _on_output(self, obj: dict[str, Any]) -> None:
         line = str(obj.get("line", ""))
+        if self.ctx.redact is not None:   # the decoded line (JSON escapes undone)
+            line = self.ctx.redact(line)
         stamp = time.strftime("%H:%M:%S", time.localtime(obj.get("t", time.time())))
         self._log.write(f"{stamp} {obj.get('s', '?')}: {line}\n")
         self._log.flush()
@@ -199,12 +216,49 @@ class Program:
         """The objects the program printed as ``COLLAB_RESULT {json}`` lines."""
         return list(self._results)
 
-    def _failure(self, message: str) -> ProgramFailed:
-        return ProgramFailed(self.name, self.device.name, message, self.tail())
+    @property
+    def lost(self) -> str | None:
+        """Why the link to this program's device died, if it did."""
+        return getattr(self._spawned, "lost", None)
+
+    @property
+    def died(self) -> bool:
+        """Ended on its own with a non-zero code or a signal (not stopped by the test)."""
+        return self._finished and not self._stopped and bool(self.exit_code or self.exit_signal)
+
+    def _failure(self, message: str) -> "ProgramFailed | TransportError":
+        """The error a test sees: the program that died first leads (with its signal),
+        then the others' last lines, trimmed; a dead link is the device's error."""
+        if self.lost:
+            return TransportError(self.device.name, f"program {self.name!r}: {self.lost}")
+        deadline = time.monotonic() + PEER_SETTLE_S
+        for peer in self.peers:    # exit lines of programs that died with this one
+            if peer is not self:
+                peer._await_end(max(0.0, deadline - time.monotonic()))
+        dead = sorted((p for p in self.peers if p.died and p is not self and p.ended_at is not None),
+                      key=lambda p: p.ended_at or 0.0)
+        first = dead[0] if dead and (not self.died or (dead[0].ended_at or 0) < (self.ended_at or 0)) else None
+        if first is None:
+            return ProgramFailed(self.name, self.device.name, message, _trim(self.tail(), FAILURE_FIRST_LINES))
+        tail = _trim(first.tail(), FAILURE_FIRST_LINES)
+        for other in [self, *(p for p in dead if p is not first)]:
+            tail.append(f"--- then program {other.name!r} on device {other.device.name!r} "
+                        f"{message if other is self else other._describe_exit()} ---")
+            tail += _trim(other.tail(), FAILURE_OTHER_LINES)
+        return ProgramFailed(first.name, first.device.name,
+                             f"{first._describe_exit()} (the first of this test's programs to die)", tail)
+
+    def _await_end(self, timeout: float | None) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._finished, timeout)
 
     def _describe_exit(self) -> str:
         if self.exit_signal:
-            return f"was killed by signal {self.exit_signal}"
+            try:
+                name = f" ({signal.Signals(self.exit_signal).name})"
+            except ValueError:
+                name = ""
+            return f"was killed by signal {self.exit_signal}{name}"
         return f"exited with code {self.exit_code}"
 
     def wait_ready(self, timeout: float) -> "Program":
@@ -228,13 +282,13 @@ class Program:
     def _describe_rule(self) -> str:
         if isinstance(self._ready_rule, Port):
             return f"waiting for TCP port {self._ready_rule.port} on {self.address}"
-        return f"waiting for an output line matching {self._ready_rule.pattern!r}"
+        pattern = self._ready_rule.pattern if self._ready_rule is not None else None
+        return f"waiting for an output line matching {pattern!r}"
 
     def wait(self, timeout: float | None = None, *, check: bool = True) -> int | None:
         """Wait for the program to end; by default a non-zero exit raises ProgramFailed."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._finished, timeout):
-                raise self._failure(f"still running after {timeout:g} s")
+        if not self._await_end(timeout):
+            raise self._failure(f"still running after {timeout:g} s")
         if check and (self.exit_code != 0 or self.exit_signal) and not self._stopped:
             raise self._failure(self._describe_exit())
         return self.exit_code
@@ -265,6 +319,12 @@ class Program:
         return f"<Program {self.name} on {self.device.name} ({state})>"
 
 
+def _trim(lines: list[str], keep: int) -> list[str]:
+    """The last ``keep`` lines, each cut to FAILURE_LINE_CHARS."""
+    return [line if len(line) <= FAILURE_LINE_CHARS else line[:FAILURE_LINE_CHARS] + " [...]"
+            for line in lines[-keep:]]
+
+
 def _port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.2):
@@ -289,6 +349,7 @@ class Deployment:
             earlier.wait_ready(timeout)
         program = self._launcher(**spec)
         self.programs.append(program)
+        program.peers = self.programs   # one shared list: a failure names who died first
         if wait:
             program.wait_ready(timeout)
         return program

@@ -13,6 +13,7 @@ import pytest
 
 from pytest_collab.deploy import Deployment, Port, Program, ProgramContext, Ready
 from pytest_collab.errors import CollabError, DeployError
+from pytest_collab.secrets import redactor
 from pytest_collab.session import get_session
 from pytest_collab.testcase import testcase_name
 
@@ -37,6 +38,7 @@ class Collab:
         self._records = 0
         self._names: dict[str, int] = {}
         self._deployment = Deployment(session.settings["ready_timeout"], self._launch)
+        self._redact = redactor(request.config, session.lan.secret_env)
 
     # ------------------------------------------------------------ devices
     @property
@@ -101,9 +103,10 @@ class Collab:
         base = name or Path(program).stem
         self._names[base] = self._names.get(base, 0) + 1
         unique = base if self._names[base] == 1 else f"{base}-{self._names[base]}"
+        self._redact.learn(env or {})
         ctx = ProgramContext(run_id=self._session.run_id, test=self._node.nodeid,
                              log_dir=self._session.run_dir.logs_for(self._node.nodeid),
-                             sink=self._session.metrics_sink)
+                             sink=self._session.metrics_sink, redact=self._redact)
         full_env = {"COLLAB_RUN_ID": self._session.run_id, "COLLAB_DEVICE": device.name,
                     "COLLAB_KIND": device.kind, "COLLAB_PROGRAM": unique, **(env or {})}
         spawned = runtime.launch(argv, cwd=code_dir, env=full_env,
@@ -112,8 +115,20 @@ class Collab:
         self._session.live.add(started)
         self._session.publisher.program_started(started)
         info = self._session.test_info(self._node.nodeid)
-        info.setdefault("programs", []).append({"name": unique, "device": device.name, "argv": argv})
+        info.setdefault("programs", []).append({"name": unique, "device": device.name,
+                                                "argv": self._redact.value(argv)})
         return started
+
+    def ship_code(self) -> None:
+        """Sync the test case and the device packages to every selected device that runs
+        plain processes, before the test body: a failed sync is then a setup ERROR naming
+        the device. (Container devices build their image at their first start.)"""
+        from pytest_collab.runtime.process import ProcessRuntime
+
+        for device in {d.name: d for ds in self.devices.values() for d in ds}.values():
+            runtime = self._session.runtime_for(device)
+            if isinstance(runtime, ProcessRuntime):
+                runtime.prepare(self.test_dir)
 
     @property
     def programs(self) -> list[Program]:
@@ -140,7 +155,7 @@ class Collab:
         }
         row.update({k: _plain(v) for k, v in self.params.items()})
         row.update(values)
-        self._session.journal.append(row)
+        self._session.journal.append(self._redact.value(row) if self._redact else row)
         self._records += 1
 
 
@@ -164,6 +179,7 @@ def collab_devices(request: pytest.FixtureRequest) -> Iterator[dict[str, list["D
     They are leased for the test: all or none, atomically, released at teardown (after
     ``collab`` stopped the programs), so parallel workers and runs never share a device.
     """
+    from pytest_collab import quarantine
     from pytest_collab.leases.files import acquire, owner_info
     from pytest_collab.select import constraint_from_marker, describe
 
@@ -175,13 +191,18 @@ def collab_devices(request: pytest.FixtureRequest) -> Iterator[dict[str, list["D
     lease = acquire(session.lan, constraint_from_marker(marker.args, marker.kwargs),
                     owner_info(session.run_id, request.node.nodeid),
                     timeout=session.settings["lease_timeout"])
+    runtimes: list[Any] = []
     try:
         info = session.test_info(request.node.nodeid)
         info["devices"] = {want: [d.name for d in ds] for want, ds in lease.selection.items()}
         info["selection"] = describe(lease.selection)
         info["lease_wait_s"] = round(lease.waited_s, 3)
+        # Unreachable devices are a setup ERROR naming the device, not a failure later.
+        chosen = list({d.name: d for ds in lease.selection.values() for d in ds}.values())
+        runtimes = quarantine.connect(session, chosen, request.node.nodeid)
         yield lease.selection
     finally:
+        quarantine.note_lost_links(request.config, runtimes, request.node.nodeid)
         lease.release()
 
 
@@ -194,6 +215,7 @@ def collab(request: pytest.FixtureRequest, collab_devices: dict[str, list["Devic
     info["params"] = {k: _plain(v) for k, v in handle.params.items()}
     info["testcase"] = handle.testcase
     try:
+        handle.ship_code()
         yield handle
     finally:
         problems = handle.stop_all()

@@ -88,6 +88,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("lease_timeout", "--collab-lease-timeout", 600.0,
            "seconds a test waits for devices that other runs or workers hold",
            parse=parse_positive_float, metavar="SECONDS"),
+    Option("link_timeout", "--collab-link-timeout", 15.0,
+           "seconds without an answer from an SSH device before its link is declared dead (the "
+           "running program fails naming the device; the device ends the program itself)",
+           parse=parse_positive_float, metavar="SECONDS"),
+    Option("lab_up", "--collab-lab-up", False,
+           "an emulated profile whose lab is not up is brought up (with progress) instead of "
+           "every test erroring with `collab lab up NAME`", parse=parse_bool, is_flag=True),
     Option("runtime", "--collab-runtime", "profile",
            "how device programs run: as each device's profile says, plain processes, or containers",
            choices=("profile", "process", "docker")),

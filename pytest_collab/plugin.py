@@ -78,6 +78,12 @@ def pytest_configure(config: pytest.Config) -> None:
             session.summary.append(f"collab: swept {len(removed)} leftover container(s) of crashed runs")
     except CollabError as exc:
         session.summary.append(f"collab: could not sweep leftover containers: {exc}")
+    from pytest_collab.quarantine import InfraErrors
+    from pytest_collab.secrets import RedactReports, redactor
+
+    redactor(config, lan.secret_env)
+    config.pluginmanager.register(InfraErrors(), "collab-infra-errors")
+    config.pluginmanager.register(RedactReports(config), "collab-redact-reports")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(XdistController(), "collab-xdist")
     if threading.current_thread() is threading.main_thread():

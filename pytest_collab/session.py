@@ -111,7 +111,9 @@ class CollabSession:
                 from pytest_collab.transport import get_transport
 
                 device = self.effective(device)
-                transport = get_transport(device, profile_path=self.lan.path)
+                transport = get_transport(device, profile_path=self.lan.path,
+                                          link_timeout=self.settings["link_timeout"],
+                                          local_only=self.lan.emulated)
                 options = {"registry": self.settings["registry"]} if device.runtime == "docker" else {}
                 self._runtimes[device.name] = get_runtime(device, transport, self.run_id, **options)
             return self._runtimes[device.name]

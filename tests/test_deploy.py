@@ -195,3 +195,48 @@ def test_killed_program_keeps_its_metrics(pytester: pytest.Pytester) -> None:
     assert len(cpu) >= 10 and cpu.max() > 0 and user.max() > 0.1
     log = next((run / "logs").rglob("rpi-1.burn.log")).read_text()
     assert "READY" in log
+
+
+def test_failure_names_the_program_that_died_first_then_the_others_trimmed(pytester: pytest.Pytester) -> None:
+    """Killing the server makes the client fail: the error leads with the server and its
+    signal, then the client's last lines, trimmed (not 40 lines of client and no server)."""
+    pytester.makepyfile(
+        server="""
+            import time
+            print("server warming up", flush=True)
+            print("READY", flush=True)
+            time.sleep(120)
+        """,
+        client="""
+            import os, sys, time
+            pid = int(sys.argv[1])
+            while os.path.exists(f"/proc/{pid}"):
+                time.sleep(0.05)
+            for i in range(60):
+                print(f"client noise {i} " + "x" * 500, flush=True)
+            print("client: lost the server", flush=True)
+            raise SystemExit(1)
+        """,
+        test_pair="""
+            import os, signal, pytest
+
+            @pytest.mark.devices(server=1, rpi=1)
+            def test_pair(collab):
+                server = collab.start("server", "server.py", ready="READY")
+                client = collab.start("rpi", "client.py", server.pid, after=server, wait=False)
+                os.kill(server.pid, signal.SIGKILL)
+                client.wait(timeout=60)
+        """,
+    )
+    result = pytester.runpytest("--collab-out=out")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    head = ("ProgramFailed: program 'server' on device 'server-1': was killed by signal 9 (SIGKILL) "
+            "(the first of this test's programs to die)")
+    assert head in text, text[-4000:]
+    assert "--- then program 'client' on device 'rpi-1' exited with code 1 ---" in text
+    assert "client: lost the server" in text
+    assert text.index(head) < text.index("client: lost the server")
+    noise = [line for line in text.splitlines() if "client noise" in line]
+    assert 0 < len(noise) <= 4, noise                     # the client's last 5 lines only
+    assert all(len(line) < 400 for line in noise)         # each cut

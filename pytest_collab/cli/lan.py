@@ -54,8 +54,11 @@ def targets(lan: "LAN", target: str | None) -> list["Device"]:
 
 
 def connector(lan: "LAN", **extra: Any) -> Callable[["Device"], Any]:
-    """A ``connect(device)`` for groups: SSH devices get the profile's known_hosts."""
+    """A ``connect(device)`` for groups: SSH devices get the profile's known_hosts (and, in
+    an emulated profile, refuse addresses this host would reach through a gateway)."""
     from pytest_collab.transport import get_transport
+
+    extra = {"local_only": lan.emulated, **extra}
 
     def connect(device: "Device") -> Any:
         if device.transport == "ssh":

@@ -11,6 +11,7 @@ a file directly. The schema (full reference: ``docs/profiles.md``)::
     kinds:                        # optional; when present every device kind must be declared
       rpi: {description: Raspberry Pi 4, resources: {cpus: 4, memory_mb: 4096}}
     defaults: {transport: ssh, ssh: {user: pi, key: ~/.ssh/id_ed25519}}   # merged into each device
+    secret_env: [API_TOKEN]       # env names whose values are redacted (***) from the run
     devices:                      # required, at least one
       - name: rpi-01              # required; letters, digits, '.', '_', '-'
         kind: rpi                 # required
@@ -168,6 +169,13 @@ class LAN:
     kinds: dict[str, dict] = field(default_factory=dict)
     description: str = ""
     emulation: dict[str, Any] = field(default_factory=dict)   # emulated lab settings (emulated.py)
+    secret_env: tuple[str, ...] = ()    # env names whose values are redacted (secrets.py)
+
+    @property
+    def emulated(self) -> bool:
+        """An ``emulation:`` section: the devices are containers on this host (labs/), so
+        their addresses must be on a network this host created (labs/guard.py)."""
+        return bool(self.emulation)
 
     def device(self, name: str) -> Device:
         """The device called ``name``; the error lists the names there are."""
@@ -189,6 +197,8 @@ class LAN:
         data["devices"] = [d.to_dict() for d in self.devices]
         if self.emulation:
             data["emulation"] = self.emulation
+        if self.secret_env:
+            data["secret_env"] = list(self.secret_env)
         return data
 
     @classmethod
@@ -199,7 +209,8 @@ class LAN:
         controller = Controller(**doc["controller"]) if doc["controller"] else Controller()
         return cls(name=doc["name"], path=path, controller=controller,
                    devices=[_device(d) for d in doc["devices"]],
-                   kinds=doc["kinds"], description=doc["description"], emulation=doc["emulation"])
+                   kinds=doc["kinds"], description=doc["description"], emulation=doc["emulation"],
+                   secret_env=doc["secret_env"])
 
 
 def resolve_profile_path(name_or_path: str, rootdir: Path) -> Path:

@@ -30,7 +30,9 @@ SECRET_KEYS = frozenset({"password", "passphrase", "key_text", "private_key"})
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")
 
-TOP_KEYS = ("name", "description", "controller", "kinds", "defaults", "devices", "emulation")
+TOP_KEYS = ("name", "description", "controller", "kinds", "defaults", "devices", "emulation",
+            "secret_env")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CONTROLLER_KEYS = ("name", "address", "facts")
 KIND_KEYS = ("description", "resources")
 SSH_KEYS = ("user", "port", "key", "key_env", "agent", "host_key_policy",
@@ -218,7 +220,7 @@ def check_ssh(raw: Any, key: str, schema: Schema) -> dict:
         elif name == "connect_timeout":
             out[name] = schema.number(value, sub, positive=True)
         elif name == "key_env":
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", schema.string(value, sub)):
+            if not ENV_NAME_RE.match(schema.string(value, sub)):
                 schema.fail(sub, f"{value!r} is not an environment variable name")
             out[name] = value
         else:
@@ -351,6 +353,20 @@ def check_kinds(raw: Any, schema: Schema) -> dict[str, dict]:
     return kinds
 
 
+def check_secret_env(value: Any, schema: Schema) -> tuple[str, ...]:
+    """``secret_env: [API_TOKEN, ...]``: names (never values) of environment variables whose
+    values a run redacts (``***``) from everything it writes."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        schema.fail("secret_env", f"expected a list of environment variable names, got {show(value)}")
+    for i, name in enumerate(value):
+        if not isinstance(name, str) or not ENV_NAME_RE.match(name):
+            schema.fail(join("secret_env", i), f"{show(name)} is not an environment variable name; "
+                                               f"list names here, never the secret values")
+    return tuple(value)
+
+
 def check_document(data: Any, path: Path | str, stem: str | None = None) -> dict:
     """Validate a whole profile; returns ``name``, ``description``, ``controller``,
     ``kinds`` and ``devices`` (a list of normalized device dicts)."""
@@ -392,4 +408,5 @@ def check_document(data: Any, path: Path | str, stem: str | None = None) -> dict
         devices.append(device)
     emulation = schema.mapping(data.get("emulation"), "emulation")
     return {"name": name, "description": description, "kinds": kinds, "emulation": emulation,
+            "secret_env": check_secret_env(data.get("secret_env"), schema),
             "controller": check_controller(data.get("controller"), schema), "devices": devices}

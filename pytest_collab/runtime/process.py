@@ -45,6 +45,7 @@ class ProcessRuntime:
     def prepare(self, test_dir: Path) -> str:
         if self.local:
             return str(test_dir)
+        self._ensure_packages()
         if test_dir not in self._synced:
             remote = posixpath.join(self._root, "cases", test_dir.name)
             self.transport.sync(test_dir, remote)
@@ -63,8 +64,13 @@ class ProcessRuntime:
         self._ensure_packages()
         root = str(local_root()) if self.local else self._root
         env = with_pythonpath(env, root, os.pathsep if self.local else ":")
-        wrapper = [self.python, "-m", "collab_wrapper", *meter_args(self.device.power_meter)]
-        return self.transport.spawn([*wrapper, "--hz", f"{hz:g}", "--", *argv], cwd=cwd, env=env)
+        wrapper = [self.python, "-m", "collab_wrapper", *meter_args(self.device.power_meter), "--hz", f"{hz:g}"]
+        # Over SSH a cut link gives the wrapper no EOF: heartbeats on its stdin instead.
+        bound = 0.0 if self.local else float(getattr(self.transport, "link_timeout", 0) or 0)
+        if not bound:
+            return self.transport.spawn([*wrapper, "--", *argv], cwd=cwd, env=env)
+        return self.transport.spawn([*wrapper, "--heartbeat", f"{bound:g}", "--", *argv], cwd=cwd,
+                                    env=env, heartbeat=bound / 3)
 
     def close(self) -> None:
         pass

@@ -39,7 +39,7 @@ class LocalSpawned:
         )
         self.pid = self.proc.pid
         self.stderr_tail: list[str] = []
-        self._stderr = collections.deque(maxlen=50)
+        self._stderr: collections.deque[str] = collections.deque(maxlen=50)
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
         self._stderr_thread.start()
 
@@ -119,7 +119,9 @@ class LocalTransport:
             shutil.copytree(local_dir, remote_dir, dirs_exist_ok=True,
                             ignore=lambda folder, names: [n for n in names if sync_skips((n,))])
 
-    def spawn(self, argv: list[str], *, cwd: str, env: dict[str, str]) -> LocalSpawned:
+    def spawn(self, argv: list[str], *, cwd: str, env: dict[str, str],
+              heartbeat: float | None = None) -> LocalSpawned:
+        """``heartbeat`` is not needed here: a local pipe always reaches EOF."""
         return LocalSpawned(argv, cwd, env)
 
     def close(self) -> None:

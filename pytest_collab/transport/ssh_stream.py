@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from pytest_collab.transport.ssh import SSHTransport
 
 STDERR_TAIL = 50
-
+#: a sync's remote side may take this long plus one second per SYNC_MIN_RATE bytes
+SYNC_BASE_S = 10.0
+SYNC_MIN_RATE = 100_000
 
 
 def _split_lines(recv: "Any") -> Iterator[str]:
@@ -47,10 +49,12 @@ class SSHSpawned:
 
     PID_MARK = "@collab-spawn-pid="
 
-    def __init__(self, transport: "SSHTransport", chan: Any, command: str) -> None:
+    def __init__(self, transport: "SSHTransport", chan: Any, command: str,
+                 heartbeat: float | None = None) -> None:
         self.transport = transport
         self.chan = chan
         self.command = command
+        self._stdin_closed = threading.Event()
         self.stderr_tail: list[str] = []
         self.pid: int | None = None
         self._pid_known = threading.Event()
@@ -58,6 +62,25 @@ class SSHSpawned:
         self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True,
                                                name=f"ssh-stderr-{transport.device.name}")
         self._stderr_thread.start()
+        if heartbeat:
+            threading.Thread(target=self._beat, args=(heartbeat,), daemon=True,
+                             name=f"ssh-heartbeat-{transport.device.name}").start()
+
+    @property
+    def lost(self) -> str | None:
+        """Why the link to the device died (None while it lives)."""
+        return self.transport.lost
+
+    def _beat(self, every: float) -> None:
+        """A newline on the remote stdin every ``every`` s: the wrapper's proof we live."""
+        while not self._stdin_closed.wait(every):
+            if self.chan.closed:
+                return
+            try:
+                if self.chan.send_ready():   # never block on a full window
+                    self.chan.send(b"\n")
+            except Exception:   # noqa: BLE001 - the link is gone; liveness reports it
+                return
 
     def _drain_stderr(self) -> None:
         for line in _split_lines(self.chan.recv_stderr):
@@ -100,6 +123,7 @@ class SSHSpawned:
 
     def close_stdin(self) -> None:
         """EOF on the remote process's stdin (the wrapper's dead man's switch)."""
+        self._stdin_closed.set()
         try:
             self.chan.shutdown_write()
         except Exception:   # noqa: BLE001 - the link may already be gone
@@ -148,9 +172,18 @@ def parse_manifest(text: str) -> dict[str, str]:
     return out
 
 
+def sync_timeout(size: int) -> float:
+    """How long the remote side of a sync may take: a link slower than SYNC_MIN_RATE is
+    as good as dead, and ``tar`` reading from a cut link must not wait forever."""
+    return SYNC_BASE_S + size / SYNC_MIN_RATE
+
+
 def sync_tar(transport: "SSHTransport", local_dir: Path, remote_dir: str) -> list[str]:
     """Mirror ``local_dir`` at ``remote_dir``: tar the changed files over one channel,
-    delete remote files that are gone locally. Returns the paths sent."""
+    delete remote files that are gone locally. Returns the paths sent.
+
+    Bounded at both ends: the remote ``tar`` runs under ``timeout`` (``sync_timeout``),
+    and a dead link closes the connection within ``link_timeout`` (``ssh_liveness``)."""
     if not local_dir.is_dir():
         raise TransportError(transport.device.name, f"sync: {local_dir} is not a folder")
     name = transport.device.name
@@ -169,15 +202,27 @@ def sync_tar(transport: "SSHTransport", local_dir: Path, remote_dir: str) -> lis
     script = f"mkdir -p {quoted} && tar -xf - -C {quoted}"
     if stale:
         script += " && cd " + quoted + " && rm -f -- " + " ".join(shlex.quote(p) for p in stale)
+    data = buffer.getvalue()
+    limit = sync_timeout(len(data))
+    remote_script, _ = transport.wrap(script, timeout=limit)
     chan = transport._channel()
     try:
-        chan.exec_command(script)
-        chan.sendall(buffer.getvalue())
+        chan.exec_command(remote_script)
+        chan.sendall(data)
         chan.shutdown_write()
         err = chan.makefile_stderr("rb").read().decode("utf-8", "replace")
         code = chan.recv_exit_status()
+    except Exception as exc:   # noqa: BLE001 - the link died under us (liveness closed it)
+        raise TransportError(name, f"sync to {remote_dir} failed: "
+                                   f"{transport.lost or f'connection lost ({exc})'}") from None
     finally:
         chan.close()
+    if transport.lost:
+        raise TransportError(name, f"sync to {remote_dir} failed: {transport.lost}")
+    if code in (124, 137):
+        raise TransportError(name, f"sync to {remote_dir} timed out after {limit:g} s "
+                                   f"({len(data)} bytes; the link moved less than "
+                                   f"{SYNC_MIN_RATE // 1000} kB/s)")
     if code != 0:
         raise TransportError(name, f"sync to {remote_dir} failed (exit {code}): {err.strip()}; "
                                    f"the device needs tar and sha256sum")

@@ -1,5 +1,5 @@
 """Command line of the wrapper:
-``[--hz 10] [--grace 5] [--no-stdin-watch] [--power-meter JSON] -- PROGRAM ARGS...``."""
+``[--hz 10] [--grace 5] [--no-stdin-watch] [--heartbeat S] [--power-meter JSON] -- PROGRAM ARGS...``."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +20,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="seconds between SIGTERM and SIGKILL when ending the tree (default: 5)")
     parser.add_argument("--no-stdin-watch", dest="stdin_watch", action="store_false",
                         help="do not end the tree when the wrapper's stdin (a pipe) reaches EOF")
+    parser.add_argument("--heartbeat", type=float, default=None, metavar="SECONDS",
+                        help="end the tree when nothing arrives on stdin for SECONDS (the "
+                             "controller writes a newline regularly; over SSH a cut link gives "
+                             "no EOF) (default: off)")
     parser.add_argument("--net-scope", choices=("auto", "host", "netns"), default="auto",
                         help="whether the program has its own network namespace; 'auto' "
                              "compares namespaces, a container runtime may know better (default: auto)")
@@ -33,8 +37,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         args.program = args.program[1:]
     if not args.program:
         parser.error("no program given: use -- PROGRAM ARGS...")
-    if not args.hz > 0 or args.grace < 0:
-        parser.error("--hz must be > 0 and --grace >= 0")
+    if not args.hz > 0 or args.grace < 0 or (args.heartbeat is not None and not args.heartbeat > 0):
+        parser.error("--hz and --heartbeat must be > 0 and --grace >= 0")
     if args.power_meter is not None:
         try:
             args.power_meter = meter.check(json.loads(args.power_meter))
@@ -46,4 +50,4 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     return Runner(args.program, hz=args.hz, grace=args.grace, stdin_watch=args.stdin_watch,
-                  net_scope=args.net_scope, power_meter=args.power_meter).run()
+                  net_scope=args.net_scope, heartbeat=args.heartbeat, power_meter=args.power_meter).run()

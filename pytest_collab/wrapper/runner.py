@@ -60,11 +60,13 @@ class Runner:
 
     def __init__(self, argv: List[str], hz: float = 10.0, grace: float = 5.0,
                  stdin_watch: bool = True, net_scope: str = "auto",
-                 out: Optional[BinaryIO] = None, power_meter: Optional[dict] = None) -> None:
+                 out: Optional[BinaryIO] = None, heartbeat: Optional[float] = None,
+                 power_meter: Optional[dict] = None) -> None:
         self.argv = argv
         self.hz = hz
         self.grace = grace
         self.stdin_watch = stdin_watch
+        self.heartbeat = heartbeat
         self.net_scope = net_scope
         self.power_meter = power_meter
         self._wake_r, self._wake_w = os.pipe()
@@ -118,12 +120,37 @@ class Runner:
         self._wake()
 
     def _watch_stdin(self) -> None:
+        """EOF on stdin, or (with ``heartbeat``) no byte for that long: the controller is gone.
+
+        Over SSH a cut link gives no EOF (sshd does not notice for hours), hence the
+        heartbeat. Then nobody reads our stdout either: stop emitting, and should the
+        main loop still be stuck in a write to the dead channel, kill our own group.
+        """
+        last = time.monotonic()
         try:
-            while os.read(0, 65536):
-                pass
+            while True:
+                if self.heartbeat:
+                    left = last + self.heartbeat - time.monotonic()
+                    if left <= 0:
+                        self._controller_lost(self.heartbeat)
+                        return
+                    if not select.select([0], [], [], left)[0]:
+                        continue
+                if not os.read(0, 65536):
+                    break
+                last = time.monotonic()
         except OSError:
             pass
         self._request_stop("stdin EOF")
+
+    def _controller_lost(self, silent_s: float) -> None:
+        self.emitter.close()
+        self._request_stop("no heartbeat from the controller for %g s" % silent_s)
+        time.sleep(self.grace + 2 * _KILL_PATIENCE_S)
+        try:   # still here: the main loop is blocked; sshd made us a process group leader
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        except OSError:
+            pass
 
     def _thread(self, target: Callable[..., None], *args: object) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, daemon=True)

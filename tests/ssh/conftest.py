@@ -7,6 +7,9 @@ Nothing leaves loopback. Without ``sshd`` the tests skip locally and fail under 
 
 To run an experiment on these servers, write a profile with
 ``ssh_lab.write_profile(path)`` (transport ssh, tofu off, known_hosts pre-filled).
+
+``netns_sshd`` (per test) is one more sshd, inside a network namespace behind a veth link
+the test can cut (``tests/ssh/netns.py``): dead links, blackholed devices.
 """
 from __future__ import annotations
 
@@ -147,12 +150,12 @@ class SSHLab:
         return path
 
 
-def _start(root: Path, server: SSHServer, authorized: Path) -> None:
+def _start(root: Path, server: SSHServer, authorized: Path, prefix: tuple[str, ...] = ()) -> None:
     config = root / f"{server.name}.sshd_config"
     config.write_text(SERVER_CONFIG.format(host=server.host, port=server.port,
                                            host_key=server.host_key, authorized=authorized))
     log = root / f"{server.name}.log"
-    server.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)],
+    server.proc = subprocess.Popen([*prefix, SSHD, "-D", "-e", "-f", str(config)],
                                    stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     _wait_banner(server.host, server.port, server.proc, log)
 
@@ -208,3 +211,41 @@ def fresh_key(ssh_lab: SSHLab, tmp_path: Path) -> Path:
     key = tmp_path / "new_host_key"
     _keygen(key)
     return key
+
+
+@dataclass
+class CuttableDevice:
+    """An sshd in its own namespace (``netns``) as a profile device (``entry``)."""
+
+    netns: Any
+    server: SSHServer
+    known_hosts: Path
+
+    def entry(self, name: str = "cut0", kind: str = "rpi", lab: SSHLab | None = None,
+              **ssh: Any) -> dict[str, Any]:
+        assert lab is not None
+        return {"name": name, "kind": kind, "address": self.server.host, "transport": "ssh",
+                "ssh": lab.ssh_dict(port=self.server.port, known_hosts=str(self.known_hosts), **ssh)}
+
+
+@pytest.fixture
+def netns_sshd(ssh_lab: SSHLab, tmp_path: Path) -> Iterator[CuttableDevice]:
+    """An sshd behind a veth link into a namespace of its own; ``.netns.cut()`` kills the link."""
+    from .netns import PORT, NetnsSSHD, usable
+
+    why = usable()
+    if why:
+        from services import missing
+
+        missing(why)
+    ns = NetnsSSHD.create("cut")
+    try:
+        key = tmp_path / "ns_host_key"
+        server = SSHServer(name=ns.name, host=ns.ns_ip, port=PORT, host_key=key, host_pub=_keygen(key))
+        _start(ssh_lab.root, server, ssh_lab.root / "authorized_keys", tuple(ns.prefix()))
+        ns.proc = server.proc
+        known = tmp_path / "ns.known_hosts"
+        ssh_lab.known_hosts(known, [server])
+        yield CuttableDevice(ns, server, known)
+    finally:
+        ns.close()
