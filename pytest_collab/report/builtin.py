@@ -12,7 +12,7 @@ from pytest_collab.report import resources
 from pytest_collab.report.charts import Chart, colour_map, test_bands
 from pytest_collab.report.data import list_columns
 from pytest_collab.report.figures import samples_by_test
-from pytest_collab.report.outcomes import short_test
+from pytest_collab.report.outcomes import short_test, test_label
 from pytest_collab.report.sections import Section
 
 NO_METRICS = "<p class='empty'>no metrics recorded</p>"
@@ -22,12 +22,12 @@ MAX_LINES = 20
 
 def _distribution_columns(results: Any) -> list[str]:
     """List columns to draw: those the experiments' headlines name, else all."""
-    from pytest_collab.report.headline import _HEADLINES
+    from pytest_collab.report.headline import declared_headline
 
     found = list_columns(results)
     chosen: set[str] = set()
     testcases = set(results["testcase"].astype(str)) if "testcase" in results else set()
-    declared = [h for tc, h in _HEADLINES.items() if tc in testcases and h.distributions is not None]
+    declared = [h for h in map(declared_headline, sorted(testcases)) if h and h.distributions is not None]
     for h in declared:
         chosen.update(h.distributions or ())
     undeclared = testcases - {h.testcase for h in declared}
@@ -43,7 +43,7 @@ def ecdf_charts(results: Any, column: str) -> list[Chart]:
         return []
     low = min(float(v.min()) for v in groups.values())
     high = max(float(v.max()) for v in groups.values())
-    log = low > 0 and high / low > 100
+    log = low > 0 and high / low > 20
     parts: list[dict[str, Any]] = [groups]
     if len(groups) > MAX_LINES:  # small multiples: one chart per test
         by_test: dict[str, dict[str, Any]] = {}
@@ -70,7 +70,7 @@ def device_charts(series: list[resources.Series], spans: list, title: str, ylabe
     """Small multiples: one chart per device, a line per program, tests shaded."""
     from pytest_collab.report.charts import joined
 
-    bands = test_bands(spans, short_test)
+    bands = test_bands(spans, test_label)
     colours = colours or colour_map(sorted({s.role for s in series}))
     charts = []
     for device in sorted({s.device for s in series}):
@@ -97,7 +97,10 @@ def _resources(results: Any, metrics: Any, info: dict) -> list:
     table = resources.summary(metrics)
     if table is not None:
         table["test"] = table["test"].map(short_test)
-        items.append(table)
+        html = table.to_html(index=False, border=0, classes="data", na_rep="")
+        items.append(html if len(table) <= 8 else
+                     f"<details><summary>CPU and memory per test and program ({len(table)} rows)</summary>"
+                     f"{html}</details>")
     items.append("<p class='note'>CPU % from the process tree's CPU seconds over intervals of at least "
                  "half the sampling period (100 = one core busy); shaded spans are the tests. "
                  "Drag to zoom, double-click to reset.</p>")

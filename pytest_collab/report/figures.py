@@ -69,13 +69,20 @@ def samples_by_test(results: pandas.DataFrame, column: str) -> dict[str, Any]:
     """Finite samples of a list column per test and setting (= one parameter set).
 
     Records of one test that differ in a setting column (message size, transport, ...)
-    are kept apart; the records of one setting are concatenated.
+    are kept apart; the records of one setting are concatenated. An experiment that
+    declared its headline names its setting columns there.
     """
     import numpy as np
 
+    from pytest_collab.report.headline import declared_headline
+
     groups: dict[str, list] = {}
     for test, rows in results.groupby("test", sort=False, observed=True):
+        testcase = str(rows["testcase"].iloc[0]) if "testcase" in rows else ""
+        headline = declared_headline(testcase)
         settings = _setting_columns(rows)
+        if headline is not None:
+            settings = [c for c in headline.columns if c in settings]
         for _, row in rows.iterrows():
             value = row[column]
             if value is None or np.ndim(value) == 0:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 LEAD = ("run", "test", "testcase", "record", "timestamp")
 MAX_FIGURES = 5
-_KEYS = {"columns", "key", "also", "better", "distributions"}
+_KEYS = {"columns", "key", "also", "better", "distributions", "rows"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,15 @@ class Headline:
     better: str | None = None   # "higher" | "lower" | None (from the key's name)
     declared: bool = False
     distributions: tuple[str, ...] | None = None   # sample lists drawn as ECDFs (None: all)
+    rows: tuple[tuple[str, Any], ...] = ()   # only records with these values are summarised
+
+    def select(self, frame: pandas.DataFrame) -> pandas.DataFrame:
+        """The records the summary shows (all, or those matching ``rows``)."""
+        for column, value in self.rows:
+            if column not in frame.columns:
+                return frame.iloc[0:0]
+            frame = frame[frame[column].astype(str) == str(value)]
+        return frame
 
     @property
     def figures(self) -> tuple[str, ...]:
@@ -52,16 +61,20 @@ _HEADLINES: dict[str, Headline] = {}
 
 def register_headline(testcase: str, *, key: str, columns: "list[str] | tuple[str, ...]" = (),
                       also: "list[str] | tuple[str, ...]" = (), better: str | None = None,
-                      distributions: "list[str] | tuple[str, ...] | None" = None) -> Headline:
+                      distributions: "list[str] | tuple[str, ...] | None" = None,
+                      rows: Mapping[str, Any] | None = None) -> Headline:
     """Declare ``testcase``'s headline (replaces an earlier one).
 
     ``distributions`` names the sample-list columns the report draws as ECDFs (default:
     every list column), so one distribution is not drawn once per derived column.
+    ``rows`` (``{"kind": "run"}``) keeps the summary to one kind of record when an
+    experiment records several (per round, per client, per run).
     """
     if better not in (None, "higher", "lower"):
         raise CollabError(f"headline of {testcase!r}: better={better!r}; use 'higher', 'lower' or leave it out")
     headline = Headline(testcase, tuple(columns), key, tuple(also), better, declared=True,
-                        distributions=None if distributions is None else tuple(distributions))
+                        distributions=None if distributions is None else tuple(distributions),
+                        rows=tuple((rows or {}).items()))
     _HEADLINES[testcase] = headline
     return headline
 
@@ -77,7 +90,20 @@ def headline_from_mapping(testcase: str, mapping: Any, source: str) -> Headline:
             raise CollabError(f"{source}: HEADLINE[{name!r}] must be a list of column names, got {value!r}")
     return register_headline(testcase, key=str(mapping["key"]), columns=list(mapping.get("columns", ())),
                              also=list(mapping.get("also", ())), better=mapping.get("better"),
-                             distributions=mapping.get("distributions"))
+                             distributions=mapping.get("distributions"), rows=_rows_filter(mapping, source))
+
+
+def _rows_filter(mapping: Mapping[str, Any], source: str) -> Mapping[str, Any] | None:
+    rows = mapping.get("rows")
+    if rows is not None and not isinstance(rows, Mapping):
+        raise CollabError(f"{source}: HEADLINE['rows'] must map a column to the value it keeps, "
+                          f"e.g. {{'kind': 'run'}}; got {rows!r}")
+    return rows
+
+
+def declared_headline(testcase: str) -> Headline | None:
+    """The headline ``testcase`` declared, if any."""
+    return _HEADLINES.get(testcase)
 
 
 def unregister_headline(testcase: str) -> None:
@@ -131,5 +157,5 @@ def headline_for(testcase: str, rows: pandas.DataFrame, info: Mapping[str, Any])
     key = declared.key if declared.key in keep else None
     fixed = Headline(testcase, tuple(c for c in declared.columns if c in keep), key,
                      tuple(c for c in declared.also if c in keep), declared.better, True,
-                     declared.distributions)
+                     declared.distributions, declared.rows)
     return fixed, [f"{testcase}: headline columns not in this run's results: {', '.join(missing)}"]

@@ -17,9 +17,9 @@ from typing import Any
 from pytest_collab.errors import CollabWarning
 from pytest_collab.report import tables
 from pytest_collab.report.data import RunData, load_run
-from pytest_collab.report.outcomes import counts, test_outcomes
-from pytest_collab.report.sections import Section, load_testcase_sections, registered_sections
-from pytest_collab.report.summary import summaries
+from pytest_collab.report.outcomes import counts
+from pytest_collab.report.sections import Section, registered_sections
+from pytest_collab.report.summary import run_summaries
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -72,22 +72,14 @@ def _render_section(section: Section, run: RunData) -> dict[str, Any] | None:
     return {"name": section.name, "items": items} if items else None
 
 
-def _testcases(run: RunData) -> set[str]:
-    names = {str(t.get("testcase")) for t in (run.info.get("tests") or {}).values() if t.get("testcase")}
-    if "testcase" in run.results.columns:
-        names |= {str(v) for v in run.results["testcase"].dropna()}
-    return names
-
-
 def build_context(run: RunData) -> dict[str, Any]:
     from pytest_collab.report.builtin import BUILTIN_SECTIONS
 
     info = run.info
-    load_testcase_sections(_testcases(run), [info.get("rootdir", "."), "."])
-    outcomes = test_outcomes(info, run.run.root)
+    outcomes, found = run_summaries(run)
     registered = registered_sections()
     experiments = []
-    for summary in summaries(run.results, info, outcomes):
+    for summary in found:
         own = [_render_section(s, run) for s in registered if s.testcase == summary.testcase]
         experiments.append({"summary": summary, "sections": [s for s in own if s]})
     shown = {e["summary"].testcase for e in experiments}

@@ -23,6 +23,13 @@ def short_test(nodeid: str) -> str:
     return str(nodeid).rsplit("::", 1)[-1]
 
 
+def test_label(nodeid: str) -> str:
+    """The shortest name that tells tests of one experiment apart: the parameter id
+    (``resnet18-layer1-fp32``), or the function name when there is none."""
+    short = short_test(nodeid)
+    return short[short.index("[") + 1:-1] if short.endswith("]") and "[" in short else short
+
+
 @dataclass
 class TestOutcome:
     nodeid: str

@@ -98,14 +98,11 @@ def rss_series(metrics: pandas.DataFrame) -> list[Series]:
 
 
 def host_names(info: dict[str, Any]) -> dict[str, str]:
-    """device -> the host its host-wide counters describe (devices of the local lab, or
-    several devices at one address, share one host)."""
-    found: dict[str, list[str]] = {}
-    for d in (info.get("profile") or {}).get("devices") or []:
-        where = "this machine" if d.get("transport") == "local" else str(d.get("address") or d.get("name"))
-        found.setdefault(where, []).append(str(d.get("name")))
-    return {name: (f"host {where} ({', '.join(names)})" if len(names) > 1 else name)
-            for where, names in found.items() for name in names}
+    """device -> the host its host-wide counters describe (the local lab's devices all
+    share this machine; devices at one address share that host)."""
+    return {str(d.get("name")): "this machine" if d.get("transport") == "local"
+            else str(d.get("address") or d.get("name"))
+            for d in (info.get("profile") or {}).get("devices") or []}
 
 
 def network_series(metrics: pandas.DataFrame, metric: str,
@@ -128,12 +125,15 @@ def network_series(metrics: pandas.DataFrame, metric: str,
         return out
     hosts = hosts or {}
     wide["host"] = wide["device"].map(lambda d: hosts.get(d, d))
-    for (host, test), g in _groups(wide, ("host", "test")):
-        first = sorted(g["device"].unique())[0]  # one device's reading speaks for its host
-        g = g[g["device"] == first].sort_values("secs").drop_duplicates("secs")
-        t, r = rates.sound_rates(g["secs"], g[metric])
-        if len(t):
-            out.append(Series(host, "host", test, t, r / 1e6))
+    for host, on_host in _groups(wide, ("host",)):
+        devices = sorted(on_host["device"].unique())
+        label = devices[0] if len(devices) == 1 else f"{host[0]} ({', '.join(devices)})"
+        for test, g in _groups(on_host, ("test",)):
+            first = sorted(g["device"].unique())[0]  # one device's reading speaks for its host
+            g = g[g["device"] == first].sort_values("secs").drop_duplicates("secs")
+            t, r = rates.sound_rates(g["secs"], g[metric])
+            if len(t):
+                out.append(Series(label, "host", test[0], t, r / 1e6))
     return out
 
 

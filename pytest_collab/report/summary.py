@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_collab.report.headline import Headline, headline_for
-from pytest_collab.report.outcomes import TestOutcome, short_test
+from pytest_collab.report.outcomes import TestOutcome, test_label
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
+
+    from pytest_collab.report.data import RunData
 
 
 @dataclass
@@ -85,7 +87,7 @@ def _rows_for(rows: pandas.DataFrame, h: Headline, outcome_of: Mapping[str, str]
     out, outcomes = [], []
     for record in rows.to_dict("records"):
         test = str(record.get("test"))
-        cells = [Cell(short_test(test), short_test(test)),
+        cells = [Cell(test_label(test), test_label(test)),
                  Cell(outcome_of.get(test, ""), outcome_of.get(test, ""))]
         cells += [setting_cell(record.get(c)) for c in h.columns]
         for f in h.figures:
@@ -106,12 +108,13 @@ def summaries(results: pandas.DataFrame, info: Mapping[str, Any],
     for testcase in order:
         rows = results[results["testcase"].astype(str) == testcase] if "testcase" in results else results.iloc[0:0]
         headline, notes = headline_for(testcase, rows, info)
+        rows = headline.select(rows)
         header = ["test", "outcome", *headline.columns, *headline.figures]
         body, row_outcomes = _rows_for(rows, headline, outcome_of)
         recorded = set(rows["test"].astype(str)) if "test" in rows else set()
         for o in outcomes:  # tests of this experiment that recorded nothing
             if o.testcase == testcase and o.nodeid not in recorded:
-                cells = [Cell(o.short, o.short), Cell(o.outcome, o.outcome)]
+                cells = [Cell(test_label(o.nodeid), test_label(o.nodeid)), Cell(o.outcome, o.outcome)]
                 cells += [setting_cell(o.params.get(c)) for c in headline.columns]
                 cells += [Cell("", None) for _ in headline.figures]
                 body.append(cells)
@@ -133,9 +136,29 @@ def test_figures(results: pandas.DataFrame, nodeid: str, info: Mapping[str, Any]
         return {}
     testcase = str(rows["testcase"].iloc[0]) if "testcase" in rows else ""
     headline, _ = headline_for(testcase, rows, info)
+    rows = headline.select(rows)
     out = {}
     for f in headline.figures:
         values = [v for v in (number(x) for x in rows[f]) if v is not None]
         if values:
             out[f] = float(np.median(values))
     return out
+
+
+def testcases_of(run: RunData) -> set[str]:
+    """Every experiment of the run: from run.json's tests and from the results."""
+    names = {str(t.get("testcase")) for t in (run.info.get("tests") or {}).values() if t.get("testcase")}
+    if "testcase" in run.results.columns:
+        names |= {str(v) for v in run.results["testcase"].dropna()}
+    return names
+
+
+def run_summaries(run: RunData) -> tuple[list[TestOutcome], list[Summary]]:
+    """Outcomes and per-experiment summaries of a loaded run, after importing each
+    experiment's ``report_sections.py`` (its HEADLINE)."""
+    from pytest_collab.report.outcomes import test_outcomes
+    from pytest_collab.report.sections import load_testcase_sections
+
+    load_testcase_sections(testcases_of(run), [run.info.get("rootdir", "."), "."])
+    outcomes = test_outcomes(run.info, run.run.root)
+    return outcomes, summaries(run.results, run.info, outcomes)
