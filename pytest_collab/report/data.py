@@ -2,7 +2,8 @@
 
 A run that crashed or recorded nothing still loads: a missing table becomes an empty
 frame with the right columns and a note, so a report can always be written. A missing
-run folder, or a table that exists but is unreadable, raises RunDataError.
+run folder, a folder that holds none of a run's files, or a table that exists but is
+unreadable, raises RunDataError (never an empty report).
 """
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def load_run(run_dir: Path | RunDir) -> RunData:
     if not run.root.is_dir():
         raise RunDataError(f"{run.root}: run folder not found; pass a folder under reports/, "
                            "a run id, or 'latest'")
+    if not any(p.exists() for p in (run.run_json, run.metrics, run.results, run.parts)):
+        raise RunDataError(f"{run.root}: not a pytest-collab run folder (no run.json, metrics.parquet "
+                           "or results.parquet); pass a folder under reports/, a run id, or 'latest'")
     notes: list[str] = []
     info: dict[str, Any] = {}
     if run.run_json.is_file():

@@ -78,7 +78,7 @@ def build_context(run: RunData) -> dict[str, Any]:
     info = run.info
     outcomes, found = run_summaries(run)
     registered = registered_sections()
-    experiments = []
+    experiments: list[dict[str, Any]] = []
     for summary in found:
         own = [_render_section(s, run) for s in registered if s.testcase == summary.testcase]
         experiments.append({"summary": summary, "sections": [s for s in own if s]})

@@ -51,6 +51,14 @@ class TestOutcome:
     def is_problem(self) -> bool:
         return self.outcome in PROBLEMS
 
+    @property
+    def own_duration_s(self) -> float | None:
+        """The test's own time: pytest's duration (setup + call + teardown) less the
+        time its setup spent waiting for a device lease."""
+        if self.duration_s is None:
+            return None
+        return max(0.0, self.duration_s - (self.lease_wait_s or 0.0))
+
 
 def describe_program(program: Any) -> str:
     """``tail_server.py on server-1 (signal 9)`` from the contract's mapping (or text)."""

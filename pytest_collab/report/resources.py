@@ -88,7 +88,7 @@ def cpu_series(metrics: pandas.DataFrame) -> list[Series]:
 def rss_series(metrics: pandas.DataFrame) -> list[Series]:
     """Resident memory (MB) of each program's process tree per test."""
     wide = _wide(metrics, ["rss_bytes"])
-    out = []
+    out: list[Series] = []
     if wide.empty:
         return out
     for (device, role, test, _), g in _groups(wide, ("device", "role", "test", "pid")):

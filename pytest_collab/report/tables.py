@@ -77,9 +77,9 @@ def tests_table(outcomes: list[TestOutcome]) -> Table:
     for o in outcomes:
         params = ", ".join(f"{k}={v}" for k, v in o.params.items())
         wait = "" if o.lease_wait_s is None else f"{o.lease_wait_s:.1f}"
-        rows.append([o.nodeid, o.outcome, "" if o.duration_s is None else f"{o.duration_s:.2f}",
+        rows.append([o.nodeid, o.outcome, "" if o.own_duration_s is None else f"{o.own_duration_s:.2f}",
                      wait, o.devices, params])
-    return Table("Tests", ["test", "outcome", "duration s", "waited for devices s", "devices", "params"], rows)
+    return Table("Tests", ["test", "outcome", "time s", "lease wait s", "devices", "params"], rows)
 
 
 def status_line(info: dict[str, Any], outcome_counts: dict[str, int]) -> str:

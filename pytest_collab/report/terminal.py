@@ -65,9 +65,9 @@ def lease_lines(outcomes: list[TestOutcome]) -> list[str]:
     if not waited:
         return []
     total = sum(o.lease_wait_s or 0 for o in waited)
-    lines = [f"waited {total:.1f} s for device leases in {len(waited)} test(s) (not counted in their duration):"]
+    lines = [f"waited {total:.1f} s for device leases in {len(waited)} test(s), apart from their own time:"]
     for o in waited:
-        own = "" if o.duration_s is None else f"; ran {o.duration_s:.1f} s"
+        own = "" if o.own_duration_s is None else f"; the test itself took {o.own_duration_s:.1f} s"
         lines.append(f"  {o.short}: waited {o.lease_wait_s:.1f} s{own}")
     return lines
 

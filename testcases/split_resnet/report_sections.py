@@ -56,7 +56,6 @@ def latency_breakdown(results: Any):
 def wire_bytes(results: Any):
     """Bytes on the wire per split point and encoding, against the raw uint8 image size."""
     import matplotlib.figure
-
     from matplotlib.ticker import FuncFormatter
 
     df = _rows(results)
