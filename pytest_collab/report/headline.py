@@ -83,7 +83,7 @@ def headline_from_mapping(testcase: str, mapping: Any, source: str) -> Headline:
     """A ``HEADLINE = {...}`` declaration checked; errors name ``source`` and the fix."""
     if not isinstance(mapping, Mapping) or "key" not in mapping or not set(mapping) <= _KEYS:
         raise CollabError(f"{source}: HEADLINE must be a dict with 'key' (the key figure's column) and "
-                          f"optionally 'columns', 'also', 'better'; got {mapping!r}")
+                          f"optionally 'columns', 'also', 'better', 'distributions', 'rows'; got {mapping!r}")
     for name in ("columns", "also", "distributions"):
         value = mapping.get(name, ())
         if isinstance(value, str) or not all(isinstance(v, str) for v in value):

@@ -107,7 +107,7 @@ def load_testcase_sections(testcases: "list[str] | set[str]", roots: "list[str]"
                 if hasattr(module, "HEADLINE"):
                     from pytest_collab.report.headline import headline_from_mapping
 
-                    headline_from_mapping(str(name), module.HEADLINE, f"{path}: HEADLINE")
+                    headline_from_mapping(str(name), module.HEADLINE, str(path))
             except Exception as exc:  # noqa: BLE001  (one broken file must not sink the report)
                 warnings.warn(CollabWarning(f"{path}: report sections not loaded ({exc!r}); "
                                             "fix that file, the rest of the report is written"),

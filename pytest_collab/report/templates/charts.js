@@ -1,5 +1,5 @@
-/* pytest-collab report: draw every <script type="application/json" class="chart-spec">
-   with uPlot (inlined above). Hover: values in the legend below the plot; drag: zoom x;
+/* pytest-collab report: draw every JSON chart spec (script.chart-spec) with uPlot
+   (inlined above). Hover: values in the legend below the plot; drag: zoom x;
    double-click: reset. Test spans are shaded bands labelled with the test id. */
 (function () {
   "use strict";
