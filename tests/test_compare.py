@@ -5,17 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bundle_helpers import write_run
 
+from bundle_helpers import write_run
 from pytest_collab.cli import main
-from pytest_collab.share.compare import (
-    compare_runs,
-    default_tolerance,
-    direction,
-    permutation_test,
-    significance,
-    tolerance_for,
-)
+from pytest_collab.share.compare import (compare_runs, default_tolerance, direction, permutation_test,
+                                   significance, tolerance_for)
 from pytest_collab.share.compare_render import table_lines, write_html
 
 

@@ -23,11 +23,11 @@ pytest.importorskip("jinja2")
 
 from pytest_collab.cli import main  # noqa: E402
 from pytest_collab.errors import CollabError, CollabWarning, RunDataError  # noqa: E402
+from pytest_collab.results.metrics import MetricsWriter  # noqa: E402
+from pytest_collab.results.records import ResultsJournal, write_results_parquet  # noqa: E402
 from pytest_collab.report import export_run, render_report  # noqa: E402
 from pytest_collab.report.sections import register_section, unregister_section  # noqa: E402
 from pytest_collab.report.tables import summarise  # noqa: E402
-from pytest_collab.results.metrics import MetricsWriter  # noqa: E402
-from pytest_collab.results.records import ResultsJournal, write_results_parquet  # noqa: E402
 from pytest_collab.results.rundir import RunDir, git_info, slug, versions  # noqa: E402
 
 RUN_ID = "20260102-030405-abc123"
@@ -251,8 +251,8 @@ def test_outcome_of_an_older_run_without_the_fields(tmp_path: Path) -> None:
 
 def test_headline_default_and_declared(run: RunDir) -> None:
     from pytest_collab.report.headline import headline_from_mapping, register_headline, unregister_headline
-    from pytest_collab.report.summary import summaries
     from pytest_collab.report.outcomes import test_outcomes
+    from pytest_collab.report.summary import summaries
     from pytest_collab.results.records import read_results
 
     results, info = read_results(run.root), run.read_run_json()

@@ -31,7 +31,8 @@ EXIT_INTERRUPTED = 130
 EXIT_CLOSED_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a tool killed by it
 
 # Order is the order of `collab --help`.
-GROUPS = ("lan", "facts", "remote", "images", "registry", "lab", "report", "bundle", "compare")
+GROUPS = ("lan", "facts", "remote", "images", "registry", "lab", "cleanup", "leases", "report", "bundle",
+          "compare")
 
 
 def add_root(parser: argparse.ArgumentParser, what: str = "the project root (holds testcases/ and "

@@ -15,9 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pytest_collab.cli import add_reports_dir, add_root
 from pytest_collab.errors import CollabError
-from pytest_collab.results.rundir import resolve_run_dir
+from pytest_collab.results.rundir import DEFAULT_OUT_DIR, resolve_run_dir
 
 
 def _tolerances(path: Path | None) -> dict[str, Any] | None:
@@ -112,7 +111,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("testcase", metavar="TESTCASE_DIR", help="the test case folder, e.g. testcases/link_baseline")
     export.add_argument("--run", required=True, metavar="RUN_DIR",
                         help="the baseline run: a run folder, a run id under --reports-dir, or 'latest'")
-    add_reports_dir(export)
+    export.add_argument("--reports-dir", type=Path, default=DEFAULT_OUT_DIR,
+                        help=f"where run ids and 'latest' are looked up (default: {DEFAULT_OUT_DIR})")
     export.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
                         help="bundle file (default: <testcase>.collab.tar.gz)")
     export.add_argument("--tolerances", type=Path, default=None, metavar="FILE",
@@ -122,7 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, func in (("import", cmd_import), ("replay", cmd_replay)):
         p = sub.add_parser(name, help=func.__doc__, description=func.__doc__)
         p.add_argument("file", metavar="FILE")
-        add_root(p)
+        p.add_argument("--root", type=Path, default=Path("."), help="project root holding testcases/ (default: .)")
         p.add_argument("--as", dest="name", default=None, metavar="NAME",
                        help="import under testcases/NAME instead of the bundle's name")
         p.add_argument("--force", action="store_true", help="replace different code already in testcases/")
@@ -139,5 +139,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     leases = subparsers.add_parser("leases", help=cmd_leases.__doc__, description=cmd_leases.__doc__)
     leases.add_argument("profile", metavar="PROFILE", help="a profile name in network_profiles/ or a YAML path")
-    add_root(leases)
+    leases.add_argument("--root", type=Path, default=Path("."), help="project root (default: .)")
     leases.set_defaults(func=cmd_leases)

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from pytest_collab.cli import add_root
 from pytest_collab.errors import CollabError
 
 if TYPE_CHECKING:
@@ -305,5 +304,5 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("leases", help=cmd_leases.__doc__)
     p.add_argument("profile")
-    add_root(p)
+    p.add_argument("--root", type=Path, default=Path("."), help="project root (default: .)")
     p.set_defaults(func=cmd_leases)
