@@ -175,7 +175,8 @@ def test_charts_plot_the_recorded_numbers(run: RunDir) -> None:
     (chart,) = ecdf_charts(results, "rtt_ms")  # one line per test and mode
     assert len(chart.series) == 2 * len(TESTS)
     for line, (_, row) in zip(chart.series, results.iterrows()):
-        assert line["label"].startswith(f"{row['test'].split('::')[1]} mode={row['mode']} ")
+        # one test function: the parameter id names the test
+        assert line["label"].startswith(f"{row['test'].split('[')[1].rstrip(']')} mode={row['mode']} ")
         assert line["x"] == pytest.approx(sorted(row["rtt_ms"]), abs=1e-6)
         assert line["y"][-1] == 1.0
     charts = device_charts(rss_series(metrics), test_spans(metrics), "RSS", "MB")

@@ -57,4 +57,4 @@ def test_report_figures_render_from_the_run(results):
     assert report_sections.HEADLINE["distributions"] == ["latency_ms"]  # the report draws it, once
     from pytest_collab.report import sections
 
-    assert any(getattr(s, "name", None) == "split_resnet" for s in sections._REGISTRY.values())
+    assert any(getattr(s, "name", None) == report_sections.SECTION for s in sections._REGISTRY.values())

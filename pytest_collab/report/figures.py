@@ -76,6 +76,10 @@ def samples_by_test(results: pandas.DataFrame, column: str) -> dict[str, Any]:
 
     from pytest_collab.report.headline import declared_headline
 
+    from pytest_collab.report.outcomes import test_label
+
+    functions = {short_test(str(t)).split("[", 1)[0] for t in results["test"].unique()}
+    name = test_label if len(functions) == 1 else short_test  # the parameter id says it all
     groups: dict[str, list] = {}
     for test, rows in results.groupby("test", sort=False, observed=True):
         testcase = str(rows["testcase"].iloc[0]) if "testcase" in rows else ""
@@ -88,7 +92,7 @@ def samples_by_test(results: pandas.DataFrame, column: str) -> dict[str, Any]:
             if value is None or np.ndim(value) == 0:
                 continue
             arr = np.asarray(value, dtype=float)
-            label = " ".join([short_test(str(test)), *(f"{k}={row[k]}" for k in settings)])
+            label = " ".join([name(str(test)), *(f"{k}={row[k]}" for k in settings)])
             groups.setdefault(label, []).append(arr[np.isfinite(arr)])
     return {label: np.concatenate(parts) for label, parts in groups.items()
             if sum(len(p) for p in parts)}

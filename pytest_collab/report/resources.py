@@ -93,6 +93,8 @@ def rss_series(metrics: pandas.DataFrame) -> list[Series]:
         return out
     for (device, role, test, _), g in _groups(wide, ("device", "role", "test", "pid")):
         g = g.sort_values("secs")
+        if len(g) > 1 and g["rss_bytes"].iloc[-1] == 0:
+            g = g.iloc[:-1]  # the exit sample of a zombie reads 0: the program ended, it did not shrink
         out.append(Series(device, role, test, g["secs"].to_numpy(), g["rss_bytes"].to_numpy() / 1e6))
     return out
 

@@ -37,6 +37,10 @@ class Summary:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def outcome_index(self) -> int:
+        return self.header.index("outcome")
+
+    @property
     def key_index(self) -> int | None:
         key = self.headline.key
         return self.header.index(key) if key in self.header else None

@@ -20,6 +20,9 @@ ORDER = ("full_offload", "stem", "conv1", "bn1", "relu", "maxpool", "layer1", "l
          "layer4", "avgpool", "on_device")
 
 
+SECTION = "Latency breakdown, bytes on the wire and fidelity per split point"
+
+
 def applies(results: Any, run_info: Any = None) -> bool:
     return "testcase" in results and bool((results["testcase"] == "split_resnet").any())
 
@@ -48,6 +51,7 @@ def latency_breakdown(results: Any):
     ax.plot(list(x), df["lower_bound_ms"].tolist(), "k_", markersize=18, label="lower bound")
     ax.set_xticks(list(x), (df["model"] + " " + df["label"]).tolist(), rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("median latency (ms)")
+    ax.margins(y=0.08)
     ax.set_title("Latency breakdown per split point")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
@@ -112,7 +116,7 @@ def render(results: Any, metrics: Any = None, run_info: Any = None) -> list:
 def register() -> None:
     from pytest_collab.report.sections import register_section
 
-    register_section("split_resnet", applies, render)
+    register_section(SECTION, applies, render)
 
 
 try:  # the report imports this file; registering is what importing it is for

@@ -9,6 +9,8 @@
     if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
     return (+v.toPrecision(4)).toLocaleString("en-US", {maximumFractionDigits: 6});
   }
+  /* a log axis spans the data, not whole decades around it */
+  function logRange(u, min, max) { return [min / 1.15, max * 1.15]; }
   function tickValues(u, vals) { return vals.map(function (v) { return v == null ? "" : fmt(v); }); }
   function bandsHook(spec) {
     return function (u) {
@@ -54,7 +56,8 @@
     var width = Math.max(360, Math.min(holder.parentNode.clientWidth || 1000, 1100));
     var opts = {
       title: spec.title, width: width, height: spec.height, series: series,
-      scales: {x: {time: false, distr: spec.xlog ? 3 : 1}, y: {distr: spec.ylog ? 3 : 1}},
+      scales: {x: {time: false, distr: spec.xlog ? 3 : 1, range: spec.xlog ? logRange : undefined},
+               y: {distr: spec.ylog ? 3 : 1}},
       axes: [
         {label: spec.xlabel, labelSize: 20, values: tickValues},
         {label: spec.ylabel, labelSize: 20, size: 64, values: tickValues}
