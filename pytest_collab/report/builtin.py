@@ -53,7 +53,8 @@ def ecdf_charts(results: Any, column: str) -> list[Chart]:
     charts = []
     for part in parts:
         title = f"{column}: distribution per test and setting (fraction of samples ≤ x)"
-        chart = Chart(title, column + (" (log scale)" if log else ""), "fraction ≤ x", xlog=log, step=True)
+        chart = Chart(title, column + (" (log scale)" if log else ""), "fraction ≤ x", xlog=log, step=True,
+                      yrange=(0.0, 1.02))
         for label, values in part.items():
             xs = np.sort(values)
             chart.add(f"{label} (n={len(xs)})", xs, np.arange(1, len(xs) + 1) / len(xs), key=label)

@@ -45,6 +45,7 @@ class Chart:
     height: int = 260
     colours: dict[str, tuple[str, list[int]]] | None = None   # shared across charts of a page
     half: bool = False   # small multiples: two charts side by side
+    yrange: tuple[float, float] | None = None   # fixed y axis (an ECDF's 0..1), else from the data
 
     def add(self, label: str, x: Any, y: Any, key: str | None = None) -> None:
         """A series; points with a None/NaN y break the line (a gap between tests)."""
@@ -57,7 +58,7 @@ class Chart:
         series = [{**s, "color": colours[s["key"]][0], "dash": colours[s["key"]][1]} for s in self.series]
         return {"title": self.title, "xlabel": self.xlabel, "ylabel": self.ylabel, "series": series,
                 "bands": self.bands, "xlog": self.xlog, "ylog": self.ylog, "step": self.step,
-                "height": self.height}
+                "height": self.height, "yrange": list(self.yrange) if self.yrange else None}
 
 
 def _num(value: Any) -> float | None:

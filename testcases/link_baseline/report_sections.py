@@ -41,4 +41,4 @@ def _render(results, metrics, run_info) -> list:
                  "pair is judged against these numbers.</p>", table]
 
 
-register_section("Link baseline", _applies, _render)
+register_section("Throughput and round-trip time by message size", _applies, _render)

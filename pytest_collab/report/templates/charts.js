@@ -57,7 +57,8 @@
     var opts = {
       title: spec.title, width: width, height: spec.height, series: series,
       scales: {x: {time: false, distr: spec.xlog ? 3 : 1, range: spec.xlog ? logRange : undefined},
-               y: {distr: spec.ylog ? 3 : 1}},
+               y: {distr: spec.ylog ? 3 : 1,
+                   range: spec.yrange ? function () { return spec.yrange; } : undefined}},
       axes: [
         {label: spec.xlabel, labelSize: 20, values: tickValues},
         {label: spec.ylabel, labelSize: 20, size: 64, values: tickValues}
