@@ -134,17 +134,19 @@ def trend_figure(trend: Trend, metric: str) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from pytest_collab.report.charts import KELLY, TABLEAU
+
     rows = [r for r in trend.rows if r.metric == metric]
     fig = Figure(figsize=(10, 3.6), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    cmap = fig.colormaps["tab20"] if hasattr(fig, "colormaps") else None
+    colours = TABLEAU if len(rows) <= len(TABLEAU) else KELLY  # the report's palette: distinct past ten
     x = list(range(1, len(trend.labels) + 1))
     for i, row in enumerate(rows):
-        colour = None if len(rows) <= 10 else (cmap(i % 20) if cmap else None)
+        colour = colours[i % len(colours)]
         ax.plot(x, [float("nan") if v is None else v for v in row.values], marker="o",
                 label=f"{row.test.rsplit('::', 1)[-1]} {row.label()}", color=colour,
-                linestyle="-" if i < 20 else "--")
+                linestyle="-" if i < len(colours) else "--")
     ax.set_xticks(x, [f"#{i}" for i in x])
     ax.set_xlabel("run (see the table for ids)")
     better = rows[0].direction if rows else None

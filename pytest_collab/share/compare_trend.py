@@ -56,14 +56,14 @@ def _value(value: Any) -> float | None:
     return number(value)
 
 
-def _headline_figures(results: pandas.DataFrame, info: dict[str, Any]) -> set[str] | None:
-    """The figures the experiments declared (None when none declared any)."""
+def _headline_figures(results: pandas.DataFrame, info: dict[str, Any]) -> list[str] | None:
+    """The figures the experiments declared, key figures first (None when none declared any)."""
     from pytest_collab.report.headline import declared_headline
 
     if "testcase" not in results.columns:
         return None
     found = [declared_headline(str(tc)) for tc in set(results["testcase"].dropna())]
-    figures = {f for h in found if h for f in h.figures}
+    figures = list(dict.fromkeys(f for h in found if h for f in h.figures))
     return figures or None
 
 
@@ -80,6 +80,8 @@ def trend_frames(runs: list[tuple[pandas.DataFrame, dict[str, Any], str]],
     wanted = None if all_metrics else _headline_figures(runs[-1][0], runs[-1][1])
     metrics = [c for c in dict.fromkeys(c for frame, _, _ in runs for c in frame.columns)
                if c not in LEAD and c not in keys and (wanted is None or c in wanted)]
+    if wanted:  # the experiment's own order: its key figure first
+        metrics.sort(key=list(wanted).index)
     rows: list[TrendRow] = []
     spreads: dict[tuple, float] = {}
     for key in sorted({k for run in aligned for k in run}, key=sort_key):
