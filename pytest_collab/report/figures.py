@@ -75,7 +75,6 @@ def samples_by_test(results: pandas.DataFrame, column: str) -> dict[str, Any]:
     import numpy as np
 
     from pytest_collab.report.headline import declared_headline
-
     from pytest_collab.report.outcomes import test_label
 
     functions = {short_test(str(t)).split("[", 1)[0] for t in results["test"].unique()}
