@@ -11,7 +11,7 @@ from typing import Any
 CONFIG = ["clients", "alpha", "rounds"]
 
 #: the summary table: one row per federated run (its "run" record), final accuracy first
-HEADLINE = {"rows": {"kind": "run"}, "columns": ["clients", "alpha", "rounds", "status"],
+HEADLINE = {"rows": {"kind": "run"}, "columns": ["clients", "alpha", "rounds"],
             "key": "final_accuracy", "also": ["final_loss", "run_time_s"], "distributions": []}
 
 
@@ -22,8 +22,17 @@ def _rows(results: Any, kind: str) -> Any:
 
 def _label(key: Any) -> str:
     clients, alpha, rounds = key
+    if clients is None or clients != clients:  # no matrix parameters: the client-loss scenario
+        return "client-loss scenario"
     part = "IID" if alpha is None or alpha != alpha else f"alpha={alpha:g}"
-    return f"{clients} clients, {part}, {rounds} rounds"
+    return f"{int(clients)} clients, {part}, {int(rounds)} rounds"
+
+
+def _integer_rounds(*axes: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def applies(results: Any, run_info: dict) -> bool:
@@ -41,7 +50,8 @@ def learning_curves(results: Any, metrics: Any, run_info: dict) -> list:
         grp = grp.sort_values("round")
         acc.plot(grp["round"], grp["global_accuracy"], marker="o", label=_label(key))
         loss.plot(grp["round"], grp["global_loss"], marker="o", label=_label(key))
-    acc.set(xlabel="round", ylabel="held-out accuracy", ylim=(0, 1), title="Global accuracy")
+    acc.set(xlabel="round", ylabel="held-out accuracy", ylim=(0, 1.02), title="Global accuracy")
+    _integer_rounds(acc, loss)
     loss.set(xlabel="round", ylabel="held-out cross-entropy", title="Global loss")
     handles, labels = acc.get_legend_handles_labels()
     if handles:  # one legend for both panels, below them: never on the curves
@@ -65,6 +75,7 @@ def stragglers(results: Any, metrics: Any, run_info: dict) -> list:
             lost = rows[rows["status"] == "failed"]
             ax.plot(lost["round"], [0] * len(lost), "x", color="red", markersize=10)
         ax.set(xlabel="round", ylabel="local training time (s)", title=_label(key))
+        _integer_rounds(ax)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         items.append(fig)
         slow = grp.groupby("client")["train_time_s"].mean().sort_values()
