@@ -29,7 +29,9 @@ class RunData:
     notes: list[str] = field(default_factory=list)
 
 
-def load_run(run_dir: Path | RunDir) -> RunData:
+def load_run(run_dir: Path | RunDir, metrics: bool = True) -> RunData:
+    """run.json and both tables; ``metrics=False`` leaves the (large) metrics table empty,
+    for readers that only need results (the terminal summary)."""
     from pytest_collab.results.metrics import metrics_schema, read_metrics
     from pytest_collab.results.records import RESULTS_LEAD, read_results
 
@@ -46,11 +48,12 @@ def load_run(run_dir: Path | RunDir) -> RunData:
         info = run.read_run_json()
     else:
         notes.append(f"{run.run_json.name} missing: run details unknown")
-    if run.metrics.is_file():
-        metrics = read_metrics(run.root)
+    if run.metrics.is_file() and metrics:
+        frame = read_metrics(run.root)
     else:
-        metrics = metrics_schema().empty_table().to_pandas()
-        notes.append(f"{run.metrics.name} missing: no metrics recorded")
+        frame = metrics_schema().empty_table().to_pandas()
+        if metrics:
+            notes.append(f"{run.metrics.name} missing: no metrics recorded")
     if run.results.is_file():
         results = read_results(run.root)
     else:
@@ -58,7 +61,7 @@ def load_run(run_dir: Path | RunDir) -> RunData:
 
         results = pd.DataFrame({name: [] for name in RESULTS_LEAD})
         notes.append(f"{run.results.name} missing: no results recorded")
-    return RunData(run, info, metrics, results, notes)
+    return RunData(run, info, frame, results, notes)
 
 
 def list_columns(results: pandas.DataFrame) -> list[str]:

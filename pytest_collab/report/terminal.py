@@ -77,7 +77,7 @@ def headline_lines(run_root: Path) -> list[tuple[str, list[str]]]:
     from pytest_collab.report.data import load_run
     from pytest_collab.report.summary import run_summaries
 
-    outcomes, found = run_summaries(load_run(run_root))
+    outcomes, found = run_summaries(load_run(run_root, metrics=False))
     blocks = []
     for summary in found:
         h = summary.headline
