@@ -16,8 +16,9 @@ touching the core report::
 
 - ``predicate(results_df, run_info) -> bool`` decides whether the section applies to a run;
 - ``render(results_df, metrics_df, run_info) -> list`` returns items, each a matplotlib
-  ``Figure`` (inlined as PNG), a ``str`` of HTML (trusted, inserted as is), or a pandas
-  ``DataFrame`` (rendered as a table).
+  ``Figure`` (inlined as PNG), a :class:`pytest_collab.report.charts.Chart` (interactive:
+  hover, zoom), a ``str`` of HTML (trusted, inserted as is), or a pandas ``DataFrame``
+  (rendered as a table).
 
 An experiment under ``testcases/<name>/`` registers from ``testcases/<name>/report_sections.py``:
 the report imports that file for every test case of the run (looked up under the run's

@@ -50,7 +50,7 @@
        stub of line is drawn across the alignment points of other series */
     var data = tables.length ? uPlot.join(tables, tables.map(function () { return [0, 2]; })) : [[]];
     var stepped = spec.step ? uPlot.paths.stepped({align: 1}) : undefined;
-    var series = [{label: spec.xlabel, value: function (u, v) { return fmt(v); }}].concat(
+    var series = [{label: spec.step ? "x" : "t (s)", value: function (u, v) { return fmt(v); }}].concat(
       spec.series.map(function (s) {
         return {label: s.label, stroke: s.color, dash: s.dash, width: 1.5, spanGaps: false,
                 paths: stepped, points: {show: false}, value: function (u, v) { return fmt(v); }};
