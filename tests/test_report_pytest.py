@@ -91,3 +91,31 @@ def test_pytest_html_gets_the_headline_and_a_link(project: pytest.Pytester) -> N
     link = f"../out/{run_id}/report.html"
     assert "collab headline" in page and "throughput_mbps=1600" in page
     assert link in page and (project.path / "html" / link).resolve().is_file()
+
+
+def test_journal_reader_reads_only_whole_new_lines(tmp_path) -> None:
+    from pytest_collab.report.pytest_output import JournalReader
+
+    path = tmp_path / "results-main.jsonl"
+    reader = JournalReader(path)
+    assert reader.rows_of("t::a") == []  # no journal yet
+    path.write_text('{"test": "t::a", "x": 1}\n{"test": "t::b", "x": 2}\n{"test": "t::a", "x"')
+    assert [r["x"] for r in reader.rows_of("t::a")] == [1]  # the half-written line waits
+    with open(path, "a") as fh:
+        fh.write(': 3}\n')
+    assert [r["x"] for r in reader.rows_of("t::a")] == [1, 3] and [r["x"] for r in reader.rows_of("t::b")] == [2]
+
+
+def test_terminal_marks_the_best_passed_value_by_direction() -> None:
+    from pytest_collab.report.headline import Headline
+    from pytest_collab.report.summary import Cell, Summary
+    from pytest_collab.report.terminal import table_lines
+
+    def summary(key: str) -> Summary:
+        rows = [[Cell(o, o), Cell(f"{v:g}", v)] for o, v in (("passed", 5.0), ("passed", 2.0), ("failed", 1.0))]
+        return Summary("x", Headline("x", (), key, ()), ["outcome", key], rows, ["passed", "passed", "failed"])
+
+    lower = table_lines(summary("p50_ms"))
+    assert lower[0].split() == ["outcome", "*p50_ms*"] and lower[3].endswith("2 (best)")  # not the failed 1
+    higher = table_lines(summary("qps_with_overhead"))
+    assert higher[2].endswith("5 (best)")
