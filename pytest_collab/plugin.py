@@ -86,6 +86,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(RedactReports(config), "collab-redact-reports")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(XdistController(), "collab-xdist")
+    from pytest_collab.report.pytest_output import register as register_output
+
+    register_output(config)  # JUnit properties, pytest-html extras
     if threading.current_thread() is threading.main_thread():
         config.stash[_OLD_SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
 
@@ -212,6 +215,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("collab")
         for line in lines:
             terminalreporter.write_line(line, red="FAIL" in line or "could not" in line)
+    if state is not None and state.is_controller:
+        from pytest_collab.report.terminal import terminal_summary
+
+        terminal_summary(terminalreporter, state.run_path)  # each experiment's headline table
 
 
 class XdistController:

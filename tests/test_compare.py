@@ -38,17 +38,86 @@ def test_runs_with_different_parameter_sets_align_and_list_unmatched(tmp_path: P
     assert any("only in 20260101-000001-bbbbbb: tiny::test_tiny.py::test_tiny[3] size=3" in l for l in lines)
 
 
-def test_directions_and_defaults() -> None:
-    assert direction("rtt_p50_ms") == "lower" and direction("bytes_sent") == "lower"
-    assert direction("throughput_mbps") == "higher" and direction("top1") == "higher"
-    assert direction("fidelity") == "higher" and direction("widgets") is None
+@pytest.mark.parametrize(("metric", "better"), [
+    ("rtt_p50_ms", "lower"), ("bytes_sent", "lower"), ("wire_bytes", "lower"), ("run_time_s", "lower"),
+    ("max_abs_logit_error", "lower"), ("clients_failed", "lower"),
+    ("throughput_mbps", "higher"), ("top1", "higher"), ("fidelity", "higher"), ("final_accuracy", "higher"),
+    ("top1_agreement", "higher"), ("link_MBps", "higher"),
+    # the quantity decides, not a qualifier: a rate "with overhead" is still a rate
+    ("qps_with_overhead", "higher"), ("qps_without_overhead", "higher"), ("overhead_ms", "lower"),
+    ("widgets", None), ("compression_ratio", None),
+])
+def test_direction_comes_from_the_quantity(metric: str, better: str | None) -> None:
+    assert direction(metric) == better
+
+
+def test_default_tolerances_by_family_and_overrides() -> None:
     assert default_tolerance("accuracy", False) == {"relative": 0.01}
-    assert default_tolerance("latency_ms", False)["relative"] > 1.0  # loose: labs differ
-    assert "statistical" in default_tolerance("rtt_ms", True)
+    # a 3x slowdown (+200%) is far outside the default for times: no more ±200%
+    assert default_tolerance("latency_ms", False) == {"relative": 0.25}
+    assert default_tolerance("rtt_ms", True)["statistical"] == 0.001
     assert default_tolerance("widgets", False) is None
     rules = {"rtt_*": {"relative": 0.5}, "rtt_p99_ms": "ignore"}
     assert tolerance_for("rtt_p50_ms", False, rules) == {"relative": 0.5}
     assert tolerance_for("rtt_p99_ms", False, rules) is None
+
+
+def test_tolerance_comes_from_the_measured_spread() -> None:
+    from pytest_collab.share.metric_rules import runs_spread, sample_spread
+
+    rng = np.random.default_rng(3)
+    tight, loose = rng.normal(100, 1, 400), rng.normal(100, 20, 400)
+    assert sample_spread(tight) == pytest.approx(1.349 / 100, rel=0.15)  # IQR of a normal = 1.349 sigma
+    assert sample_spread(loose) == pytest.approx(20 * 1.349 / 100, rel=0.15)
+    assert default_tolerance("latency_ms", True, sample_spread(loose))["relative"] == pytest.approx(
+        2 * sample_spread(loose), rel=1e-3)
+    assert default_tolerance("latency_ms", True, sample_spread(tight))["relative"] == 0.05  # the floor
+    assert runs_spread([10.0, 11.0, 12.0]) == pytest.approx(2 / 11)
+    assert runs_spread([10.0, None]) is None
+
+
+def test_three_x_slowdown_fails_and_noise_inside_the_spread_passes(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "a", _rows([1], 0.90, 10.0))
+    slow = compare_runs(base, write_run(tmp_path / "b", _rows([1], 0.90, 30.0)))
+    lat = next(m for m in slow.rows[0].metrics if m.metric == "latency_ms")
+    assert lat.relative == pytest.approx(2.0) and lat.failed  # 3x: FAIL, not "ok"
+    noisy = compare_runs(base, write_run(tmp_path / "c", _rows([1], 0.90, 10.0, shift=0.2)))
+    rtt = next(m for m in noisy.rows[0].metrics if m.metric == "rtt_ms")
+    assert "from spread" in table_lines(noisy)[2 + [m.metric for m in noisy.rows[0].metrics].index("rtt_ms")]
+    assert not rtt.failed
+
+
+def test_rows_sort_numerically_and_ignore_measured_flags(tmp_path: Path) -> None:
+    sizes = [1024, 16384, 262144, 4096]
+    rows_a = [{"test": "test_tiny[x]", "params": {}, "size_bytes": s, "p90_ms": 2.0,
+               "p90_low_confidence": s == 4096} for s in sizes]
+    rows_b = [dict(r, p90_low_confidence=not r["p90_low_confidence"]) for r in rows_a]
+    a = write_run(tmp_path / "a", [dict(r) for r in rows_a])
+    b = write_run(tmp_path / "b", [dict(r) for r in rows_b])
+    cmp = compare_runs(a, b)
+    assert [r.key["size_bytes"] for r in cmp.rows] == sorted(sizes)  # 4096 before 16384
+    assert not cmp.only_a and not cmp.only_b  # the flipped flag does not unmatch rows
+    assert all("p90_low_confidence" not in r.key for r in cmp.rows)
+
+
+def test_n_runs_trend_and_spread_from_the_earlier_runs(tmp_path: Path) -> None:
+    from pytest_collab.share.compare_render import trend_lines
+    from pytest_collab.share.compare_trend import trend_runs
+
+    runs = [write_run(tmp_path / f"r{i}", [{"test": "test_tiny[1]", "params": {"size": 1}, "qps": q}],
+                      run_id=f"20260101-00000{i}-aaaaaa") for i, q in enumerate([100.0, 90.0, 110.0, 70.0])]
+    trend = trend_runs(runs)
+    (row,) = [r for r in trend.rows if r.metric == "qps"]
+    assert row.values == [100.0, 90.0, 110.0, 70.0]
+    qps = next(m for m in trend.comparison.rows[0].metrics if m.metric == "qps")
+    # spread over the first three runs: (110-90)/100 = 20% -> tolerance 40%; -30% is inside it
+    assert qps.tolerance["relative"] == pytest.approx(0.4) and qps.verdict == "worse" and not qps.failed
+    lines = trend_lines(trend)
+    assert lines[0] == "#1 = 20260101-000000-aaaaaa" and any("70" in line and "qps" in line for line in lines)
+    steady = [write_run(tmp_path / f"s{i}", [{"test": "test_tiny[1]", "params": {"size": 1}, "qps": q}],
+                        run_id=f"20260101-00001{i}-aaaaaa") for i, q in enumerate([100.0, 101.0, 100.0, 70.0])]
+    assert trend_runs(steady).comparison.failed_metrics == ["qps"]  # a steady metric gets no room
+    assert main(["compare", *map(str, steady), "--gate"]) == 1
 
 
 def test_significance_on_samples() -> None:
@@ -63,18 +132,20 @@ def test_significance_on_samples() -> None:
     assert significance([1.0, 2.0], [3.0, 4.0]) == (None, None)
 
 
-def test_tolerances_tight_accuracy_loose_latency_and_overrides(tmp_path: Path) -> None:
+def test_tolerances_tight_accuracy_and_overrides(tmp_path: Path) -> None:
     a = write_run(tmp_path / "a", _rows([1], 0.90, 10.0))
-    b = write_run(tmp_path / "b", _rows([1], 0.88, 15.0, shift=0.3))
+    b = write_run(tmp_path / "b", _rows([1], 0.88, 12.0, shift=0.3))
     cmp = compare_runs(a, b)
-    assert cmp.failed_metrics == ["accuracy"]  # 2% worse: tight; latency +50%: inside the loose default
+    assert cmp.failed_metrics == ["accuracy"]  # 2% worse: tight; latency +20%: inside the 25% default
     test = cmp.tests[0]
     assert not test.passed and test.failing[0].startswith("accuracy: 0.9 -> 0.88")
     strict = compare_runs(a, b, {"latency_ms": {"relative": 0.1}, "accuracy": "ignore"})
     assert strict.failed_metrics == ["latency_ms"]
     samples = compare_runs(a, write_run(tmp_path / "c", _rows([1], 0.90, 10.0, shift=3.0)))
     rtt = next(m for m in samples.rows[0].metrics if m.metric == "rtt_ms")
-    assert rtt.p_value < 0.001 and rtt.verdict == "worse" and not rtt.failed  # significant, +60% < 100%
+    # significant and +60%, beyond twice the baseline's own spread (IQR/median of N(5, 0.5): 13%)
+    assert rtt.p_value < 0.001 and rtt.verdict == "worse" and rtt.failed
+    assert rtt.tolerance["spread"] and 0.1 < rtt.tolerance["relative"] < 0.6
     far = compare_runs(a, write_run(tmp_path / "d", _rows([1], 0.90, 10.0, shift=8.0)))
     assert far.failed_metrics == ["rtt_ms"]
 

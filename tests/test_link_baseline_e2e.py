@@ -77,11 +77,11 @@ def test_run_json_describes_the_run(run_dir: Path) -> None:
 
 def test_report_has_overview_results_and_figures(run_dir: Path) -> None:
     html = (run_dir / "report.html").read_text()
-    for text in ("Overview", "Results", "Latency distributions", "CPU and memory", "Link baseline",
-                 "server-1", "rpi-1",
-                 "rtt_ms", "link_baseline"):
+    for text in ("Run details", "All results", "Latency distributions", "CPU and memory",
+                 "Throughput and round-trip time", "server-1", "rpi-1",
+                 "rtt_ms", "link_baseline", 'data-testcase="link_baseline"'):
         assert text in html
-    assert html.count("data:image/png;base64,") >= 2
+    assert html.count("data:image/png;base64,") >= 1 and html.count('class="chart-spec"') >= 3
     assert "http://" not in html and "https://" not in html.replace("https://www.w3.org", "")
 
 

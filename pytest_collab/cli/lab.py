@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pytest_collab.cli import add_root
+
 
 def _lan(args: argparse.Namespace):  # -> LAN
     from pytest_collab.lan.profile import load_profile
 
-    return load_profile(args.profile, Path(args.rootdir))
+    return load_profile(args.profile, Path(args.root))
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -54,7 +56,7 @@ def add_lab_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
         func, text = COMMANDS[name]
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("profile", metavar="PROFILE", help="profile name or path (e.g. emulated)")
-        cmd.add_argument("--rootdir", default=".", help="where network_profiles/ is (default: .)")
+        add_root(cmd, "the project root, where network_profiles/ is")
         cmd.set_defaults(func=func)
         if name == "up":
             cmd.add_argument("--torch-wheel", metavar="WHEEL",

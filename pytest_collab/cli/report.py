@@ -1,17 +1,17 @@
-"""``collab report`` and ``collab export``: turn a finished run into HTML or tables.
+"""``collab report``, ``collab export`` and ``collab recover``: turn a finished run into
+HTML or tables, or rebuild a crashed one.
 
-The integrator's ``pytest_collab/cli/__init__.py`` calls :func:`register`; each command
-sets ``func(args) -> int`` (0 on success, 1 with a one-line error on stderr).
+Errors (no such run, a folder that is not a run) raise :class:`CollabError`; ``collab``
+prints them as one line and exits 2 (see :mod:`pytest_collab.cli`).
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Callable
 
-from pytest_collab.errors import CollabError
-from pytest_collab.results.rundir import DEFAULT_OUT_DIR, resolve_run_dir
+from pytest_collab.cli import EXIT_OK, add_reports_dir
+from pytest_collab.results.rundir import resolve_run_dir
 
 EXPORT_FORMATS = ("csv", "xlsx", "json", "pickle", "parquet")
 _RUN_HELP = "a run folder, a run id under --reports-dir, or 'latest'"
@@ -19,42 +19,36 @@ _RUN_HELP = "a run folder, a run id under --reports-dir, or 'latest'"
 
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help=_RUN_HELP)
-    parser.add_argument("--reports-dir", type=Path, default=DEFAULT_OUT_DIR,
-                        help=f"where run ids and 'latest' are looked up (default: {DEFAULT_OUT_DIR})")
+    add_reports_dir(parser)
 
 
-def _on_run(args: argparse.Namespace, command: str, action: Callable[[Path], list[str]]) -> int:
-    """Resolve RUN_DIR, run ``action`` on it and print its lines; a CollabError is one line."""
-    try:
-        run = resolve_run_dir(args.run_dir, args.reports_dir)
-        lines = action(run.root)
-    except CollabError as exc:
-        print(f"collab {command}: error: {exc}", file=sys.stderr)
-        return 1
-    for line in lines:
+def _on_run(args: argparse.Namespace, action: Callable[[Path], list[str]]) -> int:
+    """Resolve RUN_DIR, run ``action`` on it and print its lines."""
+    run = resolve_run_dir(args.run_dir, args.reports_dir)
+    for line in action(run.root):
         print(line)
-    return 0
+    return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Render the run's HTML report and print its path."""
     from pytest_collab.report import render_report
 
-    return _on_run(args, "report", lambda root: [str(render_report(root, args.output))])
+    return _on_run(args, lambda root: [str(render_report(root, args.output))])
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export the run's tables and print one written path per line."""
     from pytest_collab.report import export_run
 
-    return _on_run(args, "export", lambda root: [str(p) for p in export_run(root, args.format, args.output)])
+    return _on_run(args, lambda root: [str(p) for p in export_run(root, args.format, args.output)])
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
     """Rebuild the Parquet files of a run whose controller died (from its raw logs and journals)."""
     from pytest_collab.results.recover import recover_run
 
-    return _on_run(args, "recover", recover_run)
+    return _on_run(args, recover_run)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,8 +1,10 @@
 """``collab report``: one self-contained HTML page per run, and exports of its data.
 
 Imported only lazily (by the plugin at session end, or by the CLI); the heavy imports
-(pandas, matplotlib, Jinja2) happen inside the modules' functions. Experiments add
-their own figures through :mod:`pytest_collab.report.sections`.
+(pandas, matplotlib, Jinja2) happen inside the modules' functions. Experiments declare
+their headline and add their own figures through :mod:`pytest_collab.report.sections`
+(see docs/report.md); :mod:`.terminal` and :mod:`.pytest_output` carry the headline
+into pytest's terminal, JUnit XML and pytest-html.
 """
 from __future__ import annotations
 

@@ -1,61 +1,134 @@
-"""The built-in figure sections, written against the same API experiments use."""
+"""The built-in sections, written against the same API experiments use.
+
+They come after every experiment's own summary and figures: latency distributions,
+CPU and memory per device (small multiples, test spans shaded), network traffic
+labelled with what the counters measured (a namespace, or the whole host).
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from pytest_collab.report import figures
+from pytest_collab.report import resources
+from pytest_collab.report.charts import Chart, colour_map, test_bands
 from pytest_collab.report.data import list_columns
+from pytest_collab.report.figures import samples_by_test
+from pytest_collab.report.outcomes import short_test, test_label
 from pytest_collab.report.sections import Section
 
 NO_METRICS = "<p class='empty'>no metrics recorded</p>"
+#: past this many lines an ECDF becomes small multiples, one chart per test
+MAX_LINES = 20
+
+
+def _distribution_columns(results: Any) -> list[str]:
+    """List columns to draw: those the experiments' headlines name, else all."""
+    from pytest_collab.report.headline import declared_headline
+
+    found = list_columns(results)
+    chosen: set[str] = set()
+    testcases = set(results["testcase"].astype(str)) if "testcase" in results else set()
+    declared = [h for h in map(declared_headline, sorted(testcases)) if h and h.distributions is not None]
+    for h in declared:
+        chosen.update(h.distributions or ())
+    undeclared = testcases - {h.testcase for h in declared}
+    return [c for c in found if c in chosen or undeclared]
+
+
+def ecdf_charts(results: Any, column: str) -> list[Chart]:
+    """Empirical CDF of one sample-list column, a line per test and setting."""
+    import numpy as np
+
+    groups = samples_by_test(results, column)
+    if not groups:
+        return []
+    low = min(float(v.min()) for v in groups.values())
+    high = max(float(v.max()) for v in groups.values())
+    log = low > 0 and high / low > 20
+    parts: list[dict[str, Any]] = [groups]
+    if len(groups) > MAX_LINES:  # small multiples: one chart per test
+        by_test: dict[str, dict[str, Any]] = {}
+        for label, values in groups.items():
+            by_test.setdefault(label.split(" ", 1)[0], {})[label] = values
+        parts = list(by_test.values())
+    charts = []
+    for part in parts:
+        title = f"{column}: distribution per test and setting (fraction of samples ≤ x)"
+        chart = Chart(title, column + (" (log scale)" if log else ""), "fraction ≤ x", xlog=log, step=True,
+                      yrange=(0.0, 1.02))
+        for label, values in part.items():
+            xs = np.sort(values)
+            chart.add(f"{label} (n={len(xs)})", xs, np.arange(1, len(xs) + 1) / len(xs), key=label)
+        charts.append(chart)
+    return charts
 
 
 def _latency(results: Any, metrics: Any, info: dict) -> list:
-    found = [figures.ecdf_figure(results, column) for column in list_columns(results)]
-    return [fig for fig in found if fig is not None]
+    return [c for column in _distribution_columns(results) for c in ecdf_charts(results, column)]
 
 
-def resource_summary(metrics: Any) -> Any:
-    """Per test and program: median and peak CPU %, peak RSS in MB (None if unsampled)."""
-    rows = metrics[metrics["metric"].astype(str).isin(["cpu_percent", "rss_bytes"])]
-    if rows.empty:
-        return None
-    keys = [rows[c].astype(str) for c in ("test", "device", "role", "metric")]
-    stats = rows.groupby(keys)["value"].agg(["median", "max"]).unstack("metric")
-    out = stats.index.to_frame(index=False).rename(columns={"role": "program"})
-    for label, (stat, metric, scale) in {
-            "CPU % median": ("median", "cpu_percent", 1.0), "CPU % peak": ("max", "cpu_percent", 1.0),
-            "RSS MB peak": ("max", "rss_bytes", 1e-6)}.items():
-        if (stat, metric) in stats.columns:
-            out[label] = (stats[(stat, metric)].to_numpy() * scale).round(1)
-    return out
+def device_charts(series: list[resources.Series], spans: list, title: str, ylabel: str,
+                  colours: dict | None = None) -> list[Chart]:
+    """Small multiples: one chart per device, a line per program, tests shaded."""
+    from pytest_collab.report.charts import joined
+
+    bands = test_bands(spans, test_label)
+    colours = colours or colour_map(sorted({s.role for s in series}))
+    charts = []
+    for device in sorted({s.device for s in series}):
+        chart = Chart(f"{title}: {device}", "seconds since the run's first sample", ylabel, bands=bands,
+                      height=200, half=len({s.device for s in series}) > 1)
+        mine = [s for s in series if s.device == device]
+        for role in sorted({s.role for s in mine}):
+            pieces = [(s.x, s.y) for s in sorted(mine, key=lambda s: s.x[0] if len(s.x) else 0)
+                      if s.role == role]
+            for x, y in joined(pieces):
+                chart.add(role, x, y, key=role)
+        chart.colours = colours
+        charts.append(chart)
+    return charts
 
 
 def _resources(results: Any, metrics: Any, info: dict) -> list:
     if metrics.empty:
         return [NO_METRICS]
-    items = [resource_summary(metrics),
-             figures.timeline_figure(metrics, "cpu_percent", ylabel="CPU %"),
-             figures.timeline_figure(metrics, "rss_bytes", scale=1e-6, ylabel="RSS MB")]
-    return [item for item in items if item is not None] or [
-        "<p class='empty'>no cpu_percent or rss_bytes samples recorded</p>"]
-
-
-def _has_network(metrics: Any) -> bool:
-    return not metrics.empty and metrics["metric"].astype(str).isin(figures.NETWORK_METRICS).any()
+    spans = resources.test_spans(metrics)
+    cpu, rss = resources.cpu_series(metrics), resources.rss_series(metrics)
+    colours = colour_map(sorted({s.role for s in [*cpu, *rss]}))
+    items: list = []
+    table = resources.summary(metrics)
+    if table is not None:
+        table["test"] = table["test"].map(short_test)
+        html = table.to_html(index=False, border=0, classes="data", na_rep="")
+        items.append(html if len(table) <= 8 else
+                     f"<details><summary>CPU and memory per test and program ({len(table)} rows)</summary>"
+                     f"{html}</details>")
+    items.append("<p class='note'>CPU % from the process tree's CPU seconds over intervals of at least "
+                 "half the sampling period (100 = one core busy); shaded spans are the tests. "
+                 "Drag to zoom, double-click to reset.</p>")
+    items += device_charts(cpu, spans, "CPU %", "CPU %", colours)
+    items += device_charts(rss, spans, "RSS", "RSS MB", colours)
+    return items if (cpu or rss) else ["<p class='empty'>no CPU or memory samples recorded</p>"]
 
 
 def _network(results: Any, metrics: Any, info: dict) -> list:
-    if not _has_network(metrics):
+    if metrics.empty:
         return []
     present = set(metrics["metric"].astype(str).unique())
-    return [figures.timeline_figure(metrics, name, scale=1e-6, ylabel="MB, cumulative")
-            for name in figures.NETWORK_METRICS if name in present]
+    spans = resources.test_spans(metrics)
+    items: list = []
+    for metric, (direction, scope) in resources.NETWORK_SCOPES.items():
+        if metric not in present:
+            continue
+        series = resources.network_series(metrics, metric, resources.host_names(info))
+        title = f"MB/s {direction}, {'host-wide' if metric.startswith('host_') else 'per namespace'}"
+        items.append(f"<p class='note'><b>{metric}</b>: {scope}.</p>")
+        items += device_charts(series, spans, title, "MB/s")
+    return items
 
 
 #: built-in sections; one whose render returns no items is left out of the page
 BUILTIN_SECTIONS = [
     Section("Latency distributions", lambda r, i: bool(list_columns(r)), _latency),
     Section("CPU and memory per device and program", lambda r, i: True, _resources),
-    Section("Network bytes", lambda r, i: True, _network),
+    Section("Network traffic", lambda r, i: True, _network),
 ]

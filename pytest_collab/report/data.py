@@ -2,7 +2,8 @@
 
 A run that crashed or recorded nothing still loads: a missing table becomes an empty
 frame with the right columns and a note, so a report can always be written. A missing
-run folder, or a table that exists but is unreadable, raises RunDataError.
+run folder, a folder that holds none of a run's files, or a table that exists but is
+unreadable, raises RunDataError (never an empty report).
 """
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ class RunData:
     notes: list[str] = field(default_factory=list)
 
 
-def load_run(run_dir: Path | RunDir) -> RunData:
+def load_run(run_dir: Path | RunDir, metrics: bool = True) -> RunData:
+    """run.json and both tables; ``metrics=False`` leaves the (large) metrics table empty,
+    for readers that only need results (the terminal summary)."""
     from pytest_collab.results.metrics import metrics_schema, read_metrics
     from pytest_collab.results.records import RESULTS_LEAD, read_results
 
@@ -36,17 +39,21 @@ def load_run(run_dir: Path | RunDir) -> RunData:
     if not run.root.is_dir():
         raise RunDataError(f"{run.root}: run folder not found; pass a folder under reports/, "
                            "a run id, or 'latest'")
+    if not any(p.exists() for p in (run.run_json, run.metrics, run.results, run.parts)):
+        raise RunDataError(f"{run.root}: not a pytest-collab run folder (no run.json, metrics.parquet "
+                           "or results.parquet); pass a folder under reports/, a run id, or 'latest'")
     notes: list[str] = []
     info: dict[str, Any] = {}
     if run.run_json.is_file():
         info = run.read_run_json()
     else:
         notes.append(f"{run.run_json.name} missing: run details unknown")
-    if run.metrics.is_file():
-        metrics = read_metrics(run.root)
+    if run.metrics.is_file() and metrics:
+        frame = read_metrics(run.root)
     else:
-        metrics = metrics_schema().empty_table().to_pandas()
-        notes.append(f"{run.metrics.name} missing: no metrics recorded")
+        frame = metrics_schema().empty_table().to_pandas()
+        if metrics:
+            notes.append(f"{run.metrics.name} missing: no metrics recorded")
     if run.results.is_file():
         results = read_results(run.root)
     else:
@@ -54,7 +61,7 @@ def load_run(run_dir: Path | RunDir) -> RunData:
 
         results = pd.DataFrame({name: [] for name in RESULTS_LEAD})
         notes.append(f"{run.results.name} missing: no results recorded")
-    return RunData(run, info, metrics, results, notes)
+    return RunData(run, info, frame, results, notes)
 
 
 def list_columns(results: pandas.DataFrame) -> list[str]:

@@ -1,10 +1,14 @@
 """Render one run as a single self-contained ``report.html``.
 
-Everything is inline (CSS from ``templates/report.css``, figures as base64 PNG), so the
-file can be mailed, archived next to a paper, or opened offline years later.
+Order (what a reader needs first): status and failures with their reasons; per
+experiment its summary table (sortable) and its own figures; the generic sections;
+then the tests, the run's details and the wide per-test result tables, collapsed.
+Everything is inline (CSS, the vendored uPlot, figures as base64 PNG): the file can be
+mailed, archived next to a paper, or opened offline years later.
 """
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -13,7 +17,11 @@ from typing import Any
 from pytest_collab.errors import CollabWarning
 from pytest_collab.report import tables
 from pytest_collab.report.data import RunData, load_run
-from pytest_collab.report.sections import Section, load_testcase_sections, registered_sections
+from pytest_collab.report.outcomes import counts
+from pytest_collab.report.sections import Section, registered_sections
+from pytest_collab.report.summary import run_summaries
+
+_TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _environment() -> Any:
@@ -24,17 +32,30 @@ def _environment() -> Any:
                               trim_blocks=True, lstrip_blocks=True)
 
 
+def vendored_script() -> str:
+    """uPlot's minified build without its banner comment (it holds the project's URL;
+    the page makes no reference outside itself). Licence: templates/vendor/LICENSE-uPlot.txt."""
+    text = (_TEMPLATES / "vendor" / "uPlot.iife.min.js").read_text(encoding="utf-8")
+    if text.startswith("/*!"):
+        text = text[text.index("*/") + 2:].lstrip()
+    return text
+
+
 def _item(item: Any) -> dict[str, Any]:
-    """A section item (Figure, HTML text or DataFrame) as template data."""
+    """A section item (Chart, Figure, HTML text or DataFrame) as template data."""
     from markupsafe import Markup
 
+    from pytest_collab.report.charts import Chart
     from pytest_collab.report.figures import to_data_uri
 
+    if isinstance(item, Chart):
+        return {"chart": Markup(json.dumps(item.spec(), separators=(",", ":")).replace("</", "<\\/")),
+                "alt": item.title, "half": item.half}
     if hasattr(item, "savefig"):
         title = item.get_suptitle() or (item.axes[0].get_title() if item.axes else "")
         return {"img": to_data_uri(item), "alt": title or "figure"}
     if hasattr(item, "to_html"):
-        return {"html": Markup(item.to_html(index=False, border=0, classes="data"))}
+        return {"html": Markup(item.to_html(index=False, border=0, classes="data", na_rep=""))}
     return {"html": Markup(str(item))}
 
 
@@ -55,19 +76,31 @@ def build_context(run: RunData) -> dict[str, Any]:
     from pytest_collab.report.builtin import BUILTIN_SECTIONS
 
     info = run.info
-    if "testcase" in run.results.columns:
-        load_testcase_sections(set(run.results["testcase"].dropna()), [info.get("rootdir", "."), "."])
-    sections = [_render_section(s, run) for s in [*BUILTIN_SECTIONS, *registered_sections()]]
+    outcomes, found = run_summaries(run)
+    registered = registered_sections()
+    experiments: list[dict[str, Any]] = []
+    for summary in found:
+        own = [_render_section(s, run) for s in registered if s.testcase == summary.testcase]
+        experiments.append({"summary": summary, "sections": [s for s in own if s]})
+    shown = {e["summary"].testcase for e in experiments}
+    generic = [s for s in registered if s.testcase not in shown]
+    sections = [_render_section(s, run) for s in [*generic, *BUILTIN_SECTIONS]]
     return {
         "run_id": info.get("run_id", run.run.run_id),
+        "status": tables.status_line(info, counts(outcomes)),
+        "problems": [o for o in outcomes if o.is_problem],
+        "experiments": experiments,
         "overview": tables.overview_table(info, run.run.run_id),
         "devices": tables.devices_table(info),
         "versions": tables.versions_table(info),
-        "tests": tables.tests_table(info),
+        "tests": tables.tests_table(outcomes),
         "results": tables.results_tables(run.results),
         "sections": [s for s in sections if s],
         "notes": run.notes,
         "metrics_rows": len(run.metrics),
+        "uplot_js": vendored_script(),
+        "charts_js": (_TEMPLATES / "charts.js").read_text(encoding="utf-8"),
+        "uplot_css": (_TEMPLATES / "vendor" / "uPlot.min.css").read_text(encoding="utf-8"),
     }
 
 

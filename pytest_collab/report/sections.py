@@ -16,12 +16,16 @@ touching the core report::
 
 - ``predicate(results_df, run_info) -> bool`` decides whether the section applies to a run;
 - ``render(results_df, metrics_df, run_info) -> list`` returns items, each a matplotlib
-  ``Figure`` (inlined as PNG), a ``str`` of HTML (trusted, inserted as is), or a pandas
-  ``DataFrame`` (rendered as a table).
+  ``Figure`` (inlined as PNG), a :class:`pytest_collab.report.charts.Chart` (interactive:
+  hover, zoom), a ``str`` of HTML (trusted, inserted as is), or a pandas ``DataFrame``
+  (rendered as a table).
 
 An experiment under ``testcases/<name>/`` registers from ``testcases/<name>/report_sections.py``:
-the report imports that file for every test case that has results in the run (looked up
-under the run's rootdir, then the current folder), so ``collab report`` finds it too.
+the report imports that file for every test case of the run (looked up under the run's
+rootdir, then the current folder), so ``collab report`` finds it too. Sections registered
+while that file is imported belong to its experiment and follow its summary table; the
+file may also declare the experiment's headline (``HEADLINE = {...}``, see
+:mod:`pytest_collab.report.headline`).
 An installed package registers through the entry point group
 ``pytest_collab.report_sections`` (the entry point names a module to import, whose
 import registers). Sections appear after the built-in ones, in registration order; a
@@ -51,14 +55,20 @@ class Section:
     name: str
     predicate: Predicate
     render: Render
+    testcase: str | None = None   # the experiment it belongs to (None: after every experiment)
 
 
 _REGISTRY: dict[str, Section] = {}
+_LOADING: list[str] = []   # the test case whose report_sections.py is being imported
 
 
-def register_section(name: str, predicate: Predicate, render: Render) -> Section:
-    """Add (or replace) the report section ``name``; returns it."""
-    section = Section(name, predicate, render)
+def register_section(name: str, predicate: Predicate, render: Render,
+                     testcase: str | None = None) -> Section:
+    """Add (or replace) the report section ``name``; returns it.
+
+    ``testcase`` defaults to the experiment whose ``report_sections.py`` is being loaded.
+    """
+    section = Section(name, predicate, render, testcase or (_LOADING[-1] if _LOADING else None))
     _REGISTRY.pop(name, None)
     _REGISTRY[name] = section
     return section
@@ -97,14 +107,20 @@ def load_testcase_sections(testcases: "list[str] | set[str]", roots: "list[str]"
                 continue
             module = importlib.util.module_from_spec(spec)
             sys.path.insert(0, str(path.parent))  # it may import its test case's helpers
+            _LOADING.append(str(name))
             try:
                 spec.loader.exec_module(module)
+                if hasattr(module, "HEADLINE"):
+                    from pytest_collab.report.headline import headline_from_mapping
+
+                    headline_from_mapping(str(name), module.HEADLINE, str(path))
             except Exception as exc:  # noqa: BLE001  (one broken file must not sink the report)
                 warnings.warn(CollabWarning(f"{path}: report sections not loaded ({exc!r}); "
                                             "fix that file, the rest of the report is written"),
                               stacklevel=2)
                 break
             finally:
+                _LOADING.pop()
                 sys.path.remove(str(path.parent))
             loaded.append(str(path))
             break

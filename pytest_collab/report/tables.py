@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from pytest_collab.report.outcomes import TestOutcome
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
@@ -69,16 +71,30 @@ def results_tables(results: pandas.DataFrame) -> list[Table]:
     return tables
 
 
-def tests_table(info: dict[str, Any]) -> Table:
-    """Outcome, duration, devices and parameters of every test of the run."""
+def tests_table(outcomes: list[TestOutcome]) -> Table:
+    """Outcome, duration, lease wait (apart from the duration), devices, parameters."""
     rows = []
-    for nodeid, test in (info.get("tests") or {}).items():
-        devices = "; ".join(f"{want}: {', '.join(names)}"
-                            for want, names in (test.get("devices") or {}).items())
-        params = ", ".join(f"{k}={v}" for k, v in (test.get("params") or {}).items())
-        rows.append([nodeid, str(test.get("outcome", "")), cell(test.get("duration_s")),
-                     devices, params])
-    return Table("Tests", ["test", "outcome", "duration s", "devices", "params"], rows)
+    for o in outcomes:
+        params = ", ".join(f"{k}={v}" for k, v in o.params.items())
+        wait = "" if o.lease_wait_s is None else f"{o.lease_wait_s:.1f}"
+        rows.append([o.nodeid, o.outcome, "" if o.own_duration_s is None else f"{o.own_duration_s:.2f}",
+                     wait, o.devices, params])
+    return Table("Tests", ["test", "outcome", "time s", "lease wait s", "devices", "params"], rows)
+
+
+def status_line(info: dict[str, Any], outcome_counts: dict[str, int]) -> str:
+    """``12 tests: 10 passed, 1 failed, 1 interrupted · profile local · 41.2 s``."""
+    total = sum(outcome_counts.values())
+    parts = [f"{total} test{'s' if total != 1 else ''}" + (
+        ": " + ", ".join(f"{n} {k}" for k, n in outcome_counts.items()) if total else "")]
+    profile = (info.get("profile") or {}).get("name")
+    if profile:
+        parts.append(f"profile {profile}")
+    if info.get("started"):
+        parts.append(f"started {cell(info.get('started'))}")
+    duration = _duration(info)
+    parts.append(duration or "not finished")
+    return " · ".join(parts)
 
 
 def devices_table(info: dict[str, Any]) -> Table:

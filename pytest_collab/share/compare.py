@@ -2,26 +2,31 @@
 
 Rows are aligned by test case, test id (the node id below ``testcases/<name>/``, so a
 test case imported elsewhere still lines up), the test's parameters, and the columns
-that say *which* measurement a row is (text columns and :data:`KEY_HINTS` such as
-``size_bytes``). Every other numeric column is a metric; a ``list<double>`` column is a
-sample distribution and gets a significance test (Mann-Whitney U through scipy when
-installed, else a permutation test). Rows found in one run only are listed, never dropped.
+that say *which* measurement a row is: the experiment's headline columns, names such
+as ``size_bytes`` (:data:`KEY_HINTS`) and a bundle's ``keys``; never a measured value or
+flag (``p90_low_confidence``). Every other numeric column is a metric; a ``list<double>``
+column is a sample distribution and gets a significance test (Mann-Whitney U through
+scipy when installed, else a permutation test). Rows found in one run only are listed,
+never dropped; rows sort with numbers as numbers (1 KiB before 16 KiB).
 
-A tolerance per metric decides pass/fail (a regression gate for replays). Defaults by
-metric family (:func:`default_tolerance`): accuracy/fidelity tight, latency loose
-(labs differ), unknown metrics never fail; a bundle's ``tolerances`` mapping overrides
-them by exact name or glob pattern.
+A tolerance per metric decides pass/fail (a regression gate for replays); direction
+and defaults live in :mod:`pytest_collab.share.metric_rules` (tolerance from the runs'
+own spread); a bundle's ``tolerances`` mapping overrides them by exact name or glob.
 """
 from __future__ import annotations
 
-import fnmatch
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_collab.errors import CollabError
+from pytest_collab.share.metric_rules import (
+    default_tolerance,
+    describe_tolerance,
+    direction,
+    sample_spread,
+    tolerance_for,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -29,72 +34,11 @@ if TYPE_CHECKING:  # pragma: no cover
 LEAD = ("run", "test", "testcase", "record", "timestamp")
 #: recorded columns that identify a measurement rather than measure something
 KEY_HINTS = ("size_bytes", "size", "split", "round", "step", "epoch", "client", "batch_size",
-             "partition", "codec", "model", "quant_bits")
-_HIGHER = {"accuracy", "acc", "top1", "top5", "fidelity", "throughput", "mbps", "gbps", "fps",
-           "f1", "precision", "recall", "psnr", "ssim", "iou", "map", "rps", "qps", "speedup"}
-_LOWER = {"latency", "time", "ms", "us", "ns", "s", "sec", "seconds", "rtt", "duration", "bytes",
-          "loss", "error", "energy", "joules", "wh", "rss", "memory", "mb", "overhead", "wait"}
-_TIGHT = {"accuracy", "acc", "top1", "top5", "fidelity", "f1", "precision", "recall", "psnr", "ssim", "iou"}
-_TIMES = {"latency", "time", "ms", "us", "ns", "s", "sec", "seconds", "rtt", "duration", "wait"}
+             "partition", "codec", "model", "quant_bits", "kind", "encoding", "transport")
 ALPHA = 0.05  # significance shown in tables; gates use their own alpha
-
-
-def direction(metric: str) -> str | None:
-    """``"lower"`` or ``"higher"`` is better, or None when the name does not say."""
-    tokens = [t for t in re.split(r"[^a-z0-9]+", metric.lower()) if t]
-    for token in reversed(tokens):  # the unit suffix (…_ms, …_mbps) speaks loudest
-        if token in _HIGHER:
-            return "higher"
-        if token in _LOWER:
-            return "lower"
-    return None
-
-
-def default_tolerance(metric: str, samples: bool) -> dict[str, float] | None:
-    """The rule a metric gets when the bundle declares none (None: it never fails)."""
-    tokens = set(re.split(r"[^a-z0-9]+", metric.lower()))
-    if tokens & _TIGHT:
-        return {"relative": 0.01}
-    if "loss" in tokens:
-        return {"relative": 0.05}
-    if tokens & _TIMES:
-        return {"statistical": 0.001, "relative": 1.0} if samples else {"relative": 2.0}
-    if "bytes" in tokens:
-        return {"relative": 0.10}
-    if direction(metric) == "higher":
-        return {"relative": 0.67}  # throughput down to a third: the mirror of latency x3
-    return None
-
-
-def tolerance_for(metric: str, samples: bool, tolerances: dict[str, Any] | None) -> dict[str, float] | None:
-    """Exact name, then the longest matching glob, then the default; "ignore"/null never fails."""
-    rules = {k: v for k, v in (tolerances or {}).items() if k != "keys"}
-    if metric in rules:
-        rule = rules[metric]
-    else:
-        globs = sorted((k for k in rules if fnmatch.fnmatchcase(metric, k)), key=len, reverse=True)
-        if not globs:
-            return default_tolerance(metric, samples)
-        rule = rules[globs[0]]
-    if rule in (None, "ignore") or rule == {}:
-        return None
-    if not isinstance(rule, dict) or not set(rule) <= {"relative", "absolute", "statistical"}:
-        raise CollabError(f"tolerances: {metric!r}: expected a mapping with relative, absolute and/or "
-                          f"statistical, or 'ignore'; got {rule!r}")
-    return {k: float(v) for k, v in rule.items()}
-
-
-def describe_tolerance(rule: dict[str, float] | None) -> str:
-    if not rule:
-        return "-"
-    parts = []
-    if "statistical" in rule:
-        parts.append(f"p<{rule['statistical']:g}")
-    if "relative" in rule:
-        parts.append(f"±{rule['relative']:.0%}")
-    if "absolute" in rule:
-        parts.append(f"±{rule['absolute']:g}")
-    return " & ".join(parts)
+__all__ = ["ALPHA", "Comparison", "MetricDelta", "RowDelta", "compare_frames", "compare_runs",
+           "default_tolerance", "describe_tolerance", "direction", "key_columns", "load_results",
+           "permutation_test", "significance", "tolerance_for"]
 
 
 # ---------------------------------------------------------------- statistics
@@ -223,17 +167,33 @@ def _present(value: Any) -> bool:
 
 
 def key_columns(results: pandas.DataFrame, info: dict[str, Any], keys: list[str] | None = None) -> list[str]:
-    """Columns that say which measurement a row is: parameters, text columns, key hints."""
+    """Columns that say which measurement a row is: parameters, headline columns, key hints.
+
+    Measured columns never are, whatever their type: a flag such as
+    ``p90_low_confidence`` that flips between runs must not unmatch the row.
+    """
     params = {p for t in (info.get("tests") or {}).values() for p in (t.get("params") or {})}
-    found = []
-    for name in results.columns:
-        if name in LEAD:
-            continue
-        first = next((v for v in results[name] if _present(v)), None) if len(results) else None
-        text = isinstance(first, (str, bool))
-        if name in params or text or name in KEY_HINTS or name in (keys or ()):
-            found.append(name)
-    return found
+    declared = set(_headline_columns(results, info))
+    return [name for name in results.columns if name not in LEAD and (
+        name in params or name in declared or name in KEY_HINTS or name in (keys or ()))]
+
+
+def _headline_columns(results: pandas.DataFrame, info: dict[str, Any]) -> list[str]:
+    """The columns the run's experiments declared as identifying a row (HEADLINE)."""
+    from pytest_collab.report.headline import declared_headline
+    from pytest_collab.report.sections import load_testcase_sections
+
+    if "testcase" not in results.columns:
+        return []
+    testcases = {str(t) for t in results["testcase"].dropna()}
+    load_testcase_sections(testcases, [str(info.get("rootdir", ".")), "."])
+    return [c for tc in sorted(testcases) for h in [declared_headline(tc)] if h for c in h.columns]
+
+
+def sort_key(key: tuple) -> tuple:
+    """Numbers by value, text by text, None first: sizes sort 1024 < 16384 < 262144."""
+    return tuple((0, 0.0, "") if v is None else (1, float(v), "") if _is_number(v) else (2, 0.0, str(v))
+                 for v in key)
 
 
 def _plain(value: Any) -> Any:
@@ -242,11 +202,12 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not _is_samples(value) else value
 
 
-def _rows(results: pandas.DataFrame, keys: list[str]) -> dict[tuple, dict[str, Any]]:
+def aligned_rows(results: pandas.DataFrame, keys: list[str]) -> dict[tuple, dict[str, Any]]:
     """Aligned key -> row; repeated keys within a test get an occurrence number."""
     out: dict[tuple, dict[str, Any]] = {}
     seen: dict[tuple, int] = {}
-    for record in results.to_dict("records"):
+    records: list[dict[str, Any]] = results.to_dict("records")  # type: ignore[assignment]
+    for record in records:
         tc = str(record.get("testcase") or "")
         base = (tc, test_id(str(record["test"]), tc), *(_plain(record.get(k)) for k in keys))
         seen[base] = seen.get(base, 0) + 1
@@ -254,19 +215,21 @@ def _rows(results: pandas.DataFrame, keys: list[str]) -> dict[tuple, dict[str, A
     return out
 
 
-def _metric(name: str, a: Any, b: Any, tolerances: dict[str, Any] | None) -> MetricDelta | None:
+def _metric(name: str, a: Any, b: Any, tolerances: dict[str, Any] | None,
+            spread: float | None = None) -> MetricDelta | None:
     a, b = _plain(a), _plain(b)
     samples = _is_samples(a) or _is_samples(b)
     if not samples and not (_is_number(a) or _is_number(b)):
         return None
-    import numpy as np
 
-    rule = tolerance_for(name, samples, tolerances)
+    if spread is None and samples and a is not None:
+        spread = sample_spread(a)  # the baseline's own scatter
+    rule = tolerance_for(name, samples, tolerances, spread)
     out = MetricDelta(name, None, None, direction=direction(name), tolerance=rule)
-    xa = [float(v) for v in a] if samples and a is not None else a
-    xb = [float(v) for v in b] if samples and b is not None else b
-    out.baseline = float(np.median(xa)) if samples and xa else (float(xa) if xa is not None and not samples else None)
-    out.current = float(np.median(xb)) if samples and xb else (float(xb) if xb is not None and not samples else None)
+    xa: Any = [float(v) for v in a] if samples and a is not None else a
+    xb: Any = [float(v) for v in b] if samples and b is not None else b
+    out.baseline = _centre(xa, samples)
+    out.current = _centre(xb, samples)
     if out.baseline is None or out.current is None:
         out.verdict = "missing"
         out.failed = out.baseline is not None and rule is not None
@@ -283,8 +246,19 @@ def _metric(name: str, a: Any, b: Any, tolerances: dict[str, Any] | None) -> Met
         worse = True
     else:
         out.verdict = "worse" if worse else "better"
-    out.failed = bool(rule) and worse and out.delta != 0 and _beyond(out, rule)
+    out.failed = rule is not None and worse and out.delta != 0 and _beyond(out, rule)
     return out
+
+
+def _centre(value: Any, samples: bool) -> float | None:
+    """A sample list's median, or the scalar itself (None when absent)."""
+    import numpy as np
+
+    if value is None:
+        return None
+    if samples:
+        return float(np.median(value)) if len(value) else None
+    return float(value)
 
 
 def _beyond(m: MetricDelta, rule: dict[str, float]) -> bool:
@@ -299,15 +273,26 @@ def _beyond(m: MetricDelta, rule: dict[str, float]) -> bool:
     return bool(checks) and all(checks)
 
 
-def compare_frames(a: pandas.DataFrame, info_a: dict[str, Any], b: pandas.DataFrame, info_b: dict[str, Any],
-                   tolerances: dict[str, Any] | None = None, label_a: str = "A", label_b: str = "B") -> Comparison:
-    """Compare results ``b`` (current) with ``a`` (baseline)."""
+def row_keys(a: pandas.DataFrame, info_a: dict[str, Any], b: pandas.DataFrame, info_b: dict[str, Any],
+             tolerances: dict[str, Any] | None = None) -> list[str]:
+    """The key columns both runs are aligned on."""
     extra = list((tolerances or {}).get("keys", []))
-    keys = sorted(set(key_columns(a, info_a, extra)) | set(key_columns(b, info_b, extra)))
-    rows_a, rows_b = _rows(a, keys), _rows(b, keys)
+    return sorted(set(key_columns(a, info_a, extra)) | set(key_columns(b, info_b, extra)))
+
+
+def compare_frames(a: pandas.DataFrame, info_a: dict[str, Any], b: pandas.DataFrame, info_b: dict[str, Any],
+                   tolerances: dict[str, Any] | None = None, label_a: str = "A", label_b: str = "B",
+                   spreads: dict[tuple, float] | None = None, keys: list[str] | None = None) -> Comparison:
+    """Compare results ``b`` (current) with ``a`` (baseline).
+
+    ``spreads`` maps ``(row key, metric)`` to a relative spread measured over several
+    baseline runs (:mod:`.compare_trend`); it sets that metric's default tolerance.
+    """
+    keys = keys if keys is not None else row_keys(a, info_a, b, info_b, tolerances)
+    rows_a, rows_b = aligned_rows(a, keys), aligned_rows(b, keys)
     metrics = [c for c in dict.fromkeys([*a.columns, *b.columns]) if c not in LEAD and c not in keys]
     rows, only_a, only_b = [], [], []
-    for key in sorted(set(rows_a) | set(rows_b), key=repr):
+    for key in sorted(set(rows_a) | set(rows_b), key=sort_key):
         described = {"testcase": key[0], "test": key[1],
                      **{k: v for k, v in zip(keys, key[2:-1]) if v is not None}}
         if key not in rows_b:
@@ -318,7 +303,8 @@ def compare_frames(a: pandas.DataFrame, info_a: dict[str, Any], b: pandas.DataFr
             continue
         row = RowDelta(key[0], key[1], {k: v for k, v in zip(keys, key[2:-1]) if v is not None})
         for name in metrics:
-            delta = _metric(name, rows_a[key].get(name), rows_b[key].get(name), tolerances)
+            delta = _metric(name, rows_a[key].get(name), rows_b[key].get(name), tolerances,
+                            (spreads or {}).get((key, name)))
             if delta is not None:
                 row.metrics.append(delta)
         rows.append(row)

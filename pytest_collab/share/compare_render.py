@@ -17,6 +17,8 @@ from pytest_collab.share.compare import Comparison, MetricDelta, RowDelta, descr
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
+    from pytest_collab.share.compare_trend import Trend
+
 MAX_FIGURES = 8
 _HEAD = ("test", "row", "metric", "baseline", "current", "delta", "p", "verdict", "tolerance", "")
 
@@ -72,7 +74,8 @@ def _figure(metric: str, cmp: Comparison, a: pandas.DataFrame, b: pandas.DataFra
         if metric not in frame.columns:
             continue
         names, values = [], []
-        for rec in frame.to_dict("records"):
+        records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
+        for rec in records:
             value = rec.get(metric)
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
@@ -93,6 +96,83 @@ def _short(rec: dict[str, Any]) -> str:
     test = str(rec.get("test", "")).rsplit("::", 1)[-1]
     extra = [str(rec[k]) for k in ("size_bytes", "split", "round") if k in rec and rec[k] is not None]
     return " ".join([test, *extra])
+
+
+# ---------------------------------------------------------------- N runs
+def _verdicts(trend: Trend) -> dict[tuple, MetricDelta]:
+    return {(r.test, r.label(), m.metric): m for r in trend.comparison.rows for m in r.metrics}
+
+
+def trend_cells(trend: Trend) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the trend table: one column per run, then last against first."""
+    verdicts = _verdicts(trend)
+    header = ["test", "row", "metric", *(f"#{i + 1}" for i in range(len(trend.labels))),
+              "last vs #1", "verdict", "tolerance"]
+    body = []
+    for row in trend.rows:
+        m = verdicts.get((row.test, row.label(), row.metric))
+        rel = "-" if m is None or m.relative is None else (
+            "inf" if math.isinf(m.relative) else f"{m.relative:+.1%}")
+        verdict = "-" if m is None else (m.verdict + (" FAIL" if m.failed else ""))
+        body.append([row.test, row.label(), row.metric, *(_num(v) for v in row.values), rel, verdict,
+                     "-" if m is None else describe_tolerance(m.tolerance)])
+    return header, body
+
+
+def trend_lines(trend: Trend) -> list[str]:
+    """The trend as an aligned text table, with the run ids the columns stand for."""
+    header, body = trend_cells(trend)
+    widths = [max([len(h), *(len(c[i]) for c in body)]) for i, h in enumerate(header)]
+    lines = [f"#{i + 1} = {label}" for i, label in enumerate(trend.labels)]
+    for cells in [header, *body]:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+    return lines
+
+
+def trend_figure(trend: Trend, metric: str) -> Any:
+    """One metric across the runs, a line per row (distinct colours past ten, legend beside)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from pytest_collab.report.charts import KELLY, TABLEAU
+
+    rows = [r for r in trend.rows if r.metric == metric]
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    colours = TABLEAU if len(rows) <= len(TABLEAU) else KELLY  # the report's palette: distinct past ten
+    x = list(range(1, len(trend.labels) + 1))
+    for i, row in enumerate(rows):
+        colour = colours[i % len(colours)]
+        ax.plot(x, [float("nan") if v is None else v for v in row.values], marker="o",
+                label=f"{row.test.rsplit('::', 1)[-1]} {row.label()}", color=colour,
+                linestyle="-" if i < len(colours) else "--")
+    ax.set_xticks(x, [f"#{i}" for i in x])
+    ax.set_xlabel("run (see the table for ids)")
+    better = rows[0].direction if rows else None
+    ax.set_ylabel(metric + (f" ({better} is better)" if better else ""))
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{metric} across {len(trend.labels)} runs")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+def trend_html(trend: Trend) -> str:
+    """The trend table and one figure per metric (the first MAX_FIGURES)."""
+    from pytest_collab.report.figures import to_data_uri
+
+    e = html.escape
+    header, body = trend_cells(trend)
+    parts = ["<h2>Across the runs</h2><ul>"] + [f"<li>#{i + 1}: {e(label)}</li>" for i, label in
+                                                 enumerate(trend.labels)] + ["</ul>"]
+    parts.append("<table class='data'><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")
+    for cells in body:
+        cls = " class='fail'" if cells[-2].endswith("FAIL") else ""
+        parts.append(f"<tr{cls}>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
+    parts.append("</table>")
+    for metric in list(dict.fromkeys(r.metric for r in trend.rows))[:MAX_FIGURES]:
+        parts.append(f"<figure><img alt='{e(metric)}' src='{to_data_uri(trend_figure(trend, metric))}'></figure>")
+    return "\n".join(parts)
 
 
 def section_html(cmp: Comparison, a: pandas.DataFrame, b: pandas.DataFrame,
@@ -125,14 +205,15 @@ def section_html(cmp: Comparison, a: pandas.DataFrame, b: pandas.DataFrame,
 
 
 def write_html(cmp: Comparison, a: pandas.DataFrame, b: pandas.DataFrame, out: Path,
-               notes: list[str] | None = None) -> Path:
-    """A self-contained page with :func:`section_html`, styled like the run report."""
+               notes: list[str] | None = None, trend: Trend | None = None) -> Path:
+    """A self-contained page with :func:`section_html` (and the trend of N runs)."""
     css_path = Path(__file__).parent.parent / "report" / "templates" / "report.css"
     css = css_path.read_text(encoding="utf-8") if css_path.is_file() else ""
     title = f"pytest-collab: {cmp.label_b} vs baseline {cmp.label_a}"
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{css}\ntr.fail td{{background:#fdd}}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<h2>{'PASS' if cmp.passed else 'FAIL: ' + html.escape(', '.join(cmp.failed_metrics))}</h2>"
+            f"{trend_html(trend) if trend is not None else ''}"
             f"{section_html(cmp, a, b, notes)}</body></html>\n")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

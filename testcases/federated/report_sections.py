@@ -10,6 +10,10 @@ from typing import Any
 
 CONFIG = ["clients", "alpha", "rounds"]
 
+#: the summary table: one row per federated run (its "run" record), final accuracy first
+HEADLINE = {"rows": {"kind": "run"}, "columns": ["clients", "alpha", "rounds"],
+            "key": "final_accuracy", "also": ["final_loss", "run_time_s"], "distributions": []}
+
 
 def _rows(results: Any, kind: str) -> Any:
     df = results[results["testcase"] == "federated"] if "testcase" in results else results
@@ -18,8 +22,17 @@ def _rows(results: Any, kind: str) -> Any:
 
 def _label(key: Any) -> str:
     clients, alpha, rounds = key
+    if clients is None or clients != clients:  # no matrix parameters: the client-loss scenario
+        return "client-loss scenario"
     part = "IID" if alpha is None or alpha != alpha else f"alpha={alpha:g}"
-    return f"{clients} clients, {part}, {rounds} rounds"
+    return f"{int(clients)} clients, {part}, {int(rounds)} rounds"
+
+
+def _integer_rounds(*axes: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def applies(results: Any, run_info: dict) -> bool:
@@ -31,16 +44,19 @@ def learning_curves(results: Any, metrics: Any, run_info: dict) -> list:
     from matplotlib.figure import Figure
 
     rounds = _rows(results, "round").dropna(subset=["global_accuracy"])
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4.4), layout="constrained")
     acc, loss = fig.subplots(1, 2)
     for key, grp in rounds.groupby(CONFIG, dropna=False):
         grp = grp.sort_values("round")
         acc.plot(grp["round"], grp["global_accuracy"], marker="o", label=_label(key))
         loss.plot(grp["round"], grp["global_loss"], marker="o", label=_label(key))
-    acc.set(xlabel="round", ylabel="held-out accuracy", ylim=(0, 1), title="Global accuracy")
+    acc.set(xlabel="round", ylabel="held-out accuracy", ylim=(0, 1.02), title="Global accuracy")
+    _integer_rounds(acc, loss)
     loss.set(xlabel="round", ylabel="held-out cross-entropy", title="Global loss")
-    acc.legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = acc.get_legend_handles_labels()
+    if handles:  # one legend for both panels, below them: never on the curves
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), fontsize=8,
+                   frameon=False)
     return [fig, "<p>Global model on the server's held-out set; round 0 is the initial model.</p>"]
 
 
@@ -51,7 +67,7 @@ def stragglers(results: Any, metrics: Any, run_info: dict) -> list:
     clients = _rows(results, "client")
     items: list = []
     for key, grp in clients.groupby(CONFIG, dropna=False):
-        fig = Figure(figsize=(6, 3.5))
+        fig = Figure(figsize=(7, 3.5), layout="constrained")
         ax = fig.subplots()
         for name, rows in grp.groupby("client"):
             rows = rows.sort_values("round")
@@ -59,8 +75,8 @@ def stragglers(results: Any, metrics: Any, run_info: dict) -> list:
             lost = rows[rows["status"] == "failed"]
             ax.plot(lost["round"], [0] * len(lost), "x", color="red", markersize=10)
         ax.set(xlabel="round", ylabel="local training time (s)", title=_label(key))
-        ax.legend(fontsize=7)
-        fig.tight_layout()
+        _integer_rounds(ax)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         items.append(fig)
         slow = grp.groupby("client")["train_time_s"].mean().sort_values()
         if len(slow):
