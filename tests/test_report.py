@@ -170,7 +170,6 @@ def test_charts_plot_the_recorded_numbers(run: RunDir) -> None:
     from pytest_collab.report.resources import rss_series, test_spans
     from pytest_collab.results.metrics import read_metrics
     from pytest_collab.results.records import read_results
-    from pytest_collab.report.figures import ecdf_figure, timeline_figure
 
     results, metrics = read_results(run.root), read_metrics(run.root)
     (chart,) = ecdf_charts(results, "rtt_ms")  # one line per test and mode

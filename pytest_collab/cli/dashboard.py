@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pytest_collab.cli import add_reports_dir, add_root
 from pytest_collab.errors import CollabError
 
 DEFAULT_PORT = 8765
@@ -25,8 +26,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         raise CollabError("--token (or PYTEST_COLLAB_DASHBOARD_TOKEN) must have 8 characters or more")
     check_bind(args.host, args.allow_remote, token)
     remote = not is_loopback(args.host)
-    root = Path.cwd()
-    reports = args.reports if args.reports.is_absolute() else root / args.reports
+    root = Path(args.root).resolve()
+    reports = args.reports_dir if args.reports_dir.is_absolute() else root / args.reports_dir
     settings = Settings(root=root, reports=reports, lan=args.lan, registry=args.registry, token=token,
                         remote=remote, allowed_hosts=["*"] if remote else list(LOOPBACK_NAMES))
     app = create_app(settings)
@@ -52,8 +53,8 @@ def register(subparsers: Any) -> None:
                    help="address to bind; a non-loopback one needs --allow-remote (default: 127.0.0.1)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a non-loopback --host; every page then needs the token")
-    p.add_argument("--reports", type=Path, default=Path("reports"),
-                   help="the reports folder pytest writes runs to (default: reports)")
+    add_root(p)
+    add_reports_dir(p)
     p.add_argument("--registry", default=os.environ.get("PYTEST_COLLAB_REGISTRY", DEFAULT_REGISTRY),
                    help=f"registry host:port; env PYTEST_COLLAB_REGISTRY (default: {DEFAULT_REGISTRY})")
     p.add_argument("--token", default=os.environ.get("PYTEST_COLLAB_DASHBOARD_TOKEN"),

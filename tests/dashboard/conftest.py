@@ -57,7 +57,7 @@ def served(project: Path, reports: Path, registry) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "pytest_collab", "dashboard", "--lan", "dashlab",
-                             "--port", str(port), "--reports", str(reports), "--registry", registry.host,
+                             "--port", str(port), "--reports-dir", str(reports), "--registry", registry.host,
                              "--token", TOKEN], cwd=project, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
