@@ -58,7 +58,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
     """SIGTERM takes the Ctrl-C path, so fixture teardown stops every device program."""
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(f"SIGTERM (signal {signum})")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -78,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
             session.summary.append(f"collab: swept {len(removed)} leftover container(s) of crashed runs")
     except CollabError as exc:
         session.summary.append(f"collab: could not sweep leftover containers: {exc}")
+    config.pluginmanager.register(InterruptWatch(session), "collab-interrupts")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(XdistController(), "collab-xdist")
     if threading.current_thread() is threading.main_thread():
@@ -137,6 +138,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     from pytest_collab.testcase import isolate
 
     isolate(item.path.parent)  # helpers imported lazily inside a test, too
+    session = item.config.stash.get(SESSION_KEY, None)
+    if session is not None and "collab" in getattr(item, "fixturenames", ()):
+        session.test_started(item.nodeid)
     problem = item.stash.get(_SETUP_ERROR, None)
     if problem:
         pytest.fail(problem, pytrace=False)
@@ -146,16 +150,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     outcome = yield
     report = outcome.get_result()
+    if isinstance(call.excinfo, pytest.ExceptionInfo) and isinstance(call.excinfo.value, CollabError):
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
     session = item.config.stash.get(SESSION_KEY, None)
     if session is None or "collab" not in getattr(item, "fixturenames", ()):
         return
-    info = session.test_info(item.nodeid)
-    info.setdefault("duration_s", 0.0)
-    info["duration_s"] += report.duration
-    if report.failed or report.when == "call" or "outcome" not in info:
-        info["outcome"] = "failed" if report.failed else report.outcome
-    if isinstance(call.excinfo, pytest.ExceptionInfo) and isinstance(call.excinfo.value, CollabError):
-        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+    session.test_report(item.nodeid, report)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -163,6 +163,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     state.kill_live_programs()
+    state.mark_unfinished()
     state.close_writers()
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
@@ -206,6 +207,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("collab")
         for line in lines:
             terminalreporter.write_line(line, red="FAIL" in line or "could not" in line)
+
+
+class InterruptWatch:
+    """Ctrl-C or SIGTERM: remember why, so the tests it cut short say so in run.json.
+
+    A registered object because ``pytest_keyboard_interrupt`` gets no config to stash in.
+    """
+
+    def __init__(self, session: CollabSession) -> None:
+        self.session = session
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        from pytest_collab.results.outcomes import interrupt_reason
+
+        self.session.interrupted = interrupt_reason(excinfo)
 
 
 class XdistController:

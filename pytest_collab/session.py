@@ -58,6 +58,8 @@ class CollabSession:
         self._runtimes: dict[str, Any] = {}
         self.used = False
         self.summary: list[str] = []
+        self.running: set[str] = set()      # tests set up and not yet torn down
+        self.interrupted: str | None = None  # why the session was interrupted, if it was
 
     # ------------------------------------------------------------ lazily made
     @property
@@ -141,6 +143,36 @@ class CollabSession:
 
     def test_info(self, nodeid: str) -> dict[str, Any]:
         return self.tests.setdefault(nodeid, {})
+
+    # ------------------------------------------------------------ outcomes
+    def test_started(self, nodeid: str) -> None:
+        """A lab test's setup begins: it is running until its teardown report."""
+        from pytest_collab.results.rundir import slug
+
+        self.run_dir  # noqa: B018  (a lab test is part of the run, even one that fails at once)
+        info = self.test_info(nodeid)
+        info.setdefault("lease_wait_s", 0.0)
+        info["logs"] = f"logs/{slug(nodeid)}"
+        self.running.add(nodeid)
+
+    def test_report(self, nodeid: str, report: Any) -> None:
+        """Fold a phase's report into the test's entry (see results/outcomes.py)."""
+        from pytest_collab.results.outcomes import apply_report
+
+        info = self.test_info(nodeid)
+        info["duration_s"] = info.get("duration_s", 0.0) + report.duration
+        apply_report(info, report)
+        if report.when == "teardown":
+            self.running.discard(nodeid)
+
+    def mark_unfinished(self) -> None:
+        """Tests still running when the session ended were interrupted (Ctrl-C, SIGTERM)."""
+        from pytest_collab.results.outcomes import mark_interrupted
+
+        why = self.interrupted or "the session ended while the test ran"
+        for nodeid in sorted(self.running):
+            mark_interrupted(self.test_info(nodeid), why)
+        self.running.clear()
 
     # ------------------------------------------------------------ ending
     def kill_live_programs(self) -> None:
