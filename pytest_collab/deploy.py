@@ -53,6 +53,8 @@ class ProgramContext:
     test: str
     log_dir: Path
     sink: MetricsSink | None
+    #: called with each parsed ``COLLAB_RESULT`` row as it is printed (the session journals it)
+    on_result: Callable[["Program", dict[str, Any]], None] | None = None
 
 
 class Program:
@@ -155,9 +157,16 @@ class Program:
         self._output.append(line)
         if line.startswith(RESULT_PREFIX):
             try:
-                self._results.append(json.loads(line[len(RESULT_PREFIX):]))
+                row = json.loads(line[len(RESULT_PREFIX):])
             except ValueError:
                 self._tail.append(f"[collab] unparsable {RESULT_PREFIX.strip()} line ignored")
+            else:
+                self._results.append(row)
+                if self.ctx.on_result is not None and isinstance(row, dict):
+                    try:
+                        self.ctx.on_result(self, row)
+                    except Exception as exc:  # noqa: BLE001  (the reader must go on)
+                        self._tail.append(f"[collab] result row not journalled: {exc!r}")
         if not self._ready and isinstance(self._ready_rule, re.Pattern):
             match = self._ready_rule.search(line)
             if match:

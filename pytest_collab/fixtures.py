@@ -103,7 +103,7 @@ class Collab:
         unique = base if self._names[base] == 1 else f"{base}-{self._names[base]}"
         ctx = ProgramContext(run_id=self._session.run_id, test=self._node.nodeid,
                              log_dir=self._session.run_dir.logs_for(self._node.nodeid),
-                             sink=self._session.metrics_sink)
+                             sink=self._session.metrics_sink, on_result=self._session.program_printed)
         full_env = {"COLLAB_RUN_ID": self._session.run_id, "COLLAB_DEVICE": device.name,
                     "COLLAB_KIND": device.kind, "COLLAB_PROGRAM": unique, **(env or {})}
         spawned = runtime.launch(argv, cwd=code_dir, env=full_env,
@@ -138,8 +138,9 @@ class Collab:
             "record": self._records, "timestamp": time.time(),
         }
         row.update({k: _plain(v) for k, v in self.params.items()})
+        row.update(self._session.provenance(self._node.nodeid, [d for ds in self.devices.values() for d in ds]))
         row.update(values)
-        self._session.journal.append(row)
+        self._session.record_row(row, values)
         self._records += 1
 
 

@@ -15,6 +15,7 @@ import pytest
 from pytest_collab import options
 from pytest_collab.errors import CollabError
 from pytest_collab.fixtures import collab, collab_devices, collab_lan  # noqa: F401  (registers the fixtures)
+from pytest_collab.options import RunOptions
 from pytest_collab.session import SESSION_KEY, CollabSession, get_session
 
 DEVICES_HELP = (
@@ -26,6 +27,16 @@ DEVICES_HELP = (
 _SETUP_ERROR = pytest.StashKey[str]()
 _OLD_SIGTERM = pytest.StashKey[Any]()
 _REPLAY = pytest.StashKey[Any]()
+_BEFORE_CONFTESTS = pytest.StashKey[set]()  # option dests of pytest and plugins, not experiments
+
+
+@pytest.fixture(scope="session")
+def collab_options(request: pytest.FixtureRequest) -> RunOptions:
+    """The run's resolved options and lab: ``collab_options["lan"]``, ``["link_sizes"]``, ``.lan``.
+
+    Hooks without fixtures use ``pytest_collab.session.collab_options_of(config)``: the same object.
+    """
+    return get_session(request.config).options
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +49,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     """``--collab-replay``: unpack the bundle's test case before conftests load, select its tests."""
     import os
 
+    early_config.stash[_BEFORE_CONFTESTS] = set(options.declared_options(parser))
     bundle = getattr(early_config.known_args_namespace, "replay", None) or os.environ.get(
         options.BY_NAME["replay"].env)
     if not bundle or os.environ.get("PYTEST_XDIST_WORKER"):
@@ -71,7 +83,10 @@ def pytest_configure(config: pytest.Config) -> None:
         lan = load_profile(str(settings["lan"]), config.rootpath)
     except CollabError as exc:
         raise pytest.UsageError(str(exc)) from None
-    session = config.stash[SESSION_KEY] = CollabSession(config, settings, lan)
+    before = config.stash.get(_BEFORE_CONFTESTS, set())
+    experiment = options.experiment_options(config, before)
+    dests = {d: flag for d, (_, flag) in options.declared_options(config._parser).items() if d not in before}
+    session = config.stash[SESSION_KEY] = CollabSession(config, settings, lan, experiment, dests)
     try:
         removed = session.sweep_containers()
         if removed:
@@ -79,8 +94,14 @@ def pytest_configure(config: pytest.Config) -> None:
     except CollabError as exc:
         session.summary.append(f"collab: could not sweep leftover containers: {exc}")
     config.pluginmanager.register(InterruptWatch(session), "collab-interrupts")
+    if session.is_controller:
+        from pytest_collab.results.recover import unfinished_runs
+
+        for run in unfinished_runs(session.run_path.parent)[-3:]:
+            session.summary.append(f"collab: run {run.name} did not finish (its controller died); "
+                                   f"`collab recover {run}` rebuilds its tables")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(XdistController(), "collab-xdist")
+        config.pluginmanager.register(XdistController(session), "collab-xdist")
     if threading.current_thread() is threading.main_thread():
         config.stash[_OLD_SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
 
@@ -165,9 +186,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state.kill_live_programs()
     state.mark_unfinished()
     state.close_writers()
-    workeroutput = getattr(session.config, "workeroutput", None)
-    if workeroutput is not None:
-        workeroutput["collab_tests"] = state.export_tests()
+    if not state.is_controller:
         return
     try:
         state.summary.extend(state.finish_controller())
@@ -227,6 +246,9 @@ class InterruptWatch:
 class XdistController:
     """Only on the controller under pytest-xdist: hand the run folder out, take tests back."""
 
+    def __init__(self, session: CollabSession) -> None:
+        self.session = session
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         session = get_session(node.config)
@@ -234,10 +256,6 @@ class XdistController:
         node.workerinput["collab_run_id"] = session.run_id
         node.workerinput["collab_run_path"] = str(session.run_path)
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        import json
-
-        raw = getattr(node, "workeroutput", {}).get("collab_tests")
-        if raw:
-            get_session(node.config).worker_tests.append(json.loads(raw))
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A worker's report carries its test's run.json entry; a crashed worker's says so."""
+        self.session.merge_report(report)

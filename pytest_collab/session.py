@@ -7,6 +7,8 @@ Every process (the controller, or each pytest-xdist worker) streams its own part
 from __future__ import annotations
 
 import json
+import os
+import platform
 import sys
 import threading
 from datetime import datetime, timezone
@@ -15,9 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_collab.options import RunOptions
+
 if TYPE_CHECKING:
     from pytest_collab.deploy import Program
     from pytest_collab.lan.profile import LAN, Device
+    from pytest_collab.results.program_rows import ProgramRows
+    from pytest_collab.results.records import ResultsJournal
     from pytest_collab.results.rundir import RunDir
 
 SESSION_KEY = pytest.StashKey["CollabSession"]()
@@ -30,8 +36,10 @@ def _now_iso() -> str:
 class CollabSession:
     """Settings, the LAN, the run folder and the writers of this process."""
 
-    def __init__(self, config: pytest.Config, settings: dict[str, Any], lan: "LAN") -> None:
-        from pytest_collab.results.rundir import new_run_id
+    def __init__(self, config: pytest.Config, settings: dict[str, Any], lan: "LAN",
+                 experiment: dict[str, dict[str, Any]] | None = None,
+                 dests: dict[str, str] | None = None) -> None:
+        from pytest_collab.results.rundir import git_info, new_run_id
 
         self.config = config
         self.settings = settings
@@ -48,13 +56,17 @@ class CollabSession:
             out = Path(settings["out"])
             self.run_path = (out if out.is_absolute() else self.rootdir / out) / self.run_id
         self.started = _now_iso()
+        self.proc = f"{self.worker_id}-{os.getpid()}"  # names this process's parts
+        self.git = git_info(self.rootdir)
+        self.options = RunOptions(settings, experiment or {}, dests or {}, lan, self.run_path.parent)
         self.tests: dict[str, dict[str, Any]] = {}
         self.live: set["Program"] = set()
-        self.worker_tests: list[dict[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._rundir: "RunDir | None" = None
         self._writer = None
-        self._journal = None
+        self._journal: "ResultsJournal | None" = None
+        self._tests_journal: "ResultsJournal | None" = None
+        self._program_rows: "ProgramRows | None" = None
         self._runtimes: dict[str, Any] = {}
         self.used = False
         self.summary: list[str] = []
@@ -74,6 +86,12 @@ class CollabSession:
                 else:
                     self._rundir = RunDir(self.run_path)
                 self._rundir.parts.mkdir(parents=True, exist_ok=True)
+                if self.is_controller:  # what `collab recover` needs if this process dies
+                    from pytest_collab.results.assemble import HEADER
+                    from pytest_collab.results.durable import write_text_durably
+
+                    write_text_durably(self._rundir.parts / HEADER,
+                                       json.dumps(self.run_info(finished=False), default=str))
                 self.used = True
             return self._rundir
 
@@ -86,11 +104,12 @@ class CollabSession:
             if self._writer is None:
                 from pytest_collab.results.metrics import MetricsWriter
 
-                self._writer = MetricsWriter(parts / f"metrics-{self.worker_id}.parquet")
+                self._writer = MetricsWriter(parts / f"metrics-{self.proc}.parquet")
             return self._writer
 
     @property
-    def journal(self):  # -> ResultsJournal
+    def journal(self) -> "ResultsJournal":
+        """This process's ``collab.record()`` rows."""
         if self._journal is not None:  # every record() asks: skip the lock and paths
             return self._journal
         parts = self.run_dir.parts
@@ -98,8 +117,64 @@ class CollabSession:
             if self._journal is None:
                 from pytest_collab.results.records import ResultsJournal
 
-                self._journal = ResultsJournal(parts / f"results-{self.worker_id}.jsonl")
+                self._journal = ResultsJournal(parts / f"results-{self.proc}.jsonl")
             return self._journal
+
+    @property
+    def tests_journal(self) -> "ResultsJournal":
+        """Each test's run.json entry as it changes, so a rebuilt run.json keeps outcomes."""
+        if self._tests_journal is None:
+            from pytest_collab.results.records import ResultsJournal
+
+            self._tests_journal = ResultsJournal(self.run_dir.parts / f"tests-{self.proc}.jsonl")
+        return self._tests_journal
+
+    @property
+    def program_rows(self) -> "ProgramRows":
+        """Rows device programs printed (``COLLAB_RESULT``), journalled as printed."""
+        parts = self.run_dir.parts
+        with self._lock:
+            if self._program_rows is None:
+                from pytest_collab.results.program_rows import ProgramRows
+
+                self._program_rows = ProgramRows(parts / f"programs-{self.proc}.jsonl")
+            return self._program_rows
+
+    # ------------------------------------------------------------ provenance
+    def provenance(self, nodeid: str, devices: "list[Device]") -> dict[str, Any]:
+        """What every result row of a test carries: device(s), arch, image digest, git SHA."""
+        names = sorted({d.name for d in devices})
+        arches = sorted({self._arch(d) for d in devices} - {""})
+        digests = sorted({self._image_digest(d) for d in devices} - {""})
+        return {"device": ",".join(names) or None, "arch": ",".join(arches) or None,
+                "image_digest": ",".join(digests) or None, "git_sha": self.git.get("commit")}
+
+    @staticmethod
+    def _arch(device: "Device") -> str:
+        if device.arch:
+            return str(device.arch)
+        return platform.machine() if device.transport == "local" else ""
+
+    def _image_digest(self, device: "Device") -> str:
+        """The image the device's programs ran from, when they ran in containers."""
+        runtime = self._runtimes.get(device.name)
+        try:
+            return str(getattr(runtime, "image_digest", None) or "")
+        except Exception:  # noqa: BLE001  (provenance must never fail a record)
+            return ""
+
+    def record_row(self, row: dict[str, Any], values: dict[str, Any]) -> None:
+        """A ``collab.record()`` row: journalled, and it claims the printed row it carries."""
+        self.journal.append(row)
+        if self._program_rows is not None:
+            self._program_rows.claim(str(row["test"]), values)
+
+    def program_printed(self, program: "Program", values: dict[str, Any]) -> None:
+        """A device program printed a ``COLLAB_RESULT`` row: journal it now (see program_rows)."""
+        test = program.ctx.test
+        meta = {"run": self.run_id, "test": test, "testcase": self.test_info(test).get("testcase"),
+                "program": program.name, **self.provenance(test, [program.device])}
+        self.program_rows.printed(meta, values)
 
     def runtime_for(self, device: "Device") -> Any:
         """One transport and runtime per device per process, reused by every test."""
@@ -153,7 +228,9 @@ class CollabSession:
         info = self.test_info(nodeid)
         info.setdefault("lease_wait_s", 0.0)
         info["logs"] = f"logs/{slug(nodeid)}"
+        info["worker"] = self.worker_id
         self.running.add(nodeid)
+        self.tests_journal.append({"test": nodeid, "running": True, "info": info}, stamp=False)
 
     def test_report(self, nodeid: str, report: Any) -> None:
         """Fold a phase's report into the test's entry (see results/outcomes.py)."""
@@ -164,6 +241,22 @@ class CollabSession:
         apply_report(info, report)
         if report.when == "teardown":
             self.running.discard(nodeid)
+        if self.used:
+            self.tests_journal.append({"test": nodeid, "running": nodeid in self.running, "info": info},
+                                      stamp=False)
+        report.collab = dict(info)  # travels to the xdist controller with the report
+
+    def merge_report(self, report: Any) -> None:
+        """On the xdist controller: a worker's report, with its test's entry (or its crash)."""
+        from pytest_collab.results.outcomes import trim
+
+        info = getattr(report, "collab", None)
+        if isinstance(info, dict):
+            self.test_info(report.nodeid).update(info)
+        elif report.when not in ("setup", "call", "teardown") and report.failed:
+            entry = self.test_info(report.nodeid)  # the worker died running it (kill -9, OOM)
+            entry["outcome"] = "error"
+            entry["reason"] = trim(str(report.longrepr))
 
     def mark_unfinished(self) -> None:
         """Tests still running when the session ended were interrupted (Ctrl-C, SIGTERM)."""
@@ -187,8 +280,9 @@ class CollabSession:
         """Finish this process's parts (each one an atomic rename)."""
         if self._writer is not None:
             self._writer.close()
-        if self._journal is not None:
-            self._journal.close()
+        for journal in (self._journal, self._tests_journal, self._program_rows):
+            if journal is not None:
+                journal.close()
         for runtime in self._runtimes.values():
             try:
                 runtime.close()
@@ -198,45 +292,43 @@ class CollabSession:
 
     def finish_controller(self) -> list[str]:
         """Merge every process's parts, write run.json and, if asked, the report."""
-        if not (self.used or any(self.worker_tests)):
+        if not (self.used or self.tests):
             if self.settings["report"] == "html":
                 return ["collab: no test used the lab (the collab fixture), so there is no run to "
                         "report; `collab report reports/latest` renders the last one"]
             return []
-        from pytest_collab.results.metrics import merge_parquet, metrics_schema
-        from pytest_collab.results.records import write_results_parquet
+        from pytest_collab.results.assemble import clear_parts, write_metrics, write_results
 
         rundir = self.run_dir
-        for tests in self.worker_tests:
-            for nodeid, info in tests.items():
-                self.tests.setdefault(nodeid, {}).update(info)
-        metric_parts = sorted(rundir.parts.glob("metrics-*.parquet"))
-        merge_parquet(metric_parts, rundir.metrics, metrics_schema())
-        write_results_parquet(sorted(rundir.parts.glob("results-*.jsonl")), rundir.results)
+        _, rebuilt, dead = write_metrics(rundir)
+        outcomes = {nodeid: str(info.get("outcome")) for nodeid, info in self.tests.items()}
+        _, printed = write_results(rundir, outcomes)
         rundir.write_run_json(self.run_info())
         lines = [f"collab run folder: {rundir.root}"]
+        if dead:
+            lines.append(f"collab: process(es) {', '.join(dead)} died mid-run; their {rebuilt} metric "
+                         "rows were rebuilt from the raw logs, nothing was lost")
+        if printed:
+            lines.append(f"collab: {printed} result row(s) printed by programs of tests that did not "
+                         "pass were kept in results.parquet (source = program)")
         if self.settings["report"] == "html":
             from pytest_collab.report import render_report
 
             lines.append(f"collab report: {render_report(rundir.root)}")
-        for part in metric_parts:
-            part.unlink(missing_ok=True)
-        for part in rundir.parts.glob("results-*.jsonl"):
-            part.unlink(missing_ok=True)
-        try:
-            rundir.parts.rmdir()
-        except OSError:
-            pass
+        clear_parts(rundir)
         return lines
 
-    def run_info(self) -> dict[str, Any]:
-        from pytest_collab.results.rundir import git_info, versions
+    def run_info(self, finished: bool = True) -> dict[str, Any]:
+        """run.json; unfinished, it is the header `collab recover` starts from after a crash."""
+        import socket
+
+        from pytest_collab.results.rundir import versions
 
         workers = getattr(self.config.option, "numprocesses", None) or 0
-        return {
+        info = {
             "run_id": self.run_id,
             "started": self.started,
-            "finished": _now_iso(),
+            "finished": _now_iso() if finished else None,
             "argv": list(sys.argv),
             "rootdir": str(self.rootdir),
             "profile": {
@@ -246,15 +338,21 @@ class CollabSession:
             },
             "tests": self.tests,
             "versions": versions(),
-            "git": git_info(self.rootdir),
+            "git": self.git,
             "workers": int(workers) if str(workers).isdigit() else workers,
-            "settings": {k: v for k, v in self.settings.items()},
+            "settings": dict(self.settings),
+            "options": self.options.experiment,
         }
-
-    def export_tests(self) -> str:
-        return json.dumps(self.tests, default=str)
+        if not finished:
+            info.update(host=socket.gethostname(), pid=os.getpid())
+        return info
 
 
 def get_session(config: pytest.Config) -> CollabSession:
     return config.stash[SESSION_KEY]
 
+
+
+def collab_options_of(config: pytest.Config) -> RunOptions:
+    """The resolved options and lab of this run, for hooks (tests use the ``collab_options`` fixture)."""
+    return get_session(config).options
