@@ -175,3 +175,45 @@ def test_dies(collab):
     rows = pd.read_parquet(run / "results.parquet")
     assert sorted(rows["value"].dropna()) == [1] and list(rows["step"].dropna()) == [7]
     assert not (run / ".parts").exists()
+
+
+SAMPLER = "import time\nprint('READY', flush=True)\ntime.sleep(float(__import__('sys').argv[1]))\n"
+
+KILLED_WORKER = """
+import os, signal, time, pytest
+
+@pytest.mark.devices(rpi=1)
+@pytest.mark.parametrize("n", range(4))
+def test_sample(collab, n):
+    p = collab.start("rpi", "sampler.py", 1.5, ready="READY")
+    p.wait(timeout=60)
+    collab.record(n=n)
+    if n == 1:
+        os.kill(os.getpid(), signal.SIGKILL)    # kill -9 of this xdist worker, parts still open
+"""
+
+
+def test_kill_9_of_an_xdist_worker_loses_no_metric_row(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(sampler=SAMPLER, test_killed=KILLED_WORKER)
+    result = pytester.runpytest_subprocess("-n", "2", "--collab-out=out", "--collab-hz=20", "-p", "no:randomly")
+    result.stdout.fnmatch_lines(["*died mid-run*rebuilt from the raw logs*"])
+    import json
+
+    import pandas as pd
+
+    run = next(p for p in (pytester.path / "out").iterdir() if p.name != "latest")
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    measured = 0  # every metric value any wrapper wrote to its raw log
+    for raw in (run / "logs").rglob("*.jsonl"):
+        for line in raw.read_text().splitlines():
+            obj = json.loads(line)
+            measured += len(obj.get("v", {})) if obj.get("k") == "m" else 0
+    assert measured > 0 and len(metrics) == measured
+    assert metrics["test"].nunique() == 4
+    results = pd.read_parquet(run / "results.parquet")
+    assert sorted(results["n"]) == [0, 1, 2, 3]
+    info = json.loads((run / "run.json").read_text())
+    killed = next(v for k, v in info["tests"].items() if k.endswith("[1]"))
+    assert killed["outcome"] == "error" and "crashed" in killed["reason"]
+    assert not (run / ".parts").exists()
