@@ -62,7 +62,11 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         plan = prepare_replay(Path(bundle), early_config.rootpath)
     except CollabError as exc:
         raise pytest.UsageError(str(exc)) from None
-    args[:0] = plan.option_args  # the user's own flags, later on the line, still win
+    # After ini/PYTEST_ADDOPTS options (the baseline's values beat this machine's defaults),
+    # before the command line's own flags (a user's explicit flag still wins).
+    cmdline = [str(a) for a in early_config.invocation_params.args]
+    at = len(args) - len(cmdline) if cmdline and args[len(args) - len(cmdline):] == cmdline else 0
+    args[at:at] = plan.option_args
     if not early_config.known_args_namespace.file_or_dir:
         args.extend(plan.node_ids)
     early_config.stash[_REPLAY] = plan

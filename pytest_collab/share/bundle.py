@@ -136,7 +136,7 @@ def build_members(testcase_dir: Path, run_dir: Path, tolerances: dict[str, Any] 
     if tolerances is None and (run_dir / "tolerances.json").is_file():
         tolerances = json.loads((run_dir / "tolerances.json").read_text(encoding="utf-8"))
     clean = sanitize_run_info(info)
-    config = resolve_config(name, clean, testcase_dir)
+    config = resolve_config(name, clean)
     if not config["tests"]:
         raise BundleError(f"{run_dir}: the run has no test of test case {name!r}; "
                           f"run `pytest testcases/{name}` and pass that run folder")
