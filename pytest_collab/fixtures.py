@@ -164,7 +164,6 @@ def collab_devices(request: pytest.FixtureRequest) -> Iterator[dict[str, list["D
     They are leased for the test: all or none, atomically, released at teardown (after
     ``collab`` stopped the programs), so parallel workers and runs never share a device.
     """
-    from pytest_collab.leases.files import acquire, owner_info
     from pytest_collab.select import constraint_from_marker, describe
 
     session = get_session(request.config)
@@ -172,9 +171,7 @@ def collab_devices(request: pytest.FixtureRequest) -> Iterator[dict[str, list["D
     if marker is None:
         yield {}
         return
-    lease = acquire(session.lan, constraint_from_marker(marker.args, marker.kwargs),
-                    owner_info(session.run_id, request.node.nodeid),
-                    timeout=session.settings["lease_timeout"])
+    lease = session.lease(request.node.nodeid, constraint_from_marker(marker.args, marker.kwargs))
     try:
         info = session.test_info(request.node.nodeid)
         info["devices"] = {want: [d.name for d in ds] for want, ds in lease.selection.items()}

@@ -88,6 +88,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("lease_timeout", "--collab-lease-timeout", 600.0,
            "seconds a test waits for devices that other runs or workers hold",
            parse=parse_positive_float, metavar="SECONDS"),
+    Option("leases", "--collab-leases", "files",
+           "where device leases live: 'files' (lock files, the runs of one controller machine) or "
+           "etcd://HOST:PORT[/PREFIX] (several controllers share the lab)", metavar="files|etcd://HOST:PORT"),
     Option("runtime", "--collab-runtime", "profile",
            "how device programs run: as each device's profile says, plain processes, or containers",
            choices=("profile", "process", "docker")),

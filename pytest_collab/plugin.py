@@ -180,6 +180,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     session = item.config.stash.get(SESSION_KEY, None)
     if session is None or "collab" not in getattr(item, "fixturenames", ()):
         return
+    lost = session.test_info(item.nodeid).get("lease_lost")
+    if lost and report.when == "call" and report.passed:  # it ran on a device it no longer held
+        report.outcome = "failed"
+        report.longrepr = f"LeaseLost: {lost}"
     session.test_report(item.nodeid, report)
 
 

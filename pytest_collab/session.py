@@ -219,6 +219,42 @@ class CollabSession:
     def test_info(self, nodeid: str) -> dict[str, Any]:
         return self.tests.setdefault(nodeid, {})
 
+    # ------------------------------------------------------------ leases
+    def say(self, line: str) -> None:
+        """A line on the terminal now, even from inside a test (progress that can't wait)."""
+        import contextlib
+
+        capman = self.config.pluginmanager.getplugin("capturemanager")
+        reporter = self.config.pluginmanager.getplugin("terminalreporter")
+        with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+            if reporter is not None and self.is_controller:
+                reporter.write_line(line)
+            else:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+
+    def lease(self, nodeid: str, constraint: Any) -> Any:
+        """Lease a test's devices (waits are printed as they happen); a lost lease aborts the test."""
+        from pytest_collab.leases import backend_for
+        from pytest_collab.leases.core import acquire_from, owner_info
+
+        backend = backend_for(self.settings["leases"], self.lan, self.rootdir)
+        lease = acquire_from(backend, self.lan, constraint, owner_info(self.run_id, nodeid),
+                             timeout=self.settings["lease_timeout"], on_wait=self.say)
+        lease.watch(lambda why: self.lease_lost(nodeid, why))
+        return lease
+
+    def lease_lost(self, nodeid: str, why: str) -> None:
+        """Stop the test's programs at once: another run may be using its devices now."""
+        self.test_info(nodeid)["lease_lost"] = why
+        self.say(f"collab: {nodeid}: {why}; stopping its programs, the test fails")
+        for program in list(self.live):
+            if program.ctx.test == nodeid:
+                try:
+                    program.kill()
+                except Exception:  # noqa: BLE001  (kill every one)
+                    pass
+
     # ------------------------------------------------------------ outcomes
     def test_started(self, nodeid: str) -> None:
         """A lab test's setup begins: it is running until its teardown report."""
