@@ -39,6 +39,7 @@ def test_saving_keeps_comments_defaults_and_layout(tmp_path: Path) -> None:
                     "# camera attached"):
         assert comment in text, text
     assert "defaults: {transport: local}" in text
+    assert "\n  - name: rpi-1\n    kind: rpi\n" in text  # the author's indentation
     assert text.index("name: floor2") < text.index("description:") < text.index("devices:")
     server_block = text[text.index("- name: server-1"):text.index("- name: rpi-2")]
     assert "transport" not in server_block  # the default stays a default, not copied into devices

@@ -300,10 +300,14 @@ def _round_trip(lan: LAN, original: str, path: Path) -> str:
     import io
 
     from ruamel.yaml import YAML
+    from ruamel.yaml.util import load_yaml_guess_indent
 
+    _, sequence, dash = load_yaml_guess_indent(original)  # "- name" or "  - name": as the author wrote
+    sequence, dash = sequence or 2, dash or 0
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 100
+    rt.indent(mapping=max(2, sequence - dash), sequence=sequence, offset=dash)
     doc = rt.load(original)
     before = LAN.from_dict(parse_yaml(original, path), path=path).to_dict()
     after = lan.to_dict()
