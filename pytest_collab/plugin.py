@@ -164,7 +164,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
     isolate(item.path.parent)  # helpers imported lazily inside a test, too
     session = item.config.stash.get(SESSION_KEY, None)
-    if session is not None and "collab" in getattr(item, "fixturenames", ()):
+    if session is not None and "collab" in getattr(item, "fixturenames", ()) \
+            and not item.config.option.setupplan:
         session.test_started(item.nodeid)
     problem = item.stash.get(_SETUP_ERROR, None)
     if problem:
