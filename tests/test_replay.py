@@ -88,3 +88,13 @@ def test_cli_replay_exits_1_on_regression(baseline: tuple[Path, Path], tmp_path:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAIL: regressed accuracy" in done.stdout
+
+
+def test_replay_names_options_that_differ_from_the_baseline() -> None:
+    from pytest_collab.share.replay import option_changes
+
+    base = {"--link-sizes": "1", "--mode": "a"}
+    assert option_changes(base, dict(base)) == []
+    assert option_changes(base, {}) == []  # a run that recorded none: nothing to say
+    assert option_changes(base, {"--link-sizes": "16", "--mode": "a"}) == [
+        "--link-sizes: baseline '1', replay '16'"]

@@ -91,7 +91,7 @@ class MetricsWriter:
         """
         self._add(units, _SampleBuffer.add, (run, test, device, role, pid), samples)
 
-    def _add(self, units: Mapping[str, str], fill: Callable[..., None], *args: Any) -> None:
+    def _add(self, units: Mapping[str, str], fill: Callable[..., int | None], *args: Any) -> None:
         """``fill(buffer, *args)`` under the lock once ``units`` agree with the buffer's."""
         with self._lock:
             self._check_open()

@@ -23,6 +23,7 @@ import io
 import json
 import shutil
 import tarfile
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -94,7 +95,7 @@ def _executable(rel: str, testcase_dir: Path | None) -> bool:
     return path.is_file() and bool(path.stat().st_mode & 0o111)
 
 
-def write_archive(members: dict[str, bytes], out: Path, executables: set[str] = frozenset()) -> Path:
+def write_archive(members: dict[str, bytes], out: Path, executables: "AbstractSet[str]" = frozenset()) -> Path:
     """Write ``members`` as a deterministic tar.gz (atomically: a temp name, then rename)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
