@@ -28,6 +28,7 @@ TAIL_LINES = 40
 #: wrapper ``m`` objects handed to the sink per call (6.4 s at 10 Hz): one lock and one
 #: call per batch instead of per line; the raw .jsonl keeps every line meanwhile
 SAMPLE_BATCH = 64
+RAW_FLUSH_S = 0.5
 
 
 class MetricsSink(Protocol):
@@ -106,6 +107,7 @@ class Program:
 
     def _read(self) -> None:
         try:
+            flushed = time.monotonic()
             for line in self._spawned.lines():
                 self._raw.write(line + "\n")
                 try:
@@ -114,6 +116,11 @@ class Program:
                 except (ValueError, KeyError, TypeError):
                     self._on_output({"s": "wrapper", "line": line, "t": time.time()})
                     continue
+                # The raw log is what `collab recover` rebuilds from after a kill -9: out of
+                # Python's buffer at least every RAW_FLUSH_S, and at once for all but samples.
+                if kind != "m" or time.monotonic() - flushed > RAW_FLUSH_S:
+                    self._raw.flush()
+                    flushed = time.monotonic()
                 if kind == "out":
                     self._on_output(obj)
                 elif kind == "m":

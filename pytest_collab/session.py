@@ -289,8 +289,13 @@ class CollabSession:
         info = getattr(report, "collab", None)
         if isinstance(info, dict):
             self.test_info(report.nodeid).update(info)
+            if report.when == "setup":  # running until its teardown report: else interrupted
+                self.running.add(report.nodeid)
+            elif report.when == "teardown":
+                self.running.discard(report.nodeid)
         elif report.when not in ("setup", "call", "teardown") and report.failed:
             entry = self.test_info(report.nodeid)  # the worker died running it (kill -9, OOM)
+            self.running.discard(report.nodeid)
             entry["outcome"] = "error"
             entry["reason"] = trim(str(report.longrepr))
 

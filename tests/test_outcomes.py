@@ -106,3 +106,29 @@ def test_each_outcome_with_its_reason(pytester: pytest.Pytester) -> None:
     assert len(tests["test_fails"]["reason"].splitlines()) <= 15
     assert tests["test_passes"]["lease_wait_s"] == 0 or tests["test_passes"]["lease_wait_s"] < 5
     assert tests["test_passes"]["logs"] == "logs/" + tests["test_passes"]["logs"].split("/", 1)[1]
+
+
+def test_ctrl_c_under_xdist_records_the_running_test_as_interrupted(pytester: pytest.Pytester) -> None:
+    """Ctrl-C reaches the whole process group: controller and workers."""
+    import os
+
+    pytest.importorskip("xdist")
+    marker = pytester.path / "started"
+    pytester.makepyfile(prog=PROG, test_hang=HANGS.format(marker=str(marker)))
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collab-out=out",
+                             "-n", "1"], cwd=pytester.path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the test never got going"
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    tests = _run_json(pytester.path)["tests"]
+    outcomes = {k.split("::")[-1]: v["outcome"] for k, v in tests.items()}
+    assert outcomes == {"test_first": "passed", "test_hangs": "interrupted"}, out
