@@ -46,7 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
                                   args: list[str]) -> None:
-    """``--collab-replay``: unpack the bundle's test case before conftests load, select its tests."""
+    """Note which options exist before conftests (the rest are experiment options, recorded in
+    run.json); ``--collab-replay``: unpack the bundle's test case before conftests load, select its tests."""
     import os
 
     early_config.stash[_BEFORE_CONFTESTS] = set(options.declared_options(parser))
