@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: columns that lead every results table, in this order
 RESULTS_LEAD = ("run", "test", "testcase", "record", "timestamp")
+#: where a row came from, not what it measured or which measurement it is: comparisons
+#: of two runs (another commit, another lab) must neither align on nor diff them
+PROVENANCE = ("device", "arch", "image_digest", "git_sha", "source", "program")
 
 
 class ResultsJournal:

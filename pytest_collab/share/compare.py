@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import CollabError
+from pytest_collab.results.records import PROVENANCE
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
 LEAD = ("run", "test", "testcase", "record", "timestamp")
+#: provenance columns every result row carries: never keys nor metrics
+SKIP = (*LEAD, *PROVENANCE)
 #: recorded columns that identify a measurement rather than measure something
 KEY_HINTS = ("size_bytes", "size", "split", "round", "step", "epoch", "client", "batch_size",
              "partition", "codec", "model", "quant_bits")
@@ -227,7 +230,7 @@ def key_columns(results: pandas.DataFrame, info: dict[str, Any], keys: list[str]
     params = {p for t in (info.get("tests") or {}).values() for p in (t.get("params") or {})}
     found = []
     for name in results.columns:
-        if name in LEAD:
+        if name in SKIP:
             continue
         first = next((v for v in results[name] if _present(v)), None) if len(results) else None
         text = isinstance(first, (str, bool))
@@ -305,7 +308,7 @@ def compare_frames(a: pandas.DataFrame, info_a: dict[str, Any], b: pandas.DataFr
     extra = list((tolerances or {}).get("keys", []))
     keys = sorted(set(key_columns(a, info_a, extra)) | set(key_columns(b, info_b, extra)))
     rows_a, rows_b = _rows(a, keys), _rows(b, keys)
-    metrics = [c for c in dict.fromkeys([*a.columns, *b.columns]) if c not in LEAD and c not in keys]
+    metrics = [c for c in dict.fromkeys([*a.columns, *b.columns]) if c not in SKIP and c not in keys]
     rows, only_a, only_b = [], [], []
     for key in sorted(set(rows_a) | set(rows_b), key=repr):
         described = {"testcase": key[0], "test": key[1],
