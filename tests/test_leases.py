@@ -267,8 +267,7 @@ from pytest_collab.leases import backend_for
 from pytest_collab.leases.core import acquire_from, owner_info
 from pytest_collab.select import Constraint
 lan = load_profile(sys.argv[1], Path(sys.argv[1]).parent)
-backend = backend_for(sys.argv[2], lan)
-backend.ttl = 2
+backend = backend_for(sys.argv[2] + "?ttl=2", lan)
 lease = acquire_from(backend, lan, Constraint({"rpi": 2}), owner_info("holder-run", "h::t"), timeout=10)
 print("HELD", ",".join(lease.names), flush=True)
 time.sleep(120)

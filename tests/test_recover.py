@@ -217,3 +217,24 @@ def test_kill_9_of_an_xdist_worker_loses_no_metric_row(pytester: pytest.Pytester
     killed = next(v for k, v in info["tests"].items() if k.endswith("[1]"))
     assert killed["outcome"] == "error" and "crashed" in killed["reason"]
     assert not (run / ".parts").exists()
+
+
+def test_recover_leaves_a_run_that_is_still_going_alone(tmp_path) -> None:
+    import json
+    import socket
+
+    from pytest_collab.errors import RunDataError
+    from pytest_collab.results.recover import recover_run, unfinished_runs
+
+    run = tmp_path / "20260101-000000-abcdef"
+    (run / ".parts").mkdir(parents=True)
+    header = run / ".parts" / "run-header.json"
+    header.write_text(json.dumps({"run_id": run.name, "host": socket.gethostname(), "pid": os.getpid()}))
+    assert unfinished_runs(tmp_path) == []
+    with pytest.raises(RunDataError, match=f"still going .*pid {os.getpid()}"):
+        recover_run(run)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    header.write_text(json.dumps({"run_id": run.name, "host": socket.gethostname(), "pid": dead.pid}))
+    assert unfinished_runs(tmp_path) == [run]
+    assert any("run.json: rebuilt" in line for line in recover_run(run))

@@ -2,7 +2,7 @@
 
 File locks (:mod:`pytest_collab.leases.files`) only bind the processes of one machine;
 a lab shared by controllers on several machines needs one place that grants leases.
-``--collab-leases etcd://HOST:PORT[/PREFIX]`` selects this backend.
+``--collab-leases etcd://HOST:PORT[/PREFIX][?ttl=SECONDS]`` selects this backend.
 
 How: one etcd *lease* (a TTL, default 10 s) per acquisition, kept alive by a thread of
 this process; one key per device, ``<prefix>/<profile>/<device>``, put in a single
@@ -22,7 +22,7 @@ import threading
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pytest_collab.errors import CollabError
 from pytest_collab.lan.profile import LAN
@@ -141,14 +141,19 @@ class EtcdLocks:
 class EtcdBackend:
     """Leases of one profile as etcd keys under ``<prefix>/<profile>/``."""
 
-    def __init__(self, url: str, lan_name: str, ttl: int = DEFAULT_TTL_S) -> None:
+    def __init__(self, url: str, lan_name: str, ttl: int | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme != "etcd" or not parts.hostname:
             raise CollabError(f"--collab-leases {url!r}: expected etcd://HOST:PORT[/PREFIX] or 'files'")
+        query = parse_qs(parts.query)
+        try:
+            ttl = ttl or int(query.get("ttl", [DEFAULT_TTL_S])[0])
+        except ValueError:
+            raise CollabError(f"--collab-leases {url!r}: ttl must be whole seconds, e.g. ?ttl=10") from None
         self.etcd = Etcd(f"http://{parts.hostname}:{parts.port or 2379}")
         self.prefix = f"{(parts.path.rstrip('/') or DEFAULT_PREFIX)}/{lan_name}/"
         self.ttl = ttl
-        self.where = f"{url} (keys {self.prefix}*)"
+        self.where = f"{parts.scheme}://{parts.netloc}{parts.path} (keys {self.prefix}*, TTL {ttl} s)"
 
     def busy(self, lan: LAN) -> dict[str, dict[str, Any]]:
         found = {}

@@ -17,28 +17,31 @@ from pytest_collab.errors import RunDataError
 from pytest_collab.results.rundir import RunDir
 
 
-def needs_recovery(run: RunDir) -> bool:
-    """A run folder with parts but no run.json whose controller is not alive on this host."""
+def controller_alive(run: RunDir) -> int | None:
+    """The pid of the run's controller when it still runs on this host, else None."""
     import json
 
     from pytest_collab.results.assemble import HEADER
 
-    if run.run_json.is_file() or not run.parts.is_dir():
-        return False
     try:
         header = json.loads((run.parts / HEADER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return True
+        return None
     pid, host = header.get("pid"), header.get("host")
-    if host == socket.gethostname() and isinstance(pid, int):
-        try:
-            os.kill(pid, 0)
-            return False  # still running
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-    return True
+    if host != socket.gethostname() or not isinstance(pid, int):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, someone else's
+    return pid
+
+
+def needs_recovery(run: RunDir) -> bool:
+    """A run folder with parts but no run.json whose controller is not alive on this host."""
+    return not run.run_json.is_file() and run.parts.is_dir() and controller_alive(run) is None
 
 
 def unfinished_runs(out_dir: Path) -> list[Path]:
@@ -58,6 +61,10 @@ def recover_run(run_dir: Path) -> list[str]:
     run = RunDir(Path(run_dir))
     if not run.root.is_dir():
         raise RunDataError(f"{run.root}: no such run folder; pass a folder under reports/")
+    alive = controller_alive(run) if not run.run_json.is_file() else None
+    if alive is not None:
+        raise RunDataError(f"{run.root}: the run is still going (its pytest, pid {alive}, is alive); "
+                           "wait for it to finish, or stop it, then recover")
     done: list[str] = []
     info = run.read_run_json() if run.run_json.is_file() else rebuilt_run_info(run)
     if not run.metrics.is_file():
