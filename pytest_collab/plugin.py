@@ -186,7 +186,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     if lost and report.when == "call" and report.passed:  # it ran on a device it no longer held
         report.outcome = "failed"
         report.longrepr = f"LeaseLost: {lost}"
-    session.test_report(item.nodeid, report)
+    session.ledger.report(item.nodeid, report)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -194,7 +194,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     state.kill_live_programs()
-    state.mark_unfinished()
+    state.ledger.mark_unfinished()
     state.close_writers()
     if not state.is_controller:
         return
@@ -250,7 +250,7 @@ class InterruptWatch:
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         from pytest_collab.results.outcomes import interrupt_reason
 
-        self.session.interrupted = interrupt_reason(excinfo)
+        self.session.ledger.interrupted = interrupt_reason(excinfo)
 
 
 class XdistController:
@@ -268,4 +268,4 @@ class XdistController:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """A worker's report carries its test's run.json entry; a crashed worker's says so."""
-        self.session.merge_report(report)
+        self.session.ledger.merge(report)

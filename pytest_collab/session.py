@@ -59,19 +59,19 @@ class CollabSession:
         self.proc = f"{self.worker_id}-{os.getpid()}"  # names this process's parts
         self.git = git_info(self.rootdir)
         self.options = RunOptions(settings, experiment or {}, dests or {}, lan, self.run_path.parent)
-        self.tests: dict[str, dict[str, Any]] = {}
+        from pytest_collab.results.ledger import TestLedger
+
+        self.ledger = TestLedger(self.worker_id, self._tests_journal)
+        self.tests = self.ledger.tests  # node id -> run.json entry
         self.live: set["Program"] = set()
         self._lock = threading.Lock()
         self._rundir: "RunDir | None" = None
         self._writer = None
         self._journal: "ResultsJournal | None" = None
-        self._tests_journal: "ResultsJournal | None" = None
         self._program_rows: "ProgramRows | None" = None
         self._runtimes: dict[str, Any] = {}
         self.used = False
         self.summary: list[str] = []
-        self.running: set[str] = set()      # tests set up and not yet torn down
-        self.interrupted: str | None = None  # why the session was interrupted, if it was
 
     # ------------------------------------------------------------ lazily made
     @property
@@ -120,14 +120,15 @@ class CollabSession:
                 self._journal = ResultsJournal(parts / f"results-{self.proc}.jsonl")
             return self._journal
 
-    @property
-    def tests_journal(self) -> "ResultsJournal":
-        """Each test's run.json entry as it changes, so a rebuilt run.json keeps outcomes."""
-        if self._tests_journal is None:
-            from pytest_collab.results.records import ResultsJournal
+    def _tests_journal(self) -> "ResultsJournal":
+        from pytest_collab.results.records import ResultsJournal
 
-            self._tests_journal = ResultsJournal(self.run_dir.parts / f"tests-{self.proc}.jsonl")
-        return self._tests_journal
+        return ResultsJournal(self.run_dir.parts / f"tests-{self.proc}.jsonl")
+
+    def test_started(self, nodeid: str) -> None:
+        """A lab test's setup begins (its entry, and the run folder it belongs to)."""
+        self.run_dir  # noqa: B018  (a lab test is part of the run, even one that fails at once)
+        self.ledger.started(nodeid)
 
     @property
     def program_rows(self) -> "ProgramRows":
@@ -217,7 +218,7 @@ class CollabSession:
         return sweep(local_client(), self.run_id if this_run else None).removed
 
     def test_info(self, nodeid: str) -> dict[str, Any]:
-        return self.tests.setdefault(nodeid, {})
+        return self.ledger.entry(nodeid)
 
     # ------------------------------------------------------------ leases
     def say(self, line: str) -> None:
@@ -255,59 +256,6 @@ class CollabSession:
                 except Exception:  # noqa: BLE001  (kill every one)
                     pass
 
-    # ------------------------------------------------------------ outcomes
-    def test_started(self, nodeid: str) -> None:
-        """A lab test's setup begins: it is running until its teardown report."""
-        from pytest_collab.results.rundir import slug
-
-        self.run_dir  # noqa: B018  (a lab test is part of the run, even one that fails at once)
-        info = self.test_info(nodeid)
-        info.setdefault("lease_wait_s", 0.0)
-        info["logs"] = f"logs/{slug(nodeid)}"
-        info["worker"] = self.worker_id
-        self.running.add(nodeid)
-        self.tests_journal.append({"test": nodeid, "running": True, "info": info}, stamp=False)
-
-    def test_report(self, nodeid: str, report: Any) -> None:
-        """Fold a phase's report into the test's entry (see results/outcomes.py)."""
-        from pytest_collab.results.outcomes import apply_report
-
-        info = self.test_info(nodeid)
-        info["duration_s"] = info.get("duration_s", 0.0) + report.duration
-        apply_report(info, report)
-        if report.when == "teardown":
-            self.running.discard(nodeid)
-        if self.used:
-            self.tests_journal.append({"test": nodeid, "running": nodeid in self.running, "info": info},
-                                      stamp=False)
-        report.collab = dict(info)  # travels to the xdist controller with the report
-
-    def merge_report(self, report: Any) -> None:
-        """On the xdist controller: a worker's report, with its test's entry (or its crash)."""
-        from pytest_collab.results.outcomes import trim
-
-        info = getattr(report, "collab", None)
-        if isinstance(info, dict):
-            self.test_info(report.nodeid).update(info)
-            if report.when == "setup":  # running until its teardown report: else interrupted
-                self.running.add(report.nodeid)
-            elif report.when == "teardown":
-                self.running.discard(report.nodeid)
-        elif report.when not in ("setup", "call", "teardown") and report.failed:
-            entry = self.test_info(report.nodeid)  # the worker died running it (kill -9, OOM)
-            self.running.discard(report.nodeid)
-            entry["outcome"] = "error"
-            entry["reason"] = trim(str(report.longrepr))
-
-    def mark_unfinished(self) -> None:
-        """Tests still running when the session ended were interrupted (Ctrl-C, SIGTERM)."""
-        from pytest_collab.results.outcomes import mark_interrupted
-
-        why = self.interrupted or "the session ended while the test ran"
-        for nodeid in sorted(self.running):
-            mark_interrupted(self.test_info(nodeid), why)
-        self.running.clear()
-
     # ------------------------------------------------------------ ending
     def kill_live_programs(self) -> None:
         for program in list(self.live):
@@ -321,7 +269,7 @@ class CollabSession:
         """Finish this process's parts (each one an atomic rename)."""
         if self._writer is not None:
             self._writer.close()
-        for journal in (self._journal, self._tests_journal, self._program_rows):
+        for journal in (self._journal, self._program_rows, self.ledger):
             if journal is not None:
                 journal.close()
         for runtime in self._runtimes.values():
@@ -391,7 +339,6 @@ class CollabSession:
 
 def get_session(config: pytest.Config) -> CollabSession:
     return config.stash[SESSION_KEY]
-
 
 
 def collab_options_of(config: pytest.Config) -> RunOptions:
