@@ -284,6 +284,7 @@ def test_etcd_lease_dies_with_its_process(etcd: str, profile: Path) -> None:
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().split() == ["HELD", "rpi-1,rpi-2"]
+        time.sleep(3)  # beyond the 2 s TTL: the holder's keep-alives keep it
         backend = backend_for(etcd, lan)
         rows = {r["device"]: r for r in list_from(backend, lan)}
         assert rows["rpi-1"]["busy"] and rows["rpi-1"]["run_id"] == "holder-run"
