@@ -25,7 +25,9 @@ class ProgramRows:
     """One process's journal of printed rows and claims (``.parts/programs-<proc>.jsonl``)."""
 
     def __init__(self, path: Path) -> None:
-        self.journal = ResultsJournal(path)
+        # flushed per line (a crash loses none); fsynced at most every 0.2 s: a program
+        # printing rows in bursts must not wait ~3 ms per row on the reader thread
+        self.journal = ResultsJournal(path, sync_every_s=0.2)
         self._lock = threading.Lock()
         self._seq = itertools.count()
         self._open: dict[str, list[tuple[int, dict[str, Any]]]] = {}  # test -> unclaimed rows
