@@ -305,3 +305,20 @@ def test_etcd_lease_dies_with_its_process(etcd: str, profile: Path) -> None:
     assert "rpi-1" in (lost_lease.check() or "")
     lease.release()
     assert not any(r["busy"] for r in list_from(backend, lan))
+
+
+def test_local_lab_leases_are_per_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two checkouts never wait for each other's virtual devices; one checkout's runs do."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    one, two = tmp_path / "checkout-1", tmp_path / "checkout-2"
+    for root in (one, two):
+        (root / "network_profiles").mkdir(parents=True)
+        (root / "network_profiles" / "local.yaml").symlink_to(Path(load_profile("local", root).path))
+    lan_one, lan_two = load_profile("local", one), load_profile("local", two)
+    assert lease_dir_for(lan_one, one) != lease_dir_for(lan_two, two)
+    assert lease_dir_for(lan_one, one) == lease_dir_for(lan_one, one / "network_profiles" / "..")
+    with acquire(lan_one, Constraint({"rpi": 4}), lease_dir=lease_dir_for(lan_one, one)):
+        other = acquire(lan_two, Constraint({"rpi": 4}), lease_dir=lease_dir_for(lan_two, two), timeout=1)
+        other.release()
+        with pytest.raises(LeaseTimeout):
+            acquire(lan_one, Constraint({"rpi": 1}), lease_dir=lease_dir_for(lan_one, one), timeout=0.3)
