@@ -106,6 +106,8 @@ def test_each_outcome_with_its_reason(pytester: pytest.Pytester) -> None:
     assert len(tests["test_fails"]["reason"].splitlines()) <= 15
     assert tests["test_passes"]["lease_wait_s"] == 0 or tests["test_passes"]["lease_wait_s"] < 5
     assert tests["test_passes"]["logs"] == "logs/" + tests["test_passes"]["logs"].split("/", 1)[1]
+    for name, entry in tests.items():  # the contract's fields, also for tests skipped before setup
+        assert entry["lease_wait_s"] >= 0 and entry["logs"].startswith("logs/"), name
 
 
 def test_ctrl_c_under_xdist_records_the_running_test_as_interrupted(pytester: pytest.Pytester) -> None:

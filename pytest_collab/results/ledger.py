@@ -37,18 +37,23 @@ class TestLedger:
         self._journal.append({"test": nodeid, "running": nodeid in self.running,
                               "info": self.tests[nodeid]}, stamp=False)
 
-    def started(self, nodeid: str) -> None:
-        """A lab test's setup begins: it is running until its teardown report."""
+    def _defaults(self, nodeid: str) -> dict[str, Any]:
+        """The contract's fields every entry has, also for a test skipped before its setup ran."""
         info = self.entry(nodeid)
         info.setdefault("lease_wait_s", 0.0)
-        info["logs"] = f"logs/{slug(nodeid)}"
-        info["worker"] = self.worker_id
+        info.setdefault("logs", f"logs/{slug(nodeid)}")
+        info.setdefault("worker", self.worker_id)
+        return info
+
+    def started(self, nodeid: str) -> None:
+        """A lab test's setup begins: it is running until its teardown report."""
+        self._defaults(nodeid)
         self.running.add(nodeid)
         self._journal_entry(nodeid)
 
     def report(self, nodeid: str, report: Any) -> None:
         """Fold a phase's report into the test's entry (rules: results/outcomes.py)."""
-        info = self.entry(nodeid)
+        info = self._defaults(nodeid)
         info["duration_s"] = info.get("duration_s", 0.0) + report.duration
         apply_report(info, report)
         was_running = nodeid in self.running
