@@ -177,6 +177,13 @@ def experiment_options(config: Any, before_conftests: set[str]) -> dict[str, dic
     return {g: dict(sorted(flags.items())) for g, flags in sorted(grouped.items())}
 
 
+def experiment_dests(config: Any, before_conftests: set[str]) -> dict[str, str]:
+    """dest -> flag of the experiment options (see :func:`experiment_options`)."""
+    ours = {o.name for o in OPTIONS}
+    return {dest: flag for dest, (_, flag) in declared_options(getattr(config, "_parser", None)).items()
+            if dest not in before_conftests and dest not in ours}
+
+
 def _jsonable(value: Any) -> bool:
     if value is None or isinstance(value, (bool, int, float, str)):
         return True

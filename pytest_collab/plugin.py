@@ -90,7 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     before = config.stash.get(_BEFORE_CONFTESTS, set())
     experiment = options.experiment_options(config, before)
-    dests = {d: flag for d, (_, flag) in options.declared_options(config._parser).items() if d not in before}
+    dests = options.experiment_dests(config, before)
     session = config.stash[SESSION_KEY] = CollabSession(config, settings, lan, experiment, dests)
     try:
         removed = session.sweep_containers()
