@@ -134,3 +134,36 @@ def test_ctrl_c_under_xdist_records_the_running_test_as_interrupted(pytester: py
     tests = _run_json(pytester.path)["tests"]
     outcomes = {k.split("::")[-1]: v["outcome"] for k, v in tests.items()}
     assert outcomes == {"test_first": "passed", "test_hangs": "interrupted"}, out
+
+
+def _report(when: str, outcome: str, longrepr=None):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(when=when, outcome=outcome, passed=outcome == "passed", failed=outcome == "failed",
+                           skipped=outcome == "skipped", longrepr=longrepr, duration=0.1)
+
+
+@pytest.mark.parametrize(("phases", "expected"), [
+    ([("setup", "passed"), ("call", "passed"), ("teardown", "passed")], "passed"),
+    ([("setup", "passed"), ("call", "passed"), ("teardown", "failed")], "error"),
+    ([("setup", "passed"), ("call", "failed"), ("teardown", "failed")], "failed"),
+    ([("setup", "failed"), ("teardown", "passed")], "error"),
+    ([("setup", "passed"), ("call", "skipped"), ("teardown", "passed")], "skipped"),
+], ids=["passed", "teardown-broke", "call-failed-first", "setup-broke", "skipped-in-call"])
+def test_first_bad_phase_decides(phases, expected) -> None:
+    from pytest_collab.results.outcomes import apply_report
+
+    info: dict = {}
+    for when, outcome in phases:
+        apply_report(info, _report(when, outcome, None if outcome == "passed" else f"{when} text"))
+    assert info["outcome"] == expected
+    assert ("reason" in info) == (expected != "passed")
+
+
+def test_reason_is_trimmed_to_fifteen_lines() -> None:
+    from pytest_collab.results.outcomes import apply_report
+
+    info: dict = {}
+    apply_report(info, _report("call", "failed", "\n".join(f"line {i}" for i in range(40))))
+    lines = info["reason"].splitlines()
+    assert lines[:15] == [f"line {i}" for i in range(15)] and "25 more lines" in lines[15]
