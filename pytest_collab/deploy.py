@@ -36,6 +36,7 @@ PEER_SETTLE_S = 0.5
 #: wrapper ``m`` objects handed to the sink per call (6.4 s at 10 Hz): one lock and one
 #: call per batch instead of per line; the raw .jsonl keeps every line meanwhile
 SAMPLE_BATCH = 64
+RAW_FLUSH_S = 0.5
 
 
 class MetricsSink(Protocol):
@@ -62,6 +63,8 @@ class ProgramContext:
     log_dir: Path
     sink: MetricsSink | None
     redact: Callable[[str], str] | None = None   # secrets -> "***" in logs and results
+    #: called with each parsed ``COLLAB_RESULT`` row as it is printed (the session journals it)
+    on_result: Callable[["Program", dict[str, Any]], None] | None = None
 
 
 class Program:
@@ -117,6 +120,7 @@ class Program:
     def _read(self) -> None:
         redact = self.ctx.redact
         try:
+            flushed = time.monotonic()
             for line in self._spawned.lines():
                 if redact is not None:
                     line = redact(line)
@@ -127,6 +131,11 @@ class Program:
                 except (ValueError, KeyError, TypeError):
                     self._on_output({"s": "wrapper", "line": line, "t": time.time()})
                     continue
+                # The raw log is what `collab recover` rebuilds from after a kill -9: out of
+                # Python's buffer at least every RAW_FLUSH_S, and at once for all but samples.
+                if kind != "m" or time.monotonic() - flushed > RAW_FLUSH_S:
+                    self._raw.flush()
+                    flushed = time.monotonic()
                 if kind == "out":
                     self._on_output(obj)
                 elif kind == "m":
@@ -176,9 +185,16 @@ class Program:
         self._output.append(line)
         if line.startswith(RESULT_PREFIX):
             try:
-                self._results.append(json.loads(line[len(RESULT_PREFIX):]))
+                row = json.loads(line[len(RESULT_PREFIX):])
             except ValueError:
                 self._tail.append(f"[collab] unparsable {RESULT_PREFIX.strip()} line ignored")
+            else:
+                self._results.append(row)
+                if self.ctx.on_result is not None and isinstance(row, dict):
+                    try:
+                        self.ctx.on_result(self, row)
+                    except Exception as exc:  # noqa: BLE001  (the reader must go on)
+                        self._tail.append(f"[collab] result row not journalled: {exc!r}")
         if not self._ready and isinstance(self._ready_rule, re.Pattern):
             match = self._ready_rule.search(line)
             if match:

@@ -106,7 +106,8 @@ class Collab:
         self._redact.learn(env or {})
         ctx = ProgramContext(run_id=self._session.run_id, test=self._node.nodeid,
                              log_dir=self._session.run_dir.logs_for(self._node.nodeid),
-                             sink=self._session.metrics_sink, redact=self._redact)
+                             sink=self._session.metrics_sink, redact=self._redact,
+                             on_result=self._session.program_printed)
         full_env = {"COLLAB_RUN_ID": self._session.run_id, "COLLAB_DEVICE": device.name,
                     "COLLAB_KIND": device.kind, "COLLAB_PROGRAM": unique, **(env or {})}
         spawned = runtime.launch(argv, cwd=code_dir, env=full_env,
@@ -154,8 +155,9 @@ class Collab:
             "record": self._records, "timestamp": time.time(),
         }
         row.update({k: _plain(v) for k, v in self.params.items()})
+        row.update(self._session.provenance(self._node.nodeid, [d for ds in self.devices.values() for d in ds]))
         row.update(values)
-        self._session.journal.append(self._redact.value(row) if self._redact else row)
+        self._session.record_row(self._redact.value(row) if self._redact else row, values)
         self._records += 1
 
 
@@ -180,7 +182,6 @@ def collab_devices(request: pytest.FixtureRequest) -> Iterator[dict[str, list["D
     ``collab`` stopped the programs), so parallel workers and runs never share a device.
     """
     from pytest_collab import quarantine
-    from pytest_collab.leases.files import acquire, owner_info
     from pytest_collab.select import constraint_from_marker, describe
 
     session = get_session(request.config)
@@ -188,9 +189,7 @@ def collab_devices(request: pytest.FixtureRequest) -> Iterator[dict[str, list["D
     if marker is None:
         yield {}
         return
-    lease = acquire(session.lan, constraint_from_marker(marker.args, marker.kwargs),
-                    owner_info(session.run_id, request.node.nodeid),
-                    timeout=session.settings["lease_timeout"])
+    lease = session.lease(request.node.nodeid, constraint_from_marker(marker.args, marker.kwargs))
     runtimes: list[Any] = []
     try:
         info = session.test_info(request.node.nodeid)

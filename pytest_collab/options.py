@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from pytest_collab.errors import OptionError
 
@@ -95,6 +95,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("lab_up", "--collab-lab-up", False,
            "an emulated profile whose lab is not up is brought up (with progress) instead of "
            "every test erroring with `collab lab up NAME`", parse=parse_bool, is_flag=True),
+    Option("leases", "--collab-leases", "files",
+           "where device leases live: 'files' (lock files, the runs of one controller machine) or "
+           "etcd://HOST:PORT[/PREFIX] (several controllers share the lab)", metavar="files|etcd://HOST:PORT"),
     Option("runtime", "--collab-runtime", "profile",
            "how device programs run: as each device's profile says, plain processes, or containers",
            choices=("profile", "process", "docker")),
@@ -144,3 +147,93 @@ def add_to_pytest(parser: Any) -> None:
                 kwargs["choices"] = opt.choices
         group.addoption(opt.flag, **kwargs)
         parser.addini(opt.ini, help=opt.full_help, default=None)
+
+
+# ---------------------------------------------------------------- experiment options
+def declared_options(parser: Any) -> dict[str, tuple[str, str]]:
+    """dest -> (option group, long flag) of every option ``parser`` knows.
+
+    pytest has no public listing of its parser's options; this is the one place that
+    reads its groups, so a change in pytest breaks here and nowhere else.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for group in getattr(parser, "_groups", []):
+        for argument in getattr(group, "options", []):
+            names = list(argument.names())
+            flag = next((n for n in names if n.startswith("--")), names[0] if names else None)
+            if flag and argument.dest:
+                found[argument.dest] = (str(group.name), flag)
+    return found
+
+
+def experiment_options(config: Any, before_conftests: set[str]) -> dict[str, dict[str, Any]]:
+    """The options test cases declared (in conftests), as pytest resolved them, by group.
+
+    ``config.getoption`` already holds what the command line, ``PYTEST_ADDOPTS`` and the
+    ini file's ``addopts`` gave, else the default: exactly the values the run used.
+    ``before_conftests`` are the dests pytest and installed plugins declared (not ours
+    to record). An experiment's group is named after its folder (``link_baseline``).
+    """
+    ours = {o.name for o in OPTIONS}
+    grouped: dict[str, dict[str, Any]] = {}
+    for dest, (group, flag) in declared_options(getattr(config, "_parser", None)).items():
+        if dest in before_conftests or dest in ours:
+            continue
+        value = config.getoption(dest, None)
+        grouped.setdefault(group, {})[flag] = value if _jsonable(value) else str(value)
+    return {g: dict(sorted(flags.items())) for g, flags in sorted(grouped.items())}
+
+
+def experiment_dests(config: Any, before_conftests: set[str]) -> dict[str, str]:
+    """dest -> flag of the experiment options (see :func:`experiment_options`)."""
+    ours = {o.name for o in OPTIONS}
+    return {dest: flag for dest, (_, flag) in declared_options(getattr(config, "_parser", None)).items()
+            if dest not in before_conftests and dest not in ours}
+
+
+def _jsonable(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    return isinstance(value, (list, tuple)) and all(_jsonable(v) for v in value)
+
+
+class UnknownOption(OptionError, KeyError):
+    """A name that is neither a collab setting nor an experiment option of this run."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class RunOptions(Mapping[str, Any]):
+    """What a test case reads about its run: every option as resolved, and the lab.
+
+    The one public way (fixture ``collab_options``, or ``collab_options_of(config)`` in
+    hooks such as ``pytest_generate_tests``): ``opts["lan"]`` is the resolved collab
+    setting (command line > env > ini > default, never the raw flag), ``opts["link_sizes"]``
+    an experiment option by its dest, ``opts.lan`` the LAN profile object, ``opts.out_dir``
+    the folder of run folders (``--collab-out`` resolved against the rootdir).
+    """
+
+    def __init__(self, settings: Mapping[str, Any], experiment: Mapping[str, Mapping[str, Any]],
+                 dests: Mapping[str, str], lan: Any, out_dir: Any) -> None:
+        self.settings = dict(settings)
+        self.experiment = {g: dict(v) for g, v in experiment.items()}
+        self._values = dict(self.settings)
+        flags = {flag: value for group in self.experiment.values() for flag, value in group.items()}
+        for dest, flag in dests.items():
+            if flag in flags:
+                self._values[dest] = flags[flag]
+        self.lan = lan
+        self.out_dir = out_dir
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise UnknownOption(f"no option {key!r}: known are {', '.join(sorted(self._values))}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)

@@ -15,6 +15,7 @@ import pytest
 from pytest_collab import options
 from pytest_collab.errors import CollabError
 from pytest_collab.fixtures import collab, collab_devices, collab_lan  # noqa: F401  (registers the fixtures)
+from pytest_collab.options import RunOptions
 from pytest_collab.session import SESSION_KEY, CollabSession, get_session
 
 DEVICES_HELP = (
@@ -26,6 +27,16 @@ DEVICES_HELP = (
 _SETUP_ERROR = pytest.StashKey[str]()
 _OLD_SIGTERM = pytest.StashKey[Any]()
 _REPLAY = pytest.StashKey[Any]()
+_BEFORE_CONFTESTS = pytest.StashKey[set]()  # option dests of pytest and plugins, not experiments
+
+
+@pytest.fixture(scope="session")
+def collab_options(request: pytest.FixtureRequest) -> RunOptions:
+    """The run's resolved options and lab: ``collab_options["lan"]``, ``["link_sizes"]``, ``.lan``.
+
+    Hooks without fixtures use ``pytest_collab.session.collab_options_of(config)``: the same object.
+    """
+    return get_session(request.config).options
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,9 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
                                   args: list[str]) -> None:
-    """``--collab-replay``: unpack the bundle's test case before conftests load, select its tests."""
+    """Note which options exist before conftests (the rest are experiment options, recorded in
+    run.json); ``--collab-replay``: unpack the bundle's test case before conftests load, select its tests."""
     import os
 
+    early_config.stash[_BEFORE_CONFTESTS] = set(options.declared_options(parser))
     bundle = getattr(early_config.known_args_namespace, "replay", None) or os.environ.get(
         options.BY_NAME["replay"].env)
     if not bundle or os.environ.get("PYTEST_XDIST_WORKER"):
@@ -50,7 +63,11 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         plan = prepare_replay(Path(bundle), early_config.rootpath)
     except CollabError as exc:
         raise pytest.UsageError(str(exc)) from None
-    args[:0] = plan.option_args  # the user's own flags, later on the line, still win
+    # After ini/PYTEST_ADDOPTS options (the baseline's values beat this machine's defaults),
+    # before the command line's own flags (a user's explicit flag still wins).
+    cmdline = [str(a) for a in early_config.invocation_params.args]
+    at = len(args) - len(cmdline) if cmdline and args[len(args) - len(cmdline):] == cmdline else 0
+    args[at:at] = plan.option_args
     if not early_config.known_args_namespace.file_or_dir:
         args.extend(plan.node_ids)
     early_config.stash[_REPLAY] = plan
@@ -58,7 +75,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
     """SIGTERM takes the Ctrl-C path, so fixture teardown stops every device program."""
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(f"SIGTERM (signal {signum})")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -71,7 +88,10 @@ def pytest_configure(config: pytest.Config) -> None:
         lan = load_profile(str(settings["lan"]), config.rootpath)
     except CollabError as exc:
         raise pytest.UsageError(str(exc)) from None
-    session = config.stash[SESSION_KEY] = CollabSession(config, settings, lan)
+    before = config.stash.get(_BEFORE_CONFTESTS, set())
+    experiment = options.experiment_options(config, before)
+    dests = options.experiment_dests(config, before)
+    session = config.stash[SESSION_KEY] = CollabSession(config, settings, lan, experiment, dests)
     try:
         removed = session.sweep_containers()
         if removed:
@@ -84,8 +104,15 @@ def pytest_configure(config: pytest.Config) -> None:
     redactor(config, lan.secret_env)
     config.pluginmanager.register(InfraErrors(), "collab-infra-errors")
     config.pluginmanager.register(RedactReports(config), "collab-redact-reports")
+    config.pluginmanager.register(InterruptWatch(session), "collab-interrupts")
+    if session.is_controller:
+        from pytest_collab.results.recover import unfinished_runs
+
+        for run in unfinished_runs(session.run_path.parent)[-3:]:
+            session.summary.append(f"collab: run {run.name} did not finish (its controller died); "
+                                   f"`collab recover {run}` rebuilds its tables")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(XdistController(), "collab-xdist")
+        config.pluginmanager.register(XdistController(session), "collab-xdist")
     from pytest_collab.report.pytest_output import register as register_output
 
     register_output(config)  # JUnit properties, pytest-html extras
@@ -146,6 +173,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     from pytest_collab.testcase import isolate
 
     isolate(item.path.parent)  # helpers imported lazily inside a test, too
+    session = item.config.stash.get(SESSION_KEY, None)
+    if session is not None and "collab" in getattr(item, "fixturenames", ()) \
+            and not item.config.option.setupplan:
+        session.test_started(item.nodeid)
     problem = item.stash.get(_SETUP_ERROR, None)
     if problem:
         pytest.fail(problem, pytrace=False)
@@ -155,16 +186,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     outcome = yield
     report = outcome.get_result()
+    if isinstance(call.excinfo, pytest.ExceptionInfo) and isinstance(call.excinfo.value, CollabError):
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
     session = item.config.stash.get(SESSION_KEY, None)
     if session is None or "collab" not in getattr(item, "fixturenames", ()):
         return
-    info = session.test_info(item.nodeid)
-    info.setdefault("duration_s", 0.0)
-    info["duration_s"] += report.duration
-    if report.failed or report.when == "call" or "outcome" not in info:
-        info["outcome"] = "failed" if report.failed else report.outcome
-    if isinstance(call.excinfo, pytest.ExceptionInfo) and isinstance(call.excinfo.value, CollabError):
-        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+    lost = session.test_info(item.nodeid).get("lease_lost")
+    if lost and report.when == "call" and report.passed:  # it ran on a device it no longer held
+        report.outcome = "failed"
+        report.longrepr = f"LeaseLost: {lost}"
+    session.ledger.report(item.nodeid, report)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -172,10 +203,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     state.kill_live_programs()
+    state.ledger.mark_unfinished()
     state.close_writers()
-    workeroutput = getattr(session.config, "workeroutput", None)
-    if workeroutput is not None:
-        workeroutput["collab_tests"] = state.export_tests()
+    if not state.is_controller:
         return
     try:
         state.summary.extend(state.finish_controller())
@@ -221,8 +251,26 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminal_summary(terminalreporter, state.run_path)  # each experiment's headline table
 
 
+class InterruptWatch:
+    """Ctrl-C or SIGTERM: remember why, so the tests it cut short say so in run.json.
+
+    A registered object because ``pytest_keyboard_interrupt`` gets no config to stash in.
+    """
+
+    def __init__(self, session: CollabSession) -> None:
+        self.session = session
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        from pytest_collab.results.outcomes import interrupt_reason
+
+        self.session.ledger.interrupted = interrupt_reason(excinfo)
+
+
 class XdistController:
     """Only on the controller under pytest-xdist: hand the run folder out, take tests back."""
+
+    def __init__(self, session: CollabSession) -> None:
+        self.session = session
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -231,10 +279,6 @@ class XdistController:
         node.workerinput["collab_run_id"] = session.run_id
         node.workerinput["collab_run_path"] = str(session.run_path)
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        import json
-
-        raw = getattr(node, "workeroutput", {}).get("collab_tests")
-        if raw:
-            get_session(node.config).worker_tests.append(json.loads(raw))
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A worker's report carries its test's run.json entry; a crashed worker's says so."""
+        self.session.ledger.merge(report)

@@ -3,7 +3,7 @@
 # Without root (or apt) it only reports what is missing: those tests then skip locally,
 # and fail under CI=true.
 set -euo pipefail
-packages=(docker.io docker-registry openssh-server openssh-client debootstrap iproute2 iptables chromium)
+packages=(docker.io docker-registry openssh-server openssh-client debootstrap iproute2 iptables chromium etcd-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

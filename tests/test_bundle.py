@@ -141,3 +141,53 @@ def test_cli_export_and_import(exported: tuple[Path, Path], tmp_path: Path,
     assert "test_tiny[1]" in text and "(written)" in text
     assert main(["bundle", "show", str(tmp_path / "nope.tar.gz")]) == 2
     assert "no such bundle file" in capsys.readouterr().err
+
+
+OPTIONS_PY = '''
+def pytest_addoption(parser):
+    g = parser.getgroup("tiny", "tiny experiment")
+    g.addoption("--tiny-scale", default="1", help="scale (default 1)")
+    g.addoption("--tiny-mode", default="a", help="mode (default a)")
+'''
+RECORDS_OPTIONS = '''
+import pytest
+
+
+@pytest.mark.devices(rpi=1)
+def test_tiny(collab, collab_options):
+    collab.record(scale=collab_options["tiny_scale"], mode=collab_options["tiny_mode"],
+                  hz=collab_options["hz"], lan=collab_options.lan.name)
+'''
+
+
+def test_bundle_and_replay_use_options_set_through_addopts_env_and_ini(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+    from bundle_helpers import run_pytest
+
+    from pytest_collab.share.replay import prepare_replay
+
+    case = tiny_project(tmp_path / "src")
+    (case / "options.py").write_text(OPTIONS_PY)
+    (case / "test_tiny.py").write_text(RECORDS_OPTIONS)
+    (tmp_path / "src" / "pytest.ini").write_text("[pytest]\naddopts = --tiny-mode=b\ncollab_hz = 5\n")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--tiny-scale=3")
+    run = run_pytest(tmp_path / "src", tmp_path / "src" / "reports", "testcases/tiny")
+    rows = pd.read_parquet(run / "results.parquet")
+    assert list(rows["scale"]) == ["3"] and list(rows["mode"]) == ["b"] and list(rows["hz"]) == [5.0]
+    info = json.loads((run / "run.json").read_text())
+    assert info["options"]["tiny"] == {"--tiny-mode": "b", "--tiny-scale": "3"}
+    assert info["settings"]["hz"] == 5.0
+
+    bundle = read_bundle(export_bundle(case, run, tmp_path / "tiny.collab.tar.gz"))
+    assert bundle.config["options"] == {"--tiny-mode": "b", "--tiny-scale": "3"}
+
+    monkeypatch.delenv("PYTEST_ADDOPTS")   # the colleague's machine: none of those settings
+    root = tmp_path / "colleague"
+    root.mkdir()
+    plan = prepare_replay(tmp_path / "tiny.collab.tar.gz", root)
+    assert plan.option_args == ["--tiny-mode=b", "--tiny-scale=3"]
+    (root / "conftest.py").write_text((tmp_path / "src" / "conftest.py").read_text())
+    again = run_pytest(root, root / "reports", *plan.args)
+    replayed = pd.read_parquet(again / "results.parquet")
+    assert list(replayed["scale"]) == ["3"] and list(replayed["mode"]) == ["b"]

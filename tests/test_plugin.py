@@ -193,3 +193,22 @@ def test_report_asked_without_any_lab_test_says_so(pytester: pytest.Pytester) ->
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*no test used the lab*collab report reports/latest*"])
     assert not (pytester.path / "out").exists()
+
+
+def test_test_cases_read_the_resolved_lab_not_the_raw_flag(tmp_path) -> None:
+    """PYTEST_COLLAB_LAN=emulated is the emulated lab for testcases/federated too (not local)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def skips(**env: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "pytest", "testcases/federated", "--setup-plan", "-rs",
+                               "-p", "no:cacheprovider", f"--collab-out={tmp_path}"], cwd=root,
+                              capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+        return done.stdout
+
+    assert "local lab runs clients2-iid only" in skips(PYTEST_COLLAB_LAN="local")
+    assert "local lab runs clients2-iid only" not in skips(PYTEST_COLLAB_LAN="emulated")

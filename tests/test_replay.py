@@ -88,3 +88,29 @@ def test_cli_replay_exits_1_on_regression(baseline: tuple[Path, Path], tmp_path:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAIL: regressed accuracy" in done.stdout
+
+
+def test_replay_names_options_that_differ_from_the_baseline() -> None:
+    from pytest_collab.share.replay import option_changes
+
+    base = {"--link-sizes": "1", "--mode": "a"}
+    assert option_changes(base, dict(base)) == []
+    assert option_changes(base, {}) == []  # a run that recorded none: nothing to say
+    assert option_changes(base, {"--link-sizes": "16", "--mode": "a"}) == [
+        "--link-sizes: baseline '1', replay '16'"]
+
+
+def test_provenance_columns_neither_align_nor_diff_rows() -> None:
+    """A replay at another commit, on another lab, still compares like with like."""
+    import pandas as pd
+
+    from pytest_collab.share.compare import compare_frames
+
+    def frame(sha: str, device: str) -> pd.DataFrame:
+        return pd.DataFrame([{"run": "r", "test": "testcases/t/test_t.py::test_t", "testcase": "t", "record": 0,
+                              "timestamp": 0.0, "split": "layer1", "accuracy": 0.9, "device": device,
+                              "arch": "x86_64", "git_sha": sha, "image_digest": None}])
+
+    cmp = compare_frames(frame("a" * 40, "rpi-1"), {}, frame("b" * 40, "emu-rpi-1"), {})
+    assert cmp.passed and not cmp.only_a and not cmp.only_b
+    assert [m.metric for row in cmp.rows for m in row.metrics] == ["accuracy"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_collab.cli.lan import connector, load_lan, save_lan, targets
+from pytest_collab.lan.profile import ReadOnlyProfile
 
 
 def cmd_facts(args: argparse.Namespace) -> int:
@@ -26,7 +27,10 @@ def cmd_facts(args: argparse.Namespace) -> int:
                 failed += 1
                 print(f"warning: {device.name}: {outcome.error} (its old facts are kept)",
                       file=sys.stderr)
-        save_lan(lan)
+        try:
+            save_lan(lan)
+        except ReadOnlyProfile as exc:  # e.g. `collab facts local`: show them, change no shared file
+            print(f"note: facts not saved: {exc}", file=sys.stderr)
     columns = args.columns.split(",") if args.columns else None
     exclude = args.exclude.split(",") if args.exclude else ()
     text = facts_export.export(devices, args.export, columns=columns, exclude=exclude,

@@ -31,10 +31,11 @@ def profile_path_for(name: str) -> Path:
 
 
 def save_lan(lan: "LAN") -> None:
-    from pytest_collab.lan.profile import EMBEDDED_DIR, save_profile
-    if lan.path is None or EMBEDDED_DIR in lan.path.parents:
-        raise CollabError(f"profile {lan.name!r} is built in and read-only; "
-                          f"create your own with `collab lan init NAME`")
+    """Save a loaded profile; built-in ones (and links to them) raise ``ReadOnlyProfile``."""
+    from pytest_collab.lan.profile import ReadOnlyProfile, save_profile
+    if lan.path is None:
+        raise ReadOnlyProfile(f"profile {lan.name!r} was not read from a file; "
+                              f"create your own with `collab lan init NAME`")
     save_profile(lan, lan.path)
 
 

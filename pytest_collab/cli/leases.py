@@ -7,12 +7,17 @@ from pathlib import Path
 
 def cmd_leases(args: argparse.Namespace) -> int:
     """Show which devices of a profile are leased, and by whom."""
+    import os
+
     from pytest_collab.lan.profile import load_profile
-    from pytest_collab.leases.files import lease_dir_for, list_leases
+    from pytest_collab.leases import backend_for
+    from pytest_collab.leases.core import list_from
+    from pytest_collab.options import BY_NAME
 
     lan = load_profile(args.profile, Path(args.root))
-    rows = list_leases(lan)
-    print(f"leases of profile {lan.name!r} ({lease_dir_for(lan)}):")
+    backend = backend_for(os.environ.get(BY_NAME["leases"].env), lan, Path(args.root))
+    rows = list_from(backend, lan)
+    print(f"leases of profile {lan.name!r} ({backend.where}):")
     for row in rows:
         owner = (f"{row.get('user')}@{row.get('host')} pid {row.get('pid')} run {row.get('run_id')} "
                  f"test {row.get('test')} since {row.get('since')}") if row["busy"] else "free"

@@ -279,17 +279,97 @@ _Dumper.add_representer(dict, _represent_dict)
 _Dumper.add_representer(list, _represent_list)
 
 
-def save_profile(lan: LAN, path: Path) -> None:
-    """Write ``lan`` as YAML (keys in schema order) atomically; ``load`` gives it back."""
-    path = Path(path)
-    text = yaml.dump(lan.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100)
-    header = f"# LAN profile {lan.name!r} (schema: docs/profiles.md); written by pytest-collab\n"
+class ReadOnlyProfile(CollabError):
+    """A built-in profile (or a link to one): saving it would change every checkout's lab."""
+
+
+def save_profile(lan: LAN, path: Path) -> Path:
+    """Write ``lan`` to ``path`` atomically; ``load`` gives it back. Returns the file written.
+
+    An existing file keeps its comments, key order, ``defaults`` and layout: only what
+    changed is written (a round trip through ruamel.yaml), so a hand-written profile
+    stays the one its author wrote. A symlink is never replaced: the file it points at
+    is written, and a link into the built-in profiles is refused (``ReadOnlyProfile``).
+    """
+    link = Path(path)
+    target = link.resolve() if link.is_symlink() else link
+    if EMBEDDED_DIR.resolve() in target.resolve().parents:
+        via = f" ({link} links to it)" if link.is_symlink() else ""
+        raise ReadOnlyProfile(f"profile {lan.name!r} is built in and read-only: {target}{via}; "
+                              "create your own with `collab lan init NAME`")
+    if target.is_file():
+        text = _round_trip(lan, target.read_text(encoding="utf-8"), target)
+    else:
+        text = (f"# LAN profile {lan.name!r} (schema: docs/profiles.md); written by pytest-collab\n"
+                + yaml.dump(lan.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                            default_flow_style=False, width=100))
+    _write_atomically(target, text)
+    return target
+
+
+def _round_trip(lan: LAN, original: str, path: Path) -> str:
+    """``original`` with the changes between what it loads as and ``lan``, comments kept."""
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    _, sequence, dash = load_yaml_guess_indent(original)  # "- name" or "  - name": as the author wrote
+    sequence, dash = sequence or 2, dash or 0
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.width = 100
+    rt.indent(mapping=max(2, sequence - dash), sequence=sequence, offset=dash)
+    doc = rt.load(original)
+    before = LAN.from_dict(parse_yaml(original, path), path=path).to_dict()
+    after = lan.to_dict()
+    _apply(doc, {k: v for k, v in before.items() if k != "devices"},
+           {k: v for k, v in after.items() if k != "devices"}, keep=("defaults",))
+    _apply_devices(doc, before.get("devices", []), after.get("devices", []))
+    out = io.StringIO()
+    rt.dump(doc, out)
+    return out.getvalue()
+
+
+def _apply(doc: Any, old: dict[str, Any], new: dict[str, Any], keep: tuple[str, ...] = ()) -> None:
+    """Write into the raw mapping ``doc`` only the keys whose loaded value changed."""
+    for key, value in new.items():
+        if old.get(key) == value:
+            continue
+        if isinstance(value, dict) and isinstance(old.get(key), dict) and isinstance(doc.get(key), dict):
+            _apply(doc[key], old[key], value)
+        else:
+            doc[key] = value
+    for key in old:
+        if key not in new and key in doc and key not in keep:
+            del doc[key]
+
+
+def _apply_devices(doc: Any, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+    """Devices matched by name: changed ones edited in place, new ones appended, gone ones dropped."""
+    raw = doc.get("devices")
+    if raw is None:
+        doc["devices"] = raw = []
+    by_name = {str(d.get("name")): d for d in raw if isinstance(d, dict)}
+    loaded = {str(d["name"]): d for d in old}
+    wanted = {str(d["name"]) for d in new}
+    for entry in list(raw):
+        if isinstance(entry, dict) and str(entry.get("name")) not in wanted:
+            raw.remove(entry)
+    for device in new:
+        name = str(device["name"])
+        if name in by_name and name in loaded:
+            _apply(by_name[name], loaded[name], device)
+        else:
+            raw.append(device)
+
+
+def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(header + text)
+            handle.write(text)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a profile is a shared, secret-free file
         os.replace(tmp, path)
     except BaseException:

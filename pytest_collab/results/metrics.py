@@ -12,7 +12,6 @@ schemas are built on first use so that even an eager import stays cheap.
 """
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import CollabError, CollabWarning, RunDataError
+from pytest_collab.results.durable import durable_replace
 from pytest_collab.results.metrics_buffer import _SampleBuffer, _text, timestamp_type, to_timestamps
 from pytest_collab.results.rundir import RunDir
 
@@ -91,7 +91,7 @@ class MetricsWriter:
         """
         self._add(units, _SampleBuffer.add, (run, test, device, role, pid), samples)
 
-    def _add(self, units: Mapping[str, str], fill: Callable[..., None], *args: Any) -> None:
+    def _add(self, units: Mapping[str, str], fill: Callable[..., int | None], *args: Any) -> None:
         """``fill(buffer, *args)`` under the lock once ``units`` agree with the buffer's."""
         with self._lock:
             self._check_open()
@@ -163,7 +163,7 @@ class MetricsWriter:
         with self._lock, self._write_lock:
             self._closed = True
             self._writer.close()
-            os.replace(self.tmp_path, self.path)
+            durable_replace(self.tmp_path, self.path)
         return self.path
 
     def _check_open(self) -> None:
@@ -218,8 +218,7 @@ def merge_parquet(parts: list[Path], out: Path, schema: pyarrow.Schema | None = 
         for pf in files:
             for i in range(pf.num_row_groups):
                 writer.write_table(_conform(pf.read_row_group(i), schema))
-    os.replace(tmp, out)
-    return out
+    return durable_replace(tmp, out)
 
 
 def read_frame(path: Path, what: str) -> pandas.DataFrame:

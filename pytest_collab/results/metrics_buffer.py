@@ -161,6 +161,7 @@ class _SampleBuffer:
             grid[i, :len(keys)] = [code[n] for n in keys]
         kid = np.asarray(self.kid, dtype=np.intp)
         per_sample = grid[kid]
+        per_row: Any
         if (lens == grid.shape[1]).all():  # every sample has the same number of metrics
             codes, per_row = per_sample.ravel(), grid.shape[1]
         else:

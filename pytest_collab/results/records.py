@@ -8,7 +8,6 @@ journals into one table at the end: the union of the columns, sequences of numbe
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import RunDataError
+from pytest_collab.results.durable import durable_replace, fsync_dir, sync_file
 from pytest_collab.results.metrics import COMPRESSION, read_frame, timestamp_type, to_timestamps
 from pytest_collab.results.rundir import RunDir
 
@@ -26,35 +26,51 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: columns that lead every results table, in this order
 RESULTS_LEAD = ("run", "test", "testcase", "record", "timestamp")
+#: where a row came from, not what it measured or which measurement it is: comparisons
+#: of two runs (another commit, another lab) must neither align on nor diff them
+PROVENANCE = ("device", "arch", "image_digest", "git_sha", "source", "program")
 
 
 class ResultsJournal:
-    """Appends one JSON line per ``collab.record()``; each line is flushed at once.
+    """Appends one JSON line per ``collab.record()``; each line is fsynced at once.
 
-    A journal survives a crash of the run (every complete line is kept), and the
+    A journal survives a crash of the run, even a power loss (every complete line is
+    kept: records are rare, so an fsync each costs nothing that matters), and the
     ``results.parquet`` of a run is built from the journals of all processes at the end.
+    The same class journals other line-shaped facts of a run (program rows, outcomes).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sync_every_s: float = 0.0) -> None:
+        """``sync_every_s`` > 0: lines are still flushed at once (a killed process loses
+        none), but fsynced at most that often and at close (a burst costs one fsync)."""
         self.path = Path(path)
+        self.sync_every_s = sync_every_s
         self._lock = threading.Lock()
         self._fh: Any = None
+        self._synced = 0.0
 
-    def append(self, row: Mapping[str, Any]) -> None:
+    def append(self, row: Mapping[str, Any], *, stamp: bool = True) -> None:
         """Write ``row``; adds ``timestamp`` (epoch seconds) when the row has none."""
         record = dict(row)
-        record.setdefault("timestamp", time.time())
+        if stamp:
+            record.setdefault("timestamp", time.time())
         line = json.dumps(record, default=_json_default, allow_nan=True) + "\n"
         with self._lock:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+                fsync_dir(self.path.parent)
             self._fh.write(line)
-            self._fh.flush()
+            if self.sync_every_s <= 0 or time.monotonic() - self._synced >= self.sync_every_s:
+                sync_file(self._fh)
+                self._synced = time.monotonic()
+            else:
+                self._fh.flush()
 
     def close(self) -> None:
         with self._lock:
             if self._fh is not None:
+                sync_file(self._fh)
                 self._fh.close()
                 self._fh = None
 
@@ -116,12 +132,18 @@ def _column(name: str, values: list[Any]) -> pyarrow.Array:
         return pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
 
 
-def write_results_parquet(journals: list[Path], out: Path) -> Path:
-    """Union of every journal's rows into ``out`` (atomic); missing journals are skipped."""
+def write_results_parquet(journals: list[Path], out: Path,
+                          extra_rows: Iterable[Mapping[str, Any]] = ()) -> Path:
+    """Union of every journal's rows (and ``extra_rows``) into ``out`` (atomic, durable);
+    missing journals are skipped."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows = [row for j in journals if Path(j).is_file() for row in read_journal(Path(j))]
+    rows += [dict(row) for row in extra_rows]
+    if any("source" in row for row in rows):  # printed rows added: name where each came from
+        for row in rows:
+            row.setdefault("source", "record")
     order = {name: None for name in RESULTS_LEAD}
     for row in rows:
         order.update(dict.fromkeys(row))
@@ -142,8 +164,7 @@ def _atomic_write(table: pyarrow.Table, out: Path, write: Any) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     write(table, str(tmp))
-    os.replace(tmp, out)
-    return out
+    return durable_replace(tmp, out)
 
 
 def read_results(run_dir: Path) -> pandas.DataFrame:

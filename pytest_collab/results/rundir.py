@@ -103,11 +103,10 @@ class RunDir:
         return run
 
     def write_run_json(self, info: dict[str, Any]) -> Path:
-        """Write ``run.json`` atomically (a reader never sees half a file)."""
-        tmp = self.run_json.with_name(f"run.json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, self.run_json)
-        return self.run_json
+        """Write ``run.json`` atomically and durably (a reader never sees half a file)."""
+        from pytest_collab.results.durable import write_text_durably
+
+        return write_text_durably(self.run_json, json.dumps(info, indent=2, default=str) + "\n")
 
     def read_run_json(self) -> dict[str, Any]:
         if not self.run_json.is_file():

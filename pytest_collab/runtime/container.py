@@ -84,6 +84,7 @@ class ContainerRuntime:
         self._ncpu: int | None = None
         self._images: dict[Path, str] = {}
         self._image: str | None = None     # the last prepared test case's (fixtures: prepare, then launch)
+        self._digests: dict[str, str] = {}
         self._files: dict[str, tuple[bytes, int]] = {}
         self._made: list[ContainerSpawned] = []
         self._lock = threading.Lock()
@@ -111,6 +112,17 @@ class ContainerRuntime:
             return self.device.arch
         machine = str(self.client.info().get("Architecture", "x86_64")).lower()
         return debian_arch(machine)
+
+    @property
+    def image_digest(self) -> str | None:
+        """The id (``sha256:...``) of the image programs run from now: provenance of results."""
+        image = self._image
+        if image is None:
+            return None
+        with self._lock:
+            if image not in self._digests:
+                self._digests[image] = str(self.client.images.get(image).id)
+            return self._digests[image]
 
     # ------------------------------------------------------------------ Runtime
     def prepare(self, test_dir: Path) -> str:

@@ -23,6 +23,7 @@ import io
 import json
 import shutil
 import tarfile
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -94,7 +95,7 @@ def _executable(rel: str, testcase_dir: Path | None) -> bool:
     return path.is_file() and bool(path.stat().st_mode & 0o111)
 
 
-def write_archive(members: dict[str, bytes], out: Path, executables: set[str] = frozenset()) -> Path:
+def write_archive(members: dict[str, bytes], out: Path, executables: "AbstractSet[str]" = frozenset()) -> Path:
     """Write ``members`` as a deterministic tar.gz (atomically: a temp name, then rename)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,7 @@ def build_members(testcase_dir: Path, run_dir: Path, tolerances: dict[str, Any] 
     if tolerances is None and (run_dir / "tolerances.json").is_file():
         tolerances = json.loads((run_dir / "tolerances.json").read_text(encoding="utf-8"))
     clean = sanitize_run_info(info)
-    config = resolve_config(name, clean, testcase_dir)
+    config = resolve_config(name, clean)
     if not config["tests"]:
         raise BundleError(f"{run_dir}: the run has no test of test case {name!r}; "
                           f"run `pytest testcases/{name}` and pass that run folder")

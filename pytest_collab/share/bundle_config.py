@@ -1,6 +1,6 @@
 """What a bundle says about its run: resolved configuration, lock, and a run.json fit to share.
 
-Pure functions over a run's ``run.json`` (plus the test case's ``options.py``), so the
+Pure functions over a run's ``run.json``, so the
 same run always yields the same bytes, and sanitizing twice changes nothing (a bundle
 imported and exported again is identical). Nothing here may leak a device's address,
 SSH user or key path: a bundle is handed to other people.
@@ -8,13 +8,12 @@ SSH user or key path: a bundle is handed to other people.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 #: the run.json keys a bundle keeps (the rest are local details: rootdir, ...)
 KEPT_KEYS = ("run_id", "started", "finished", "argv", "tests", "versions", "git", "workers",
-             "settings", "images", "artifacts", "seeds")
+             "settings", "options", "images", "artifacts", "seeds")
 #: the device fields a bundle keeps: its class, never how to reach it
 DEVICE_KEYS = ("name", "kind", "transport", "runtime", "arch", "os", "tags", "resources")
 
@@ -55,6 +54,10 @@ def sanitize_run_info(info: dict[str, Any]) -> dict[str, Any]:
         clean["settings"] = settings
     if "tests" in clean:
         clean["tests"] = {k: _test(v) for k, v in clean["tests"].items()}
+    if isinstance(clean.get("options"), dict):  # values may name local files
+        clean["options"] = {group: {flag: _strip_path(v, root) if isinstance(v, str) else v
+                                    for flag, v in (flags or {}).items()}
+                            for group, flags in clean["options"].items()}
     profile = info.get("profile") or {}
     clean["profile"] = {"name": _profile_name(profile.get("name")),
                         "devices": [_device(d) for d in profile.get("devices", [])]}
@@ -91,54 +94,16 @@ def testcase_tests(name: str, info: dict[str, Any]) -> dict[str, dict[str, Any]]
     return found
 
 
-class _Recorder:
-    """Stands in for pytest's parser to learn which options a test case declares."""
+def recorded_options(name: str, info: dict[str, Any]) -> dict[str, Any]:
+    """The experiment options test case ``name`` ran with, as pytest resolved them.
 
-    def __init__(self) -> None:
-        self.options: list[tuple[str, dict[str, Any]]] = []
-
-    def getgroup(self, *args: Any, **kwargs: Any) -> _Recorder:
-        return self
-
-    def addoption(self, *flags: str, **kwargs: Any) -> None:
-        long = [f for f in flags if f.startswith("--")]
-        if long:
-            self.options.append((long[0], kwargs))
-
-    def addini(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-def declared_options(testcase_dir: Path) -> list[tuple[str, dict[str, Any]]]:
-    """``(flag, addoption kwargs)`` of the test case's ``options.py``; [] without one."""
-    path = Path(testcase_dir) / "options.py"
-    if not path.is_file():
-        return []
-    spec = importlib.util.spec_from_file_location(f"collab_bundle_options_{Path(testcase_dir).name}", path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    recorder = _Recorder()
-    hook = getattr(module, "pytest_addoption", None)
-    if hook is not None:
-        hook(recorder)
-    return recorder.options
-
-
-def resolve_options(testcase_dir: Path, argv: list[str]) -> dict[str, Any]:
-    """The value each experiment option had in the run: from its argv, else the default."""
-    values: dict[str, Any] = {}
-    for flag, kwargs in declared_options(testcase_dir):
-        value = kwargs.get("default")
-        flagged = kwargs.get("action") in ("store_true", "store_false")
-        for i, arg in enumerate(argv):
-            if arg == flag and flagged:
-                value = kwargs["action"] == "store_true"
-            elif arg == flag and i + 1 < len(argv):
-                value = argv[i + 1]
-            elif arg.startswith(flag + "="):
-                value = arg.split("=", 1)[1]
-        values[flag] = value
-    return values
+    run.json's ``options`` holds every experiment option by group (command line,
+    ``PYTEST_ADDOPTS``, ini ``addopts`` or default: whatever pytest used); a test case's
+    group is named after its folder. A run written before options were recorded has
+    none: its bundle says so by an empty mapping rather than guessing from argv.
+    """
+    grouped = info.get("options") or {}
+    return dict(grouped.get(name) or {}) if isinstance(grouped, dict) else {}
 
 
 def option_args(options: dict[str, Any]) -> list[str]:
@@ -147,12 +112,14 @@ def option_args(options: dict[str, Any]) -> list[str]:
     for flag, value in options.items():
         if value is True:
             args.append(flag)
+        elif isinstance(value, list):
+            args.extend(f"{flag}={item}" for item in value)
         elif value not in (None, False):
             args.append(f"{flag}={value}")
     return args
 
 
-def resolve_config(name: str, info: dict[str, Any], testcase_dir: Path) -> dict[str, Any]:
+def resolve_config(name: str, info: dict[str, Any]) -> dict[str, Any]:
     """Tests (parameters, device constraints), experiment options, device classes, lab class."""
     tests = {}
     for nodeid, test in sorted(testcase_tests(name, info).items()):
@@ -166,7 +133,7 @@ def resolve_config(name: str, info: dict[str, Any], testcase_dir: Path) -> dict[
         entry["count"] += 1
         entry["tags"] = sorted(set(entry["tags"]) | set(d.get("tags") or []))
     return {"testcase": name, "tests": tests, "kinds": kinds, "lab": lab_class(info),
-            "options": resolve_options(testcase_dir, [str(a) for a in info.get("argv", [])])}
+            "options": recorded_options(name, info)}
 
 
 def code_digest(code: dict[str, bytes]) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_collab.results.records import PROVENANCE
 from pytest_collab.share.metric_rules import (
     default_tolerance,
     describe_tolerance,
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
 LEAD = ("run", "test", "testcase", "record", "timestamp")
+#: provenance columns every result row carries: never keys nor metrics
+SKIP = (*LEAD, *PROVENANCE)
 #: recorded columns that identify a measurement rather than measure something
 KEY_HINTS = ("size_bytes", "size", "split", "round", "step", "epoch", "client", "batch_size",
              "partition", "codec", "model", "quant_bits", "kind", "encoding", "transport")
@@ -174,7 +177,7 @@ def key_columns(results: pandas.DataFrame, info: dict[str, Any], keys: list[str]
     """
     params = {p for t in (info.get("tests") or {}).values() for p in (t.get("params") or {})}
     declared = set(_headline_columns(results, info))
-    return [name for name in results.columns if name not in LEAD and (
+    return [name for name in results.columns if name not in SKIP and (
         name in params or name in declared or name in KEY_HINTS or name in (keys or ()))]
 
 
@@ -290,7 +293,7 @@ def compare_frames(a: pandas.DataFrame, info_a: dict[str, Any], b: pandas.DataFr
     """
     keys = keys if keys is not None else row_keys(a, info_a, b, info_b, tolerances)
     rows_a, rows_b = aligned_rows(a, keys), aligned_rows(b, keys)
-    metrics = [c for c in dict.fromkeys([*a.columns, *b.columns]) if c not in LEAD and c not in keys]
+    metrics = [c for c in dict.fromkeys([*a.columns, *b.columns]) if c not in SKIP and c not in keys]
     rows, only_a, only_b = [], [], []
     for key in sorted(set(rows_a) | set(rows_b), key=sort_key):
         described = {"testcase": key[0], "test": key[1],

@@ -19,7 +19,7 @@ from typing import Any
 
 from pytest_collab.report.sections import register_section
 from pytest_collab.share.bundle import Bundle, import_bundle
-from pytest_collab.share.bundle_config import lab_class, option_args
+from pytest_collab.share.bundle_config import lab_class, option_args, recorded_options
 from pytest_collab.share.compare import Comparison, compare_frames, load_results, test_id
 
 REPLAY_HTML = "replay.html"
@@ -53,6 +53,7 @@ class ReplayOutcome:
     replay_run: str
     missing: list[str] = field(default_factory=list)
     html: Path | None = None
+    option_changes: list[str] = field(default_factory=list)
 
     @property
     def same_lab_class(self) -> bool:
@@ -99,13 +100,24 @@ def finish_replay(plan: ReplayPlan, run_dir: Path) -> ReplayOutcome:
     cmp = compare_frames(base, base_info, current, info, plan.bundle.tolerances,
                          label_a=str(base_info.get("run_id")), label_b=str(info.get("run_id")))
     outcome = ReplayOutcome(plan, cmp, lab_class(base_info), lab_class(info),
-                            str(base_info.get("run_id")), str(info.get("run_id")), missing)
+                            str(base_info.get("run_id")), str(info.get("run_id")), missing,
+                            option_changes=option_changes(plan.bundle.config.get("options") or {},
+                                                          recorded_options(name, info)))
     run = RunDir(Path(run_dir))
     outcome.html = write_html(cmp, base, current, run.root / REPLAY_HTML,
                               notes=[outcome.lab_note(), f"bundle {plan.bundle_path}"])
     info["replay"] = summary(outcome)
     run.write_run_json(info)
     return outcome
+
+
+def option_changes(baseline: dict[str, Any], replay: dict[str, Any]) -> list[str]:
+    """Experiment options the replay ran with that differ from the baseline's (a flag the
+    user gave on purpose, or a run that recorded none): said, never silent."""
+    if not replay:
+        return []
+    return [f"{flag}: baseline {baseline.get(flag)!r}, replay {replay.get(flag)!r}"
+            for flag in sorted(set(baseline) | set(replay)) if baseline.get(flag) != replay.get(flag)]
 
 
 def summary(outcome: ReplayOutcome) -> dict[str, Any]:
@@ -116,7 +128,7 @@ def summary(outcome: ReplayOutcome) -> dict[str, Any]:
             "failed_metrics": outcome.comparison.failed_metrics, "missing_tests": outcome.missing,
             "tests": [{"test": f"{t.testcase}::{t.test}", "passed": t.passed, "failing": t.failing}
                       for t in outcome.comparison.tests],
-            "html": REPLAY_HTML}
+            "html": REPLAY_HTML, "option_changes": outcome.option_changes}
 
 
 def replay_lines(outcome: ReplayOutcome) -> list[str]:
@@ -135,6 +147,7 @@ def replay_lines(outcome: ReplayOutcome) -> list[str]:
     if not outcome.same_lab_class:
         lines.append(f"  NOTE: different lab classes ({outcome.baseline_lab['class']} vs "
                      f"{outcome.replay_lab['class']}): deltas include the lab difference")
+    lines.extend(f"  NOTE: option differs from the baseline: {c}" for c in outcome.option_changes)
     lines.extend("  " + line for line in table_lines(outcome.comparison)[1:])
     lines.extend(f"  not run in the replay: {n}" for n in outcome.missing)
     if outcome.html is not None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_collab.session import collab_options_of
+
 CLIENTS = (2, 4)
 ALPHAS = (None, 0.5)        # None = IID; else Dirichlet(alpha) label skew
 
@@ -15,7 +17,7 @@ ALPHAS = (None, 0.5)        # None = IID; else Dirichlet(alpha) label skew
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not {"clients", "alpha", "rounds"} <= set(metafunc.fixturenames):
         return
-    rounds = [int(r) for r in metafunc.config.getoption("fl_rounds").split(",") if r.strip()]
+    rounds = [int(r) for r in collab_options_of(metafunc.config)["fl_rounds"].split(",") if r.strip()]
     cases = []
     for n in CLIENTS:
         for alpha in ALPHAS:
@@ -27,8 +29,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    lan = config.getoption("lan", None) or "local"  # None: the plugin applies its default
-    if config.getoption("fl_full") or str(lan) not in ("local", "local.yaml"):
+    opts = collab_options_of(config)  # the resolved lab: --lan, PYTEST_COLLAB_LAN or collab_lan
+    if opts["fl_full"] or opts.lan.name != "local":
         return
     skip = pytest.mark.skip(reason="local lab runs clients2-iid only; pass --fl-full for the "
                                    "matrix and the client-loss scenario")
@@ -42,9 +44,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def fl_options(request: pytest.FixtureRequest) -> dict:
-    opt = request.config.getoption
-    data = opt("fl_data")
-    model = opt("fl_model") or ("resnet18" if data.startswith("cifar10:") else "cnn")
-    return {"data": data, "model": model, "epochs": opt("fl_epochs"),
-            "round_timeout": opt("fl_round_timeout")}
+def fl_options(collab_options) -> dict:
+    data = collab_options["fl_data"]
+    model = collab_options["fl_model"] or ("resnet18" if data.startswith("cifar10:") else "cnn")
+    return {"data": data, "model": model, "epochs": collab_options["fl_epochs"],
+            "round_timeout": collab_options["fl_round_timeout"]}

@@ -8,8 +8,8 @@ import pytest
 
 @pytest.mark.devices(server=1, rpi=1)
 @pytest.mark.parametrize("transport", ["tcp", "grpc"])
-def test_link_baseline(collab, transport, request):
-    sizes = request.config.getoption("link_sizes")
+def test_link_baseline(collab, transport, collab_options):
+    sizes = collab_options["link_sizes"]
     server = collab.start("server", "server.py", "--bind", "0.0.0.0", ready=r"READY tcp=(\d+) grpc=(\d+)")
     port = server.match[1] if transport == "tcp" else server.match[2]
     client = collab.start("rpi", "client.py", "--server", server.address, "--transport", transport,

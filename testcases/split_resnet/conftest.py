@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from pytest_collab.session import collab_options_of
+
 DEFAULT_SPLITS = ("layer1", "layer2", "layer3")
 DEFAULT_ENCODINGS = ("fp32", "fp16", "int8")
 FULL_SPLITS = ("stem", "layer1", "layer2", "layer3", "layer4")
@@ -19,7 +21,7 @@ BASELINE_ENCODING = {"full_offload": "raw", "on_device": "none"}
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not {"model", "split", "encoding"} <= set(metafunc.fixturenames):
         return
-    opt = metafunc.config.getoption
+    opt = collab_options_of(metafunc.config).get
     models = [m.strip() for m in opt("split_model").split(",") if m.strip()]
     full = opt("split_matrix") == "full"
     splits = opt("split_points").split(",") if opt("split_points") else (FULL_SPLITS if full else DEFAULT_SPLITS)
@@ -31,11 +33,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def split_options(request: pytest.FixtureRequest, collab_lan) -> dict[str, Any]:
+def split_options(collab_options) -> dict[str, Any]:
     """The experiment's settings, plus the link throughput for the analytic lower bound."""
-    opt = request.config.getoption
-    reports = Path(str(request.config.rootpath)) / "reports"
-    link = opt("split_link_mbps") or _link_baseline_mbps(reports, collab_lan.name)
+    opt = collab_options.get
+    link = opt("split_link_mbps") or _link_baseline_mbps(Path(collab_options.out_dir), collab_options.lan.name)
     return {"weights": opt("split_weights"), "data": opt("split_data"), "samples": opt("split_samples"),
             "batch": opt("split_batch"), "mode": opt("split_mode"), "rate": opt("split_rate"),
             "link_mbps": link or 0.0, "seed": 0,
@@ -44,7 +45,7 @@ def split_options(request: pytest.FixtureRequest, collab_lan) -> dict[str, Any]:
 
 def _link_baseline_mbps(reports: Path, profile: str) -> float | None:
     """Largest-payload gRPC throughput of the newest link_baseline run on the same profile
-    (another lab's link says nothing about this one's)."""
+    (another lab's link says nothing about this one's), among the runs under ``--collab-out``."""
     import json
 
     try:

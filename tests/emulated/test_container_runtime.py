@@ -57,13 +57,14 @@ def deploy(lab, lab_client, case_dir, tmp_path):
                        rt.launch(argv, cwd=code, env={}, hz=5, name=Path(program).stem), ctx, ready)
 
     deployment = Deployment(60, launcher)
+    deployment.runtimes = runtimes  # type: ignore[attr-defined]  (provenance checks)
     yield deployment
     deployment.stop_all()
     for rt in runtimes.values():
         rt.close()
 
 
-def test_ordered_container_deploy_with_readiness(deploy, lab) -> None:
+def test_ordered_container_deploy_with_readiness(deploy, lab, lab_client) -> None:
     server = deploy.start(device="server-1", program="server.py", args=(7000,), ready=Port(7000))
     assert server.ready
     client = deploy.start(device="rpi-1", program="client.py",
@@ -72,6 +73,8 @@ def test_ordered_container_deploy_with_readiness(deploy, lab) -> None:
     [row] = client.results()
     rpi = lab.device("rpi-1").address
     assert row == {"me": rpi, "reply": f"hello {rpi}"}   # the program has the device's address
+    digest = deploy.runtimes["rpi-1"].image_digest          # provenance of every result row
+    assert digest.startswith("sha256:") and digest == lab_client.images.get(digest).id
     assert not server.finished
     server.stop(grace=2)
     assert server.finished and server.exit_signal == 15     # the wrapper ended it on stdin EOF
