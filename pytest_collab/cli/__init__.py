@@ -14,7 +14,7 @@ from pytest_collab import __version__
 from pytest_collab.errors import CollabError
 
 # Order is the order of `collab --help`.
-GROUPS = ("lan", "facts", "remote", "images", "registry", "lab", "report", "bundle", "compare")
+GROUPS = ("lan", "facts", "remote", "images", "registry", "lab", "report", "bundle", "compare", "split")
 
 
 def build_parser() -> argparse.ArgumentParser:
