@@ -94,10 +94,30 @@ def capture(model: Any, example: Any, method: str = "auto", prefix: str = "") ->
             "values), or cut the model by hand with split.manual(head, tail)") from exc
 
 
-def _first_lines(exc: BaseException, n: int = 6) -> str:
+def _first_lines(exc: BaseException, n: int = 3) -> str:
+    """The error's first lines, and the model's own line that raised it (the failing op)."""
     text = f"{type(exc).__name__}: {exc}".strip()
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    return "\n    ".join(lines[:n])
+    lines = [ln for ln in text.splitlines() if ln.strip() and "http" not in ln][:n]
+    where = _user_frame(exc)
+    if where:
+        lines.append(f"at {where}")
+    return "\n    ".join(lines)
+
+
+def _user_frame(exc: BaseException) -> str:
+    """``file:line in func: source`` of the innermost frame outside torch and this package."""
+    import linecache
+    import traceback
+    from pathlib import Path
+
+    import torch
+
+    skip = (str(Path(torch.__file__).parent), str(Path(__file__).parent.parent))
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not frame.filename.startswith(skip) and not frame.filename.startswith("<"):
+            code = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
+            return f"{frame.filename}:{frame.lineno} in {frame.name}: {code}"
+    return ""
 
 
 def _from_export(model: Any, x: Any, prefix: str) -> Captured:

@@ -24,12 +24,13 @@ from pytest_collab.split.errors import SplitError
 from pytest_collab.split.points import CutPoint, TensorSpec, value_info
 
 # dtype of a crossing tensor -> the codec encodings that can carry it (device kit codec:
-# fp32/fp16/int8 quantise floats; raw sends any other dtype numpy knows bit for bit).
+# fp32/fp16/int8 convert or quantise floats; raw sends integers and masks bit for bit).
+# Anything else (float64, complex, float8, quantised) is refused before a device starts.
 _FLOAT = ("fp32", "fp16", "int8")
+_EXACT = ("raw",)
 ENCODABLE_DTYPES: dict[str, tuple[str, ...]] = {
     "float32": _FLOAT, "float16": _FLOAT, "bfloat16": _FLOAT,
-    "uint8": ("raw",), "int8": ("raw",), "int16": ("raw",), "int32": ("raw",), "int64": ("raw",),
-    "bool": ("raw",),
+    "uint8": _EXACT, "int8": _EXACT, "int32": _EXACT, "int64": _EXACT, "bool": _EXACT,
 }
 
 
