@@ -125,7 +125,7 @@ def _export_one(module: Any, args: tuple[Any, ...], specs: list[TensorSpec], pat
     except Exception as exc:  # noqa: BLE001 - name the artifact and the first lines of why
         first = "\n    ".join(str(exc).strip().splitlines()[:6])
         raise SplitError(f"exporting {path.name} failed: {type(exc).__name__}: {first}") from exc
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.stem + ".tmp.pt2")  # torch.export.save wants the .pt2 suffix
     torch.export.save(program, str(tmp))
     tmp.replace(path)
 

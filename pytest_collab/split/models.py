@@ -7,6 +7,7 @@ scikit-learn's digits through :mod:`pytest_collab.split.digits`.
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def load_weights(model: Any, weights: str | Path) -> None:
 def parse_shape(text: str) -> tuple[int, ...]:
     """``"3,64,64"`` -> (3, 64, 64); the error names the option."""
     try:
-        shape = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
+        shape = tuple(int(s) for s in re.split(r"[,x]", text.strip()))
     except ValueError:
         shape = ()
     if not shape or any(s <= 0 for s in shape):
@@ -125,6 +126,8 @@ def to_float(images: Any, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[fl
     import torch
 
     x = torch.as_tensor(np.asarray(images)).float() / 255.0
+    if x.dim() != 4:  # not an image batch: plain [0, 1] scaling
+        return x
     c = x.shape[1]
     m = torch.tensor(mean[:c] if len(mean) >= c else mean[:1] * c).view(1, c, 1, 1)
     s = torch.tensor(std[:c] if len(std) >= c else std[:1] * c).view(1, c, 1, 1)
