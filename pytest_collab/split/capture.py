@@ -73,6 +73,7 @@ def capture(model: Any, example: Any, method: str = "auto", prefix: str = "") ->
     if not isinstance(model, torch.nn.Module):
         raise CaptureError(f"can only split a torch.nn.Module, not {type(model).__name__}")
     model = model.eval()
+    prefix = prefix or getattr(model, "_collab_prefix", "")  # models.with_preprocess
     x = batched(example)
     why = ""
     if method in ("auto", "export"):

@@ -137,3 +137,43 @@ def to_float(images: Any, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[fl
 def example(shape: tuple[int, ...] = DEFAULT_INPUT, n: int = 2, seed: int = 0) -> Any:
     """A float example batch for capture: :func:`synthetic` images, normalised."""
     return to_float(synthetic(n, shape, seed))
+
+
+def with_preprocess(model: Any, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> Any:
+    """``model`` behind a uint8 (N, C, H, W) -> normalised float step, as one module.
+
+    Cut this, and every side starts from the image bytes: the head artifact takes uint8
+    (the full-offload baseline's input), and the point ``preprocess`` sends the float
+    image. Point names stay the model's own (the wrapper's ``net.`` prefix is left out).
+    """
+    import torch
+
+    class Preprocessed(torch.nn.Module):
+        _collab_prefix = "net."
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.preprocess = _Normalize(mean, std)
+            self.net = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(self.preprocess(x))
+
+    return Preprocessed().eval()
+
+
+def _Normalize(mean: tuple[float, ...], std: tuple[float, ...]) -> Any:  # noqa: N802 - a module, made lazily
+    import torch
+
+    class Normalize(torch.nn.Module):
+        """uint8 -> float in [0, 1], minus ``mean``, over ``std`` per channel (dim 1)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+            self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x.float() / 255.0 - self.mean) / self.std
+
+    return Normalize()

@@ -60,7 +60,7 @@ def on_device(tmp_path_factory):
         out[name] = (s, paths, ref, shape)
     (root / "jobs.json").write_text(json.dumps(jobs))
     subprocess.run([sys.executable, "-c", DEVICE, str(root / "jobs.json")], check=True, timeout=600, cwd=root)
-    return {name: (s, paths, ref, shape, torch.load(root / f"{name}-y.pt")) for name, (s, paths, ref, shape) in out.items()}
+    return {name: (*done, torch.load(root / f"{name}-y.pt")) for name, done in out.items()}
 
 
 @pytest.mark.parametrize("name, tensors", [("resnet18-layer2", 1), ("toy-conv_a", 2), ("manual", 1)])

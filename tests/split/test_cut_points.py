@@ -106,3 +106,16 @@ def test_model_no_capture_handles_names_the_op_and_the_way_out():
     msg = str(exc.value)
     assert "torch.export" in msg and "torch.fx" in msg and "split.manual" in msg
     assert msg.count("in forward: if y.sum().item() > 0:") == 2  # the failing op, for both captures
+
+
+def test_preprocessed_model_starts_from_image_bytes():
+    model = toy_models.SkipNet().eval()
+    images = split.synthetic(2, (3, 16, 16), seed=4)
+    analysis = split.analyse(split.capture(split.with_preprocess(model), images))
+    names = [p.name for p in analysis.listed()]
+    assert names[:3] == ["preprocess", "stem.0", "stem.1"] and "conv_a" in names   # no "net." prefix
+    assert analysis.captured.inputs[0].meta["val"].dtype == torch.uint8
+    with torch.no_grad():
+        expected = model(split.to_float(images))
+        for p in analysis.listed():
+            assert torch.equal(split.cut(analysis, p)(torch.from_numpy(images)), expected), p.name
