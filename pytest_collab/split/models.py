@@ -168,6 +168,9 @@ def _Normalize(mean: tuple[float, ...], std: tuple[float, ...]) -> Any:  # noqa:
     class Normalize(torch.nn.Module):
         """uint8 -> float in [0, 1], minus ``mean``, over ``std`` per channel (dim 1)."""
 
+        mean: torch.Tensor
+        std: torch.Tensor
+
         def __init__(self) -> None:
             super().__init__()
             self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))

@@ -26,8 +26,7 @@ def test_prepare_ship_score_round_trip(tmp_path):
     again = experiment.prepare(model, "conv_a", "int8", images, tmp_path, labels=labels, batch=2, analyses=analyses)
     assert again.tail == prep.tail and again.tail.stat().st_mtime_ns == mtime   # exported once per cut
 
-    shipped: list = []
-    remote = experiment.ship(lambda dev, p: shipped.append((dev, p.name)) or f"/remote/{dev}/{p.name}", prep, "pi", "srv")
+    remote = experiment.ship(lambda dev, p: f"/remote/{dev}/{p.name}", prep, "pi", "srv")
     assert remote == {"head": "/remote/pi/head.pt2", "head_sidecar": "/remote/pi/head.pt2.json",
                       "inputs": f"/remote/pi/{prep.inputs.name}", "tail": "/remote/srv/tail.pt2",
                       "tail_sidecar": "/remote/srv/tail.pt2.json"}
