@@ -33,13 +33,15 @@ for job in json.load(open(sys.argv[1])):
 
 
 def _splits():
-    """(name, split, reference module, input shape): a stage cut, an in-block cut, a manual one."""
+    """(name, split, reference module, input shape): a stage cut, in-block cuts (export and fx
+    capture), a manual one."""
     resnet = split.load_model("resnet18")
     toy = toy_models.SkipNet().eval()
     manual_head = torch.nn.Sequential(toy.stem)
     manual_tail = torch.nn.Sequential(toy.conv_a, torch.nn.ReLU(), toy.conv_b)
     yield "resnet18-layer2", split.cut(resnet, "layer2", split.example((3, 64, 64))), resnet, (3, 64, 64)
     yield "toy-conv_a", split.cut(toy, "conv_a", split.example((3, 16, 16))), toy, (3, 16, 16)
+    yield "toy-fx-conv_b", split.cut(toy, "conv_b", split.example((3, 16, 16)), method="fx"), toy, (3, 16, 16)
     manual = split.manual(manual_head, manual_tail, split.example((3, 16, 16)))
     yield "manual", manual, torch.nn.Sequential(manual_head, manual_tail), (3, 16, 16)
 
@@ -63,7 +65,8 @@ def on_device(tmp_path_factory):
     return {name: (*done, torch.load(root / f"{name}-y.pt")) for name, done in out.items()}
 
 
-@pytest.mark.parametrize("name, tensors", [("resnet18-layer2", 1), ("toy-conv_a", 2), ("manual", 1)])
+@pytest.mark.parametrize("name, tensors", [("resnet18-layer2", 1), ("toy-conv_a", 2), ("toy-fx-conv_b", 2),
+                                           ("manual", 1)])
 def test_exported_artifacts_reproduce_output_in_fresh_process(on_device, name, tensors):
     s, paths, ref, shape, got = on_device[name]
     assert len(s.boundary) == tensors
