@@ -151,12 +151,16 @@ def train(arch: str, shape: tuple[int, ...] = (3, 64, 64), seconds: float = 30.0
     model.eval()
     acc = evaluate(model, hold_x, hold_y)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps(
+    # the .json first: a reader that sees the .pt (the cache hit test) finds its facts too
+    info = path.with_suffix(".json")
+    tmp_info = info.with_name(f"{info.name}.{os.getpid()}.tmp")
+    tmp_info.write_text(json.dumps(
         {"arch": str(arch), "shape": list(shape), "seed": seed, "budget_seconds": seconds, "steps": steps,
          "seconds": spent, "accuracy": acc, "holdout": len(hold_y)}, indent=1) + "\n")
+    tmp_info.replace(info)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # xdist workers may train the same key
+    torch.save(model.state_dict(), tmp)
+    tmp.replace(path)
     return Trained(model, acc, path, False, steps, spent)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -190,7 +191,7 @@ def _array_digest(arr: np.ndarray) -> str:
 
 def _save_once(path: Path, arr: np.ndarray) -> Path:
     if not path.exists():
-        tmp = path.with_name(path.stem + ".tmp.npy")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
         np.save(tmp, arr)
         tmp.replace(path)
     return path

@@ -15,6 +15,7 @@ before any device starts (:data:`ENCODABLE_DTYPES`).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -125,7 +126,7 @@ def _export_one(module: Any, args: tuple[Any, ...], specs: list[TensorSpec], pat
     except Exception as exc:  # noqa: BLE001 - name the artifact and the first lines of why
         first = "\n    ".join(str(exc).strip().splitlines()[:6])
         raise SplitError(f"exporting {path.name} failed: {type(exc).__name__}: {first}") from exc
-    tmp = path.with_name(path.stem + ".tmp.pt2")  # torch.export.save wants the .pt2 suffix
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pt2")  # torch.export.save wants the .pt2 suffix
     torch.export.save(program, str(tmp))
     tmp.replace(path)
 
@@ -133,7 +134,7 @@ def _export_one(module: Any, args: tuple[Any, ...], specs: list[TensorSpec], pat
 def _sidecar(path: Path, inputs: Iterable[TensorSpec], outputs: Iterable[TensorSpec], extra: dict[str, Any]) -> None:
     doc = {"inputs": [t.as_json() for t in inputs], "outputs": [t.as_json() for t in outputs], **extra}
     side = path.with_name(path.name + ".json")
-    tmp = side.with_name(side.name + ".tmp")
+    tmp = side.with_name(f"{side.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     tmp.replace(side)
 

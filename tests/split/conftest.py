@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     before = torch.get_num_threads()
     torch.set_num_threads(1)
