@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,6 +20,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, tuple[int, ...]]:
     from pytest_collab.split.models import DEFAULT_INPUT, parse_shape
 
     shape = parse_shape(args.input) if args.input else DEFAULT_INPUT
+    print(f"collab split: building {args.model}, capturing its graph on a {'x'.join(map(str, shape))} input ...",
+          file=sys.stderr, flush=True)
     model = split.load_model(args.model, weights=args.weights)
     analysis = split.analyse(split.capture(model, split.example(shape), method=args.capture))
     return model, analysis, shape
