@@ -30,6 +30,7 @@ class Captured:
     prefix: str = ""            # module-path prefix left out of point names ("net.")
     why_not_export: str = ""    # export's error when method == "fx"
     static: set[Any] = field(default_factory=set)  # nodes that depend on no input (parameters...)
+    ranges: dict[Any, Any] = field(default_factory=dict)  # export's range constraints (the batch symbol)
 
     def module_paths(self, node: Any) -> list[str]:
         """Module paths that ``node`` runs inside, outermost first, prefix removed."""
@@ -129,8 +130,11 @@ def _from_export(model: Any, x: Any, prefix: str) -> Captured:
         ep = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
     gm = ep.module()
     if not _functionalize_inplace(gm):
-        gm = ep.run_decompositions({}).module()  # slow but always correct: a functional graph
-    return _finish(model, gm, x, "export", prefix, "")
+        ep = ep.run_decompositions({})  # slow but always correct: a functional graph
+        gm = ep.module()
+    cap = _finish(model, gm, x, "export", prefix, "")
+    cap.ranges = dict(ep.range_constraints)
+    return cap
 
 
 def _from_fx(model: Any, x: Any, prefix: str, why: str) -> Captured:

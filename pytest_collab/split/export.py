@@ -86,8 +86,9 @@ def export(split: Split, outdir: str | Path, encoding: str | None = None) -> Exp
     model = type(split.captured.model).__name__
     head = out / "head.pt2"
     tail = out / "tail.pt2"
-    _export_one(split.head, (x,), in_specs, head)
-    _export_one(split.tail, mid, list(split.boundary), tail)
+    ranges = split.captured.ranges if split.captured.method == "export" else None
+    _export_one(split.head, (x,), in_specs, head, ranges)
+    _export_one(split.tail, mid, list(split.boundary), tail, ranges)
     common = {"point": split.point.name, "model": model, "torch": torch.__version__}
     _sidecar(head, in_specs, split.boundary, {"role": "head", **common})
     _sidecar(tail, split.boundary, out_specs, {"role": "tail", **common})
@@ -115,17 +116,28 @@ def _output_specs(split: Split, y: Any) -> list[TensorSpec]:
     return specs
 
 
-def _export_one(module: Any, args: tuple[Any, ...], specs: list[TensorSpec], path: Path) -> None:
+def _export_one(module: Any, args: tuple[Any, ...], specs: list[TensorSpec], path: Path,
+                ranges: dict[Any, Any] | None) -> None:
+    """Assemble the program from the captured graph (fast), else re-trace it with torch.export."""
     import torch
 
-    batch = torch.export.Dim("batch")
-    dynamic = tuple({d: batch for d, s in enumerate(spec.shape) if s == -1} or None for spec in specs)
-    try:
-        with torch.no_grad():
-            program = torch.export.export(module, tuple(args), dynamic_shapes=dynamic)
-    except Exception as exc:  # noqa: BLE001 - name the artifact and the first lines of why
-        first = "\n    ".join(str(exc).strip().splitlines()[:6])
-        raise SplitError(f"exporting {path.name} failed: {type(exc).__name__}: {first}") from exc
+    from pytest_collab.split.assemble import assemble
+
+    program = None
+    if ranges is not None:
+        try:
+            program = assemble(module, ranges)
+        except Exception:  # noqa: BLE001 - re-tracing below is slower but general
+            program = None
+    if program is None:
+        batch = torch.export.Dim("batch")
+        dynamic = tuple({d: batch for d, s in enumerate(spec.shape) if s == -1} or None for spec in specs)
+        try:
+            with torch.no_grad():
+                program = torch.export.export(module, tuple(args), dynamic_shapes=dynamic)
+        except Exception as exc:  # noqa: BLE001 - name the artifact and the first lines of why
+            first = "\n    ".join(str(exc).strip().splitlines()[:6])
+            raise SplitError(f"exporting {path.name} failed: {type(exc).__name__}: {first}") from exc
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.pt2")  # torch.export.save wants the .pt2 suffix
     torch.export.save(program, str(tmp))
     tmp.replace(path)

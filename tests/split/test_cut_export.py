@@ -99,3 +99,22 @@ def test_encoding_must_fit_the_crossing_dtype():
     split.check_encodable(point, "raw")
     with pytest.raises(split.SplitError, match="int64; encoding 'fp16' cannot carry it \\(use raw\\)"):
         split.check_encodable(point, "fp16")
+
+
+def test_captured_split_exports_without_retracing(tmp_path, monkeypatch):
+    model = toy_models.SkipNet().eval()
+    analysis = split.analyse(split.capture(model, split.example((3, 16, 16))))
+    cuts = [split.cut(analysis, p) for p in analysis.listed()]
+
+    def no_retrace(*args, **kwargs):
+        raise AssertionError("torch.export.export was called: the program was re-traced, not assembled")
+
+    monkeypatch.setattr(torch.export, "export", no_retrace)
+    x = split.example((3, 16, 16), n=5, seed=3)
+    with torch.no_grad():
+        ref = model(x)
+        for s in cuts:
+            paths = split.export(s, tmp_path / s.point.name)
+            head = torch.export.load(str(paths.head)).module()
+            tail = torch.export.load(str(paths.tail)).module()
+            assert torch.equal(tail(*head(x)), ref), s.point.name
