@@ -2,10 +2,11 @@
 
 Per model (random init, one 3x224x224 example, one torch thread): graph capture, listing
 every cut point with its crossing tensors, cutting every point into head/tail modules,
-and exporting head.pt2 + tail.pt2 (+ sidecars). Exporting re-traces the whole network
-once per point (a few seconds each), so by default the export is timed on ``--sample``
-points spread over the model and the all-points figure is that median times the number
-of points, marked "projected"; ``--all`` exports every point and measures it.
+and exporting head.pt2 + tail.pt2 (+ sidecars; the programs are assembled from the
+captured graph, the time is mostly torch.export.save writing the weights). By default the
+export is timed on ``--sample`` points spread over the model and the all-points figure is
+that median times the number of points, marked "projected"; ``--all`` exports every
+point and measures it.
 
     .venv/bin/python benchmarks/bench_split_points.py [--models resnet18,vit_b_16] [--sample 3] [--all]
 """
