@@ -48,5 +48,6 @@ def test_export_writes_artifacts(tmp_path, capsys):
 ])
 def test_bad_input_is_one_clear_line(capsys, argv, expected):
     assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("collab: error: ") and expected in err
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [ln for ln in err if ln.startswith("collab: error: ")]
+    assert len(errors) == 1 and expected in errors[0], err
