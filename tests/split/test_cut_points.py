@@ -119,3 +119,10 @@ def test_preprocessed_model_starts_from_image_bytes():
         expected = model(split.to_float(images))
         for p in analysis.listed():
             assert torch.equal(split.cut(analysis, p)(torch.from_numpy(images)), expected), p.name
+
+
+def test_mutation_seen_by_another_op_is_functionalised():
+    analysis, x = analysed(toy_models.InplaceNet(), (3, 8, 8))
+    ops = [str(n.target) for n in analysis.captured.order]
+    assert not any(op.split(".")[1].endswith("_") for op in ops if op.startswith("aten.")), ops
+    assert_every_cut_reproduces(analysis, x, analysis.listed(nodes=True))

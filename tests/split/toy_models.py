@@ -59,3 +59,18 @@ class BranchyNet(nn.Module):
         if y.sum().item() > 0:
             return y.mean(dim=(2, 3))
         return -y.mean(dim=(2, 3))
+
+
+class InplaceNet(nn.Module):
+    """Mutates a tensor another op still reads: a cut between them must not change the output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        z = y * 2.0
+        y.relu_()               # z was made before the mutation, y + z after it
+        return self.fc((y + z).mean(dim=(2, 3)))
