@@ -32,7 +32,7 @@ EXIT_CLOSED_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a tool killed
 
 # Order is the order of `collab --help`.
 GROUPS = ("lan", "facts", "remote", "images", "registry", "lab", "cleanup", "leases", "report", "bundle",
-          "compare", "dashboard")
+          "compare", "split", "dashboard")
 
 
 def add_root(parser: argparse.ArgumentParser, what: str = "the project root (holds testcases/ and "
