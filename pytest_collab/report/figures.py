@@ -12,6 +12,7 @@ import io
 from typing import TYPE_CHECKING, Any
 
 from pytest_collab.report.outcomes import short_test
+from pytest_collab.results.records import PROVENANCE, RESULTS_LEAD
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -40,7 +41,6 @@ def to_data_uri(fig: Figure) -> str:
 
 
 
-_NOT_SETTINGS = ("run", "test", "testcase", "record", "timestamp")
 
 
 def _setting_columns(rows: pandas.DataFrame) -> list[str]:
@@ -53,7 +53,7 @@ def _setting_columns(rows: pandas.DataFrame) -> list[str]:
 
     from pytest_collab.report.data import list_columns
 
-    skip = {*_NOT_SETTINGS, *list_columns(rows)}
+    skip = {*RESULTS_LEAD, *PROVENANCE, *list_columns(rows)}
     found = []
     for name in rows.columns:
         col = rows[name]

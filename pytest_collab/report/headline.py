@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import CollabError
+from pytest_collab.results.records import PROVENANCE, RESULTS_LEAD
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
-LEAD = ("run", "test", "testcase", "record", "timestamp")
 MAX_FIGURES = 5
 _KEYS = {"columns", "key", "also", "better", "distributions", "rows"}
 
@@ -128,7 +128,7 @@ def default_headline(testcase: str, rows: pandas.DataFrame, info: Mapping[str, A
     columns = [c for c in dict.fromkeys(params) if c in rows.columns]
     figures: list[str] = []
     for name in rows.columns:
-        if name in LEAD or name in columns:
+        if name in RESULTS_LEAD or name in PROVENANCE or name in columns:
             continue
         col = rows[name]
         if name in lists:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_collab.results.records import PROVENANCE
+from pytest_collab.results.records import PROVENANCE, RESULTS_LEAD
 from pytest_collab.share.metric_rules import (
     default_tolerance,
     describe_tolerance,
@@ -32,9 +32,8 @@ from pytest_collab.share.metric_rules import (
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
-LEAD = ("run", "test", "testcase", "record", "timestamp")
 #: provenance columns every result row carries: never keys nor metrics
-SKIP = (*LEAD, *PROVENANCE)
+SKIP = (*RESULTS_LEAD, *PROVENANCE)
 #: recorded columns that identify a measurement rather than measure something
 KEY_HINTS = ("size_bytes", "size", "split", "round", "step", "epoch", "client", "batch_size",
              "partition", "codec", "model", "quant_bits", "kind", "encoding", "transport")
