@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, Union
 
 from pytest_collab.errors import DeployError, ProgramFailed, TransportError
+from pytest_collab.wrapper.emit import decode
 
 if TYPE_CHECKING:
     from pytest_collab.lan.profile import Device
@@ -125,12 +126,11 @@ class Program:
                 if redact is not None:
                     line = redact(line)
                 self._raw.write(line + "\n")
-                try:
-                    obj = json.loads(line)
-                    kind = obj["k"]
-                except (ValueError, KeyError, TypeError):
+                obj = decode(line)
+                if obj is None:
                     self._on_output({"s": "wrapper", "line": line, "t": time.time()})
                     continue
+                kind = obj["k"]
                 # The raw log is what `collab recover` rebuilds from after a kill -9: out of
                 # Python's buffer at least every RAW_FLUSH_S, and at once for all but samples.
                 if kind != "m" or time.monotonic() - flushed > RAW_FLUSH_S:

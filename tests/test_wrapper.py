@@ -257,3 +257,13 @@ def test_sensors_registry_keeps_only_found_sensors(tmp_path: Path) -> None:
     got: Dict[str, float] = {}
     default.read(got)
     assert set(got) == set(default.units)
+
+
+def test_protocol_lines_decode_in_one_place() -> None:
+    """deploy, recover and the dashboard read wrapper lines through one decoder."""
+    from pytest_collab.wrapper.emit import decode
+
+    assert decode('{"k":"m","t":1.0,"v":{}}') == {"k": "m", "t": 1.0, "v": {}}
+    assert decode(b'{"k":"exit","code":0}')["k"] == "exit"
+    for other in ("hello", '{"k": 3}', "[1, 2]", '{"t": 1}', '{"k":"m",'):
+        assert decode(other) is None, other

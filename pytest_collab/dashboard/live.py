@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_collab.dashboard.publish import LIVE_DIR
+from pytest_collab.wrapper.emit import decode
 
 STEP_S = 0.5           # chart grid
 WINDOW_S = 90.0        # chart history
@@ -74,11 +75,8 @@ class ProgramTail:
         if cut and lines:
             lines.pop(0)             # the first line after a seek is cut
         for raw in lines:
-            try:
-                obj = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
+            obj = decode(raw)
+            if obj is not None:
                 self._take(obj)
 
     def _take(self, obj: dict[str, Any]) -> None:

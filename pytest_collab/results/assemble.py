@@ -18,6 +18,7 @@ from typing import Any
 
 from pytest_collab.results.records import read_journal
 from pytest_collab.results.rundir import RunDir
+from pytest_collab.wrapper.emit import decode
 
 HEADER = "run-header.json"
 DIED = "the run's process died while the test ran (rebuilt from the journals)"
@@ -34,11 +35,10 @@ def raw_programs(logs: Path) -> Iterator[tuple[dict[str, Any], dict[str, str], l
         units: dict[str, str] = {}
         samples: list[dict[str, Any]] = []
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                obj = json.loads(line)
-            except ValueError:
+            obj = decode(line)
+            if obj is None:
                 continue  # a line torn by the crash
-            kind = obj.get("k") if isinstance(obj, dict) else None
+            kind = obj["k"]
             if kind == "program":
                 header = obj
             elif kind == "start":

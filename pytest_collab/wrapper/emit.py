@@ -1,4 +1,6 @@
-"""The wrapper's only writer of its stdout: one JSON object per line, flushed at once.
+"""The wrapper protocol's two ends: the one writer of the wrapper's stdout, and the one
+reader every consumer of its lines uses (the controller's live reader, ``collab recover``,
+the dashboard).
 
 Reader threads and the sampling loop write concurrently, so every object goes out under
 one lock; the controller reads the stream live and must never see half a line.
@@ -47,3 +49,13 @@ class Emitter:
         """Refuse further objects, so nothing can follow the ``exit`` line."""
         with self._lock:
             self._closed = True
+
+
+def decode(line: "str | bytes") -> Optional[dict]:
+    """A protocol line as its object (``obj["k"]`` is its kind), or None for anything else:
+    a program's stray output, a line torn by a crash, JSON that is not a protocol object."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) and isinstance(obj.get("k"), str) else None
