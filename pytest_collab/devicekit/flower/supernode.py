@@ -1,15 +1,18 @@
-"""Device program: Flower SuperNode holding one data partition.
+"""Device program: one Flower SuperNode with its node config.
 
 Started with ``--isolation process`` (the default here): the SuperNode serves its Runtime
-API on ``port`` and a long-lived ``superexec.py`` next to it runs the ClientApp tasks,
-instead of the SuperNode starting a fresh ``flwr-clientapp`` (a torch import) for every
-message. ``--isolation subprocess`` restores Flower's default.
+API on ``port`` and a warm ``superexec`` next to it runs the ClientApp tasks, instead of
+the SuperNode starting a fresh ``flwr-clientapp`` interpreter for every message.
+``--isolation subprocess`` restores Flower's default.
+
+``--node-config`` is passed to Flower as is (``'partition-id=0 num-partitions=2
+name="rpi-1"'``): any keys the app reads from ``context.node_config``.
 
 ``--fleet-poll``: Flower 1.41's SuperNode sleeps a hard-coded 3 s whenever a pull from the
-SuperLink finds no message (and 0.5 s between checks for a reply), so each phase of a
-round waits up to 3 s for nothing. The SuperNode here is Flower's own ``flower-supernode``
-entry point run in a child interpreter whose module-level sleeps are capped at
-``--fleet-poll`` seconds; ``--fleet-poll 3`` is stock Flower.
+SuperLink finds no message, so each phase of a round waits up to 3 s for nothing. The
+SuperNode here is Flower's own ``flower-supernode`` entry point run in a child
+interpreter whose module-level sleeps are capped at ``--fleet-poll`` seconds;
+``--fleet-poll 3`` is stock Flower.
 
 Prints ``READY supernode name=<name> port=<port>`` once its Runtime API port is open.
 """
@@ -21,7 +24,7 @@ import sys
 import time
 import types
 
-from _launch import flower_bin, flower_env, free_port, supervise
+from ._launch import check_flower, flower_bin, flower_env, free_port, supervise
 
 FLOWER_ENTRY = "--run-flower-supernode"
 
@@ -45,26 +48,28 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--superlink", required=True, help="SuperLink host:port")
-    ap.add_argument("--partition-id", type=int, required=True)
-    ap.add_argument("--num-partitions", type=int, required=True)
+    ap.add_argument("--node-config", default="",
+                    help="Flower node config, 'key=value key2=\"text\"'; default empty")
     ap.add_argument("--name", required=True, help="device name reported in results")
     ap.add_argument("--port", type=int, default=0,
                     help="local Runtime API port; 0 = pick a free one; default 0")
     ap.add_argument("--isolation", choices=("process", "subprocess"), default="process",
-                    help="process: ClientApps run in superexec.py (start it next); subprocess: "
+                    help="process: ClientApps run in superexec (start it next); subprocess: "
                          "the SuperNode starts one per message (slow); default process")
     ap.add_argument("--fleet-poll", type=float, default=0.25,
                     help="seconds between pulls from the SuperLink when idle (Flower: 3); "
                          "default 0.25")
     ap.add_argument("--flwr-home", default=None, help="Flower state folder; default a temp dir")
     a = ap.parse_args()
+    check_flower()
     port = a.port or free_port("127.0.0.1")
-    node_config = (f'partition-id={a.partition_id} num-partitions={a.num_partitions} '
-                   f'name="{a.name}"')
     flower_args = ["--insecure", "--superlink", a.superlink, "--host", "127.0.0.1",
-                   "--port", str(port), "--node-config", node_config, "--isolation", a.isolation]
+                   "--port", str(port), "--isolation", a.isolation]
+    if a.node_config:
+        flower_args += ["--node-config", a.node_config]
     argv = ([flower_bin("flower-supernode")] if a.fleet_poll >= 3 else
-            [sys.executable, __file__, FLOWER_ENTRY, str(a.fleet_poll)]) + flower_args
+            [sys.executable, "-m", __spec__.name if __spec__ else __name__, FLOWER_ENTRY,
+             str(a.fleet_poll)]) + flower_args
     return supervise(argv, flower_env(a.flwr_home), "127.0.0.1", port,
                      f"READY supernode name={a.name} port={port}")
 
