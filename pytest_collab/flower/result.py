@@ -47,9 +47,11 @@ def client_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         if row.get("flower") != "client":
             continue
-        item = {"round": row.get("round"), "client": row["device"], "node_id": row["node_id"],
+        item = {"round": row.get("round"), "client": row["device"], "node_id": str(row["node_id"]),
                 "phase": row["phase"], "status": row["status"], "time_s": row["time_s"],
                 "bytes_sent": row["bytes_to_client"], "bytes_received": row["bytes_from_client"]}
+        if "heavy_modules" in row:
+            item["heavy_modules"] = row["heavy_modules"]
         if row.get("error"):
             item["failure"] = row["error"]
         item.update({column(k): v for k, v in row.get("metrics", {}).items()
@@ -87,7 +89,7 @@ class FlowerRun:
 
     def run_row(self) -> dict[str, Any]:
         return {"kind": "run", "status": self.status, "error": self.error,
-                "flower_run_id": self.run_id, "flower_status": self.flower_status,
+                "flower_run_id": None if self.run_id is None else str(self.run_id), "flower_status": self.flower_status,
                 "run_time_s": self.run_time_s,
                 "client_names": ",".join(sorted(set(self.nodes.values()))),
                 "clients_lost": ",".join(f"{x['device']}(node {x['node_id']})" for x in self.lost)}

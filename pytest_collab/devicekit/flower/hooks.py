@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import types
 from typing import Any, Callable
 
 RESULT_PREFIX = "COLLAB_RESULT "
+#: Heavy frameworks whose presence in a task process is reported in its client rows.
+HEAVY = ("torch", "tensorflow", "jax")
 #: Seconds between reply polls of the ServerApp (Flower's ``send_and_receive``: 3 s).
 REPLY_POLL_S = 0.2
 
@@ -136,7 +139,8 @@ def _install_client(device: str) -> None:
             emit(row)
             raise
         row.update(time_s=time.perf_counter() - t0, status="ok",
-                   bytes_from_client=payload_bytes(reply), metrics={})
+                   bytes_from_client=payload_bytes(reply), metrics={},
+                   heavy_modules=",".join(m for m in HEAVY if m in sys.modules))
         try:
             if reply.has_content():
                 for rec in reply.content.metric_records.values():
