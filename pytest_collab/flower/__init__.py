@@ -14,8 +14,9 @@ section (:mod:`pytest_collab.flower.report`) registers on import of that module.
 from __future__ import annotations
 
 from pytest_collab.flower.app import FlowerApp, FlowerAppError, load_app
+from pytest_collab.flower.faults import ClientCrash, crash_client
 from pytest_collab.flower.result import FlowerRun
 from pytest_collab.flower.run import FlowerRunFailed, record_run, run
 
-__all__ = ["FlowerApp", "FlowerAppError", "FlowerRun", "FlowerRunFailed", "load_app",
+__all__ = ["ClientCrash", "crash_client", "FlowerApp", "FlowerAppError", "FlowerRun", "FlowerRunFailed", "load_app",
            "record_run", "run"]

@@ -6,8 +6,11 @@ on a loaded 2-core machine; ``--fl-full`` (or any other LAN) runs the whole matr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+APP = (Path(__file__).parent / "app").resolve()
 CLIENTS = (2, 4)
 ALPHAS = (None, 0.5)        # None = IID; else Dirichlet(alpha) label skew
 
@@ -46,5 +49,6 @@ def fl_options(request: pytest.FixtureRequest) -> dict:
     opt = request.config.getoption
     data = opt("fl_data")
     model = opt("fl_model") or ("resnet18" if data.startswith("cifar10:") else "cnn")
+    app = Path(opt("fl_app")).expanduser().resolve() if opt("fl_app") else APP
     return {"data": data, "model": model, "epochs": opt("fl_epochs"),
-            "round_timeout": opt("fl_round_timeout")}
+            "round_timeout": opt("fl_round_timeout"), "app": app}
