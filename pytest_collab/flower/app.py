@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 import tarfile
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+import tomllib
 
 from pytest_collab.errors import CollabError
 

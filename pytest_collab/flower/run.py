@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 
 from pytest_collab.errors import CollabError
-from pytest_collab.flower.app import (FlowerApp, FlowerAppError, config_args, load_app,
-                                      node_config_text)
+from pytest_collab.flower.app import FlowerApp, FlowerAppError, config_args, load_app, node_config_text
 from pytest_collab.flower.result import FlowerRun, client_rows, round_rows
 
 if TYPE_CHECKING:

@@ -71,7 +71,7 @@ def install(kind: str, device: str) -> None:
 
 
 # ------------------------------------------------------------------ server side
-class _RoundRecords(dict):  # type: ignore[type-arg]
+class _RoundRecords(dict[int, Any]):
     """A ``Result`` field that reports each round's metrics as Flower stores them."""
 
     def __init__(self, source: str) -> None:
@@ -98,7 +98,7 @@ def _install_server() -> None:
         return result
 
     strategy_mod.Result = reporting_result  # type: ignore[assignment,misc]
-    grid_mod.time = _capped_time(REPLY_POLL_S)  # type: ignore[attr-defined]
+    grid_mod.time = _capped_time(REPLY_POLL_S)
 
 
 def _capped_time(cap: float) -> Any:

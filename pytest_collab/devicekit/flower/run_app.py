@@ -52,7 +52,10 @@ def unpack(archive: str) -> str:
     """The app folder inside ``archive`` (one top-level folder holding pyproject.toml)."""
     dest = Path(tempfile.mkdtemp(prefix="collab-flwr-app-"))
     with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
+        try:
+            tar.extractall(dest, filter="data")
+        except TypeError:  # a Python without extraction filters (< 3.9.17): our own archive
+            tar.extractall(dest)
     found = [p.parent for p in dest.glob("*/pyproject.toml")]
     if len(found) != 1:
         sys.exit(f"{archive}: expected one app folder with a pyproject.toml, found {len(found)}")

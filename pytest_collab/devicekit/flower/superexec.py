@@ -169,7 +169,7 @@ def main() -> int:
     executor = ForkExecutor(TaskType(task_value), entry, a.apps, a.name)
     # The one swap: Flower's loop asks get_executor() for its executor (subprocess or
     # kubernetes); ours forks this warm process instead of starting a new interpreter.
-    flower_superexec.get_executor = lambda *_a, **_k: executor  # type: ignore[assignment]
+    flower_superexec.get_executor = lambda *_a, **_k: executor
     print(f"READY superexec apps={a.apps} name={a.name} warm_s={time.perf_counter() - t0:.1f}",
           flush=True)
     flower_superexec.run_superexec(runtime_api_address=a.runtime_api, insecure=True)

@@ -36,7 +36,7 @@ def run_flower_supernode(poll: float, flower_args: list[str]) -> None:
 
     capped = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("__")})
     capped.sleep = lambda s: time.sleep(min(s, poll))
-    sci.time = capped  # type: ignore[attr-defined]  # only this module's waits change
+    sci.time = capped  # type: ignore[assignment]  # only this module's waits change
     sys.argv = ["flower-supernode", *flower_args]
     flower_supernode()
 
