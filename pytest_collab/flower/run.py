@@ -132,6 +132,7 @@ def _collect(result: FlowerRun, runner: "Program", server_exec: "Program",
     result.rounds = round_rows(server_rows)
     result.clients = client_rows(rows)
     result.nodes = {int(r["node_id"]): r["client"] for r in result.clients}
+    result.app_results = []  # read again in full: this runs at each loss and at the end
     for row in runner.results():
         if row.get("flower") in ("started", "run"):
             result.run_id = row.get("run_id", result.run_id)

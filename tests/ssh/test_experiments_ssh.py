@@ -96,3 +96,28 @@ def test_federated_over_ssh(ssh_lab, tmp_path: Path) -> None:
     assert set(results.loc[results["kind"] == "client", "client"]) == {"dev1", "dev2"}
     metrics = pd.read_parquet(run / "metrics.parquet")
     assert {"dev0", "dev1", "dev2"} <= set(metrics["device"])
+
+
+def test_brought_flower_app_over_ssh(ssh_lab, tmp_path: Path) -> None:
+    """A foreign Flower app (no framework imports) over SSH: the launchers reach the
+    devices with the device kit, the app folder with collab.put; 2 rounds measured."""
+    pytest.importorskip("flwr")
+    pytest.importorskip("sklearn")
+    profile = ssh_lab.write_profile(tmp_path / "byo.yaml", kinds=("server", "rpi", "rpi"),
+                                    python=sys.executable, workdir=str(tmp_path / "devices"))
+    done = run_pytest(["testcases/federated_bring_your_own", f"--lan={profile}",
+                       f"--collab-out={tmp_path / 'out'}"])
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    import pandas as pd
+
+    run = (tmp_path / "out" / "latest").resolve()
+    results = pd.read_parquet(run / "results.parquet")
+    rounds = results[results["kind"] == "round"]
+    assert sorted(rounds["round"]) == [0, 1, 2] and rounds["server_accuracy"].notna().all()
+    clients = results[results["kind"] == "client"]
+    assert set(clients["client"]) == {"dev1", "dev2"}
+    assert (clients["bytes_sent"] > 0).all() and clients["node_id"].notna().all()
+    # the app went to the server device through collab.put, not the test case's folder
+    assert list((tmp_path / "devices").glob("*/files/app.tar.gz"))
+    [status] = results.loc[results["kind"] == "run", "flower_status"]
+    assert "completed" in status
