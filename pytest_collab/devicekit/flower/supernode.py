@@ -14,6 +14,10 @@ SuperNode here is Flower's own ``flower-supernode`` entry point run in a child
 interpreter whose module-level sleeps are capped at ``--fleet-poll`` seconds;
 ``--fleet-poll 3`` is stock Flower.
 
+``--heartbeat``: the interval the SuperNode announces to the SuperLink (Flower: 30 s);
+the SuperLink counts a node offline after two missed intervals, so a lost device stops
+blocking the ServerApp after ~2x this instead of ~60 s.
+
 Prints ``READY supernode name=<name> port=<port>`` once its Runtime API port is open.
 """
 
@@ -29,9 +33,16 @@ from ._launch import check_flower, flower_bin, flower_env, free_port, supervise
 FLOWER_ENTRY = "--run-flower-supernode"
 
 
-def run_flower_supernode(poll: float, flower_args: list[str]) -> None:
-    """Flower's ``flower-supernode`` with its poll sleeps capped at ``poll`` seconds."""
+def run_flower_supernode(poll: float, heartbeat: float, flower_args: list[str]) -> None:
+    """Flower's ``flower-supernode`` with its poll sleeps capped at ``poll`` seconds and
+    its heartbeat interval set to ``heartbeat`` seconds."""
+    import flwr.supercore.heartbeat as beat
+    import flwr.supernode.fleet_http_connection as fleet
     import flwr.supernode.start_client_internal as sci
+
+    # announced to the SuperLink, and the sender's own period (both read the constant)
+    fleet.HEARTBEAT_DEFAULT_INTERVAL = heartbeat  # type: ignore[assignment]
+    beat.HEARTBEAT_DEFAULT_INTERVAL = heartbeat  # type: ignore[assignment]
     from flwr.supernode.cli.flower_supernode import flower_supernode
 
     capped = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("__")})
@@ -42,8 +53,8 @@ def run_flower_supernode(poll: float, flower_args: list[str]) -> None:
 
 
 def main() -> int:
-    if len(sys.argv) > 2 and sys.argv[1] == FLOWER_ENTRY:
-        run_flower_supernode(float(sys.argv[2]), sys.argv[3:])
+    if len(sys.argv) > 3 and sys.argv[1] == FLOWER_ENTRY:
+        run_flower_supernode(float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:])
         return 0
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,6 +70,8 @@ def main() -> int:
     ap.add_argument("--fleet-poll", type=float, default=0.25,
                     help="seconds between pulls from the SuperLink when idle (Flower: 3); "
                          "default 0.25")
+    ap.add_argument("--heartbeat", type=float, default=10.0,
+                    help="heartbeat interval announced to the SuperLink (Flower: 30); default 10")
     ap.add_argument("--flwr-home", default=None, help="Flower state folder; default a temp dir")
     a = ap.parse_args()
     check_flower()
@@ -67,9 +80,10 @@ def main() -> int:
                    "--port", str(port), "--isolation", a.isolation]
     if a.node_config:
         flower_args += ["--node-config", a.node_config]
-    argv = ([flower_bin("flower-supernode")] if a.fleet_poll >= 3 else
+    stock = a.fleet_poll >= 3 and a.heartbeat == 30
+    argv = ([flower_bin("flower-supernode")] if stock else
             [sys.executable, "-m", __spec__.name if __spec__ else __name__, FLOWER_ENTRY,
-             str(a.fleet_poll)]) + flower_args
+             str(a.fleet_poll), str(a.heartbeat)]) + flower_args
     return supervise(argv, flower_env(a.flwr_home), "127.0.0.1", port,
                      f"READY supernode name={a.name} port={port}")
 
