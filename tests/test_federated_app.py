@@ -119,3 +119,40 @@ def test_report_sections_apply_by_columns_not_testcase_name() -> None:
     pytest.importorskip("matplotlib")
     assert len(report.learning_curves(rows, None, {})) == 2
     assert len(report.stragglers(rows, None, {})) == 2
+
+
+@pytest.mark.parametrize("found", ["1.40.2", "1.42.0", "2.0.0"])
+def test_flower_outside_the_supported_range_is_a_clear_error(monkeypatch, found: str) -> None:
+    import importlib.metadata
+
+    from pytest_collab.devicekit.flower import _launch
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: found)
+    with pytest.raises(SystemExit) as info:
+        _launch.check_flower()
+    assert f"flwr {found} is installed" in str(info.value)
+    assert "flwr>=1.41,<1.42" in str(info.value)
+
+
+def test_the_supported_flower_passes(monkeypatch) -> None:
+    import importlib.metadata
+
+    from pytest_collab.devicekit.flower import _launch
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "1.41.3")
+    assert _launch.check_flower() == "1.41.3"
+
+
+def test_device_kit_flower_imports_nothing_heavy() -> None:
+    """The launchers import flwr only inside the programs: the kit stays importable bare."""
+    import subprocess
+    import sys
+
+    code = ("import sys, collab_devicekit.flower.hooks, collab_devicekit.flower.superexec, "
+            "collab_devicekit.flower.run_app, collab_devicekit.flower.supernode;"
+            "print(sorted(m for m in ('flwr', 'torch', 'pytest', 'pytest_collab') if m in sys.modules))")
+    from pytest_collab.runtime.shipping import local_root
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": str(local_root())}, check=True)
+    assert out.stdout.strip() == "[]"
