@@ -67,6 +67,19 @@ def test_killed_client(collab):
         "status": run.status, "error": run.error, "lost": run.lost, "node_id": crash.node_id,
         "seconds_to_end": None if crash.killed_at is None else ended - crash.killed_at,
         "rounds": [r["round"] for r in run.rounds]}))
+
+
+@pytest.mark.devices(server=1, rpi=3)
+def test_lost_client_with_continue(collab):
+    crash = flower.crash_client(collab, "rpi-3", after_round=1)
+    run = flower.run(collab, BYO, rounds=3, run_config={"min-nodes": 2}, min_clients=2,
+                     on_lost="continue", timeout=240, check=False)
+    crash.join(5)
+    OUT.joinpath("continue.json").write_text(json.dumps({
+        "status": run.status, "error": run.error, "lost": run.lost,
+        "rounds": [r["round"] for r in run.rounds],
+        "after_loss_s": [r.get("round_time_s") for r in run.rounds if r["round"] >= 2],
+        "clients": sorted({(c["round"], c["client"]) for c in run.clients if c["round"]})}))
 '''
 
 
@@ -141,6 +154,19 @@ def test_killed_client_is_named_within_the_bound(scenarios) -> None:
     assert [x["device"] for x in run["lost"]] == ["rpi-2"]
     assert run["seconds_to_end"] < 15, run                          # policy fail: at once
     assert run["rounds"][-1] < 4, "the run ended early instead of waiting for its timeout"
+
+
+def test_lost_client_with_continue_goes_on_while_min_clients_remain(scenarios) -> None:
+    """3 clients, min_clients=2, rpi-3 killed after round 1: named, and the run completes
+    on the two left (Flower counts the node offline after ~2 heartbeats of 10 s)."""
+    out, done, result = scenarios
+    assert result["test_lost_client_with_continue"] == "passed", done.stdout[-4000:]
+    run = json.loads((out / "continue.json").read_text())
+    assert run["status"] == "completed", run
+    assert [x["device"] for x in run["lost"]] == ["rpi-3"] and run["lost"][0]["node_id"]
+    assert run["rounds"] == [0, 1, 2, 3]
+    assert {c for r, c in run["clients"] if r == 3} == {"rpi-1", "rpi-2"}
+    assert all(t < 60 for t in run["after_loss_s"]), run   # bounded, not Flower's 3600 s
 
 
 def test_fl_app_points_the_shipped_test_at_a_foreign_app(tmp_path: Path) -> None:
