@@ -9,6 +9,7 @@ processes end is *lost*, named by device and node id, and the ``on_lost`` policy
 """
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
@@ -88,7 +89,20 @@ def run(collab: "Collab", app: "str | Path | FlowerApp", *, server: "str | Devic
     if not 1 <= need <= len(devices):
         raise CollabError(f"min_clients={min_clients}: between 1 and the {len(devices)} clients")
     warm_arg = ",".join(spec.warm_modules() if warm is None else warm)
-    archive = collab.put(server_dev, spec.pack())
+    packed = spec.pack()
+    try:
+        archive = collab.put(server_dev, packed)
+        return _run(collab, spec, server_dev, devices, archive, config, node_config, need,
+                    on_lost, timeout, warm_arg, fleet_poll, record, check)
+    finally:  # the local lab reads the archive in place: remove it once the run is over
+        shutil.rmtree(packed.parent, ignore_errors=True)
+
+
+def _run(collab: "Collab", spec: FlowerApp, server_dev: "Device", devices: list["Device"],
+         archive: str, config: dict[str, Any], node_config: NodeConfig, need: int,
+         on_lost: str, timeout: float, warm_arg: str, fleet_poll: float, record: bool,
+         check: bool) -> FlowerRun:
+    """Start the programs in order, watch the run, collect and record its rows."""
 
     link = collab.start(server_dev, KIT + "superlink", "--host", server_dev.address,
                         ready=r"READY superlink port=(\d+)", name="superlink")
