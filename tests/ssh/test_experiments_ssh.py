@@ -117,7 +117,12 @@ def test_brought_flower_app_over_ssh(ssh_lab, tmp_path: Path) -> None:
     clients = results[results["kind"] == "client"]
     assert set(clients["client"]) == {"dev1", "dev2"}
     assert (clients["bytes_sent"] > 0).all() and clients["node_id"].notna().all()
-    # the app went to the server device through collab.put, not the test case's folder
-    assert list((tmp_path / "devices").glob("*/files/app.tar.gz"))
+    # the app went to the server device through collab.put (the run's files), not with
+    # the test case's folder; the launchers are device-kit modules
+    [test] = json.loads((run / "run.json").read_text())["tests"].values()
+    argv = {p["name"]: p["argv"] for p in test["programs"]}
+    archive = argv["flwr-run"][argv["flwr-run"].index("--app-archive") + 1]
+    assert archive.startswith(str(tmp_path / "devices")) and archive.endswith("/files/app.tar.gz")
+    assert argv["superlink"][1:3] == ["-m", "collab_devicekit.flower.superlink"]
     [status] = results.loc[results["kind"] == "run", "flower_status"]
     assert "completed" in status
