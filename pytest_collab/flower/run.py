@@ -92,18 +92,17 @@ def run(collab: "Collab", app: "str | Path | FlowerApp", *, server: "str | Devic
     packed = spec.pack()
     try:
         archive = collab.put(server_dev, packed)
-        return _run(collab, spec, server_dev, devices, archive, config, node_config, need,
+        return _run(collab, server_dev, devices, archive, config, node_config, need,
                     on_lost, timeout, warm_arg, fleet_poll, record, check)
     finally:  # the local lab reads the archive in place: remove it once the run is over
         shutil.rmtree(packed.parent, ignore_errors=True)
 
 
-def _run(collab: "Collab", spec: FlowerApp, server_dev: "Device", devices: list["Device"],
+def _run(collab: "Collab", server_dev: "Device", devices: list["Device"],
          archive: str, config: dict[str, Any], node_config: NodeConfig, need: int,
          on_lost: str, timeout: float, warm_arg: str, fleet_poll: float, record: bool,
          check: bool) -> FlowerRun:
     """Start the programs in order, watch the run, collect and record its rows."""
-
     link = collab.start(server_dev, KIT + "superlink", "--host", server_dev.address,
                         ready=r"READY superlink port=(\d+)", name="superlink")
     assert link.match is not None
