@@ -4,7 +4,7 @@ a ServerApp that crashes, a client killed mid-run, torch never loaded for a skle
 One inner pytest session runs the scenarios (written to a temporary folder, each a
 plain test using ``flower.run``) so the lab starts once; the outer tests read its JUnit
 XML and the JSON each scenario writes. ``--fl-app`` on the shipped test case is a second
-session. Measured on the shared 2-core box (load 8-10): the inner session 2-3 min.
+session. Measured on the shared 2-core box (load 8-11): the whole file 6.5-11 min.
 """
 from __future__ import annotations
 
