@@ -1,8 +1,9 @@
 """End-to-end federated runs on loopback: real SuperLink, SuperNodes, warm SuperExecs and
 `flwr run`.
 
-The Flower processes are started straight as subprocesses (the device programs of
-testcases/federated), so these tests need no LAN profile. Measured on the shared 2-core
+The Flower processes are started straight as subprocesses (the device-kit launchers
+``python -m collab_devicekit.flower.*`` with the shipped app of testcases/federated), so
+these tests need no LAN profile. Measured on the shared 2-core
 box (other engineers' runs alongside, load 3-6): 2 IID clients, 3 local epochs, lr 0.05
 reach 0.79 / 0.92 / 0.95 held-out accuracy on digits after rounds 1 / 2 / 3 (seeded, the
 same every run); rounds take 3-5 s (were 18-40 s with a fresh ClientApp process per
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "testcases" / "federated"
 DOC = ROOT / "docs" / "federated.md"
 PREFIX = "COLLAB_RESULT "
+WARM = "torch,torch.optim,torch._dynamo,numpy"  # the shipped app's model is torch
 
 
 class Proc:
@@ -34,7 +36,11 @@ class Proc:
     def __init__(self, *args: str) -> None:
         import threading
 
-        self.p = subprocess.Popen([sys.executable, *args], cwd=CASE, stdout=subprocess.PIPE,
+        from pytest_collab.runtime.shipping import local_root, with_pythonpath
+
+        env = with_pythonpath(dict(os.environ), str(local_root()))
+        self.p = subprocess.Popen([sys.executable, "-m", f"collab_devicekit.flower.{args[0]}",
+                                   *args[1:]], cwd=CASE, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                                   start_new_session=True)
         self.lines: list[str] = []
@@ -58,7 +64,9 @@ class Proc:
                              + "\n".join(self.lines[-30:]))
 
     def results(self) -> list[dict]:
-        return [json.loads(x[len(PREFIX):]) for x in list(self.lines) if x.startswith(PREFIX)]
+        """The app's own rows (the launchers' ``"flower"`` rows are left out)."""
+        rows = [json.loads(x[len(PREFIX):]) for x in list(self.lines) if x.startswith(PREFIX)]
+        return [r for r in rows if "flower" not in r]
 
     def signal_tree(self, sig: int) -> None:
         try:
@@ -90,18 +98,21 @@ def lab():
 def federation(lab, n: int, *config: str) -> tuple[list[list[Proc]], Proc]:
     """SuperLink + its warm ServerApp executor, n SuperNodes each with a warm ClientApp
     executor, then the run. Returns each client device's processes and the run."""
-    link = lab("superlink.py")
+    link = lab("superlink")
     port = link.wait_for(r"READY superlink port=(\d+)", 60)[1]
-    link_exec = lab("superexec.py", "--runtime-api", f"127.0.0.1:{port}", "--apps", "serverapp")
-    nodes = [lab("supernode.py", "--superlink", f"127.0.0.1:{port}", "--partition-id", str(i),
-                 "--num-partitions", str(n), "--name", f"rpi-{i + 1}") for i in range(n)]
+    link_exec = lab("superexec", "--runtime-api", f"127.0.0.1:{port}", "--apps", "serverapp",
+                    "--warm", WARM)
+    nodes = [lab("supernode", "--superlink", f"127.0.0.1:{port}", "--node-config",
+                 f'partition-id={i} num-partitions={n} name="rpi-{i + 1}"', "--name", f"rpi-{i + 1}")
+             for i in range(n)]
     runtime = [node.wait_for(r"READY supernode name=\S+ port=(\d+)", 60)[1] for node in nodes]
-    execs = [lab("superexec.py", "--runtime-api", f"127.0.0.1:{p}", "--name", f"rpi-{i + 1}")
-             for i, p in enumerate(runtime)]
+    execs = [lab("superexec", "--runtime-api", f"127.0.0.1:{p}", "--name", f"rpi-{i + 1}",
+                 "--warm", WARM) for i, p in enumerate(runtime)]
     for warm in (link_exec, *execs):
         warm.wait_for(r"READY superexec", 120)
     cfg = [f"num-partitions={n}", *config]
-    app = lab("run_app.py", "--superlink", f"127.0.0.1:{port}", *[x for c in cfg for x in ("-c", c)])
+    app = lab("run_app", "--superlink", f"127.0.0.1:{port}", "--app", str(CASE / "app"),
+              *[x for c in cfg for x in ("-c", c)])
     return [[node, ex] for node, ex in zip(nodes, execs)], app
 
 

@@ -93,21 +93,20 @@ def test_policy_names_lost_clients_and_respects_the_minimum():
 def test_report_sections_render_curves_and_stragglers():
     pd = pytest.importorskip("pandas")
     pytest.importorskip("matplotlib")
-    import importlib.util
+    from pytest_collab.flower import report as rs  # what testcases/federated/report_sections.py imports
+    from pytest_collab.report.sections import registered_sections
 
-    # By path: every test case has a report_sections.py, and one pytest process sees them all.
-    spec = importlib.util.spec_from_file_location("federated_report_sections", CASE / "report_sections.py")
-    rs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rs)
-
-    base = {"testcase": "federated", "clients": 2, "alpha": None, "rounds": 2}
+    assert {"Federated: metrics per round", "Federated: per-client time per round"} <= \
+        {sec.name for sec in registered_sections()}
+    base = {"test": "t::clients2", "testcase": "renamed", "clients": 2, "alpha": None, "rounds": 2}
     rows = [dict(base, kind="round", round=r, global_accuracy=0.1 + 0.4 * r, global_loss=2.0 - r)
             for r in range(3)]
     rows += [dict(base, kind="client", round=r, client=c, train_time_s=t * r, status="ok")
              for r in (1, 2) for c, t in (("rpi-1", 0.2), ("rpi-2", 0.9))]
     df = pd.DataFrame(rows)
-    assert rs.applies(df, {}) and not rs.applies(df[df.kind == "client"].drop(columns="kind"), {})
+    assert rs.has_rounds(df, {}) and not rs.has_rounds(df[df.kind == "client"].drop(columns="kind"), {})
     curves = rs.learning_curves(df, None, {})
-    assert len(curves[0].axes[0].lines) == 1 and list(curves[0].axes[0].lines[0].get_ydata()) == [0.1, 0.5, 0.9]
+    acc = [ax for ax in curves[0].axes if ax.get_title() == "global_accuracy"][0]
+    assert len(acc.lines) == 1 and list(acc.lines[0].get_ydata()) == [0.1, 0.5, 0.9]
     items = rs.stragglers(df, None, {})
     assert "rpi-2" in items[1]

@@ -6,10 +6,13 @@ on a loaded 2-core machine; ``--fl-full`` (or any other LAN) runs the whole matr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pytest_collab.session import collab_options_of
 
+APP = (Path(__file__).parent / "app").resolve()
 CLIENTS = (2, 4)
 ALPHAS = (None, 0.5)        # None = IID; else Dirichlet(alpha) label skew
 
@@ -47,5 +50,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def fl_options(collab_options) -> dict:
     data = collab_options["fl_data"]
     model = collab_options["fl_model"] or ("resnet18" if data.startswith("cifar10:") else "cnn")
+    app = Path(collab_options["fl_app"]).expanduser().resolve() if collab_options["fl_app"] else APP
     return {"data": data, "model": model, "epochs": collab_options["fl_epochs"],
-            "round_timeout": collab_options["fl_round_timeout"]}
+            "round_timeout": collab_options["fl_round_timeout"], "app": app}

@@ -7,6 +7,11 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("federated", "federated experiment (Flower)")
+    g.addoption("--fl-app", default=None,
+                help="run this Flower app folder (flwr run layout) instead of the shipped one; "
+                     "it keeps its own run config, num-server-rounds comes from --fl-rounds "
+                     "(--fl-data/--fl-model/--fl-epochs and the alpha matrix apply to the "
+                     "shipped app only)")
     g.addoption("--fl-data", default="digits",
                 help="digits (bundled with scikit-learn) or cifar10:/path/to/cifar-10-batches-py "
                      "(default digits)")

@@ -1,4 +1,5 @@
-"""issue 5 on issue 4's lab: ``federated`` end to end on the emulated lab, the test case unchanged.
+"""issue 5 on issue 4's lab: ``federated`` (and the brought Flower app of
+``federated_bring_your_own``) end to end on the emulated lab, the test cases unchanged.
 
 The devices need Flower, scikit-learn and torch here, so this module brings the session's
 lab up again with Flower and scikit-learn added to ``emulation.packages`` (wheels
@@ -41,3 +42,18 @@ def test_federated_two_rpi_clients(fl_lab, tmp_path: Path) -> None:
     assert rounds.loc[rounds["round"] == 2, "global_accuracy"].item() >= 0.8
     metrics = pd.read_parquet(run / "metrics.parquet")
     assert {"server-1", "rpi-1", "rpi-2"} <= set(metrics["device"])
+
+
+def test_brought_flower_app_on_containers(fl_lab, tmp_path: Path) -> None:
+    """The plain upstream-layout sklearn app (no torch) through pytest_collab.flower: the
+    launchers come with the device kit, the app folder through collab.put."""
+    import pandas as pd
+
+    pytest.importorskip("flwr")
+    run = run_experiment("federated_bring_your_own", tmp_path)
+    results = pd.read_parquet(run / "results.parquet")
+    rounds = results[results["kind"] == "round"]
+    assert sorted(rounds["round"]) == [0, 1, 2]
+    assert rounds.loc[rounds["round"] == 2, "server_accuracy"].item() >= 0.8
+    clients = results[results["kind"] == "client"]
+    assert set(clients["client"]) == {"rpi-1", "rpi-2"} and (clients["heavy_modules"] == "").all()

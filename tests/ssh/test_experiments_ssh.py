@@ -99,3 +99,33 @@ def test_federated_over_ssh(ssh_lab, tmp_path: Path) -> None:
     assert set(results.loc[results["kind"] == "client", "client"]) == {"dev1", "dev2"}
     metrics = pd.read_parquet(run / "metrics.parquet")
     assert {"dev0", "dev1", "dev2"} <= set(metrics["device"])
+
+
+def test_brought_flower_app_over_ssh(ssh_lab, tmp_path: Path) -> None:
+    """A foreign Flower app (no framework imports) over SSH: the launchers reach the
+    devices with the device kit, the app folder with collab.put; 2 rounds measured."""
+    pytest.importorskip("flwr")
+    pytest.importorskip("sklearn")
+    profile = ssh_lab.write_profile(tmp_path / "byo.yaml", kinds=("server", "rpi", "rpi"),
+                                    python=sys.executable, workdir=str(tmp_path / "devices"))
+    done = run_pytest(["testcases/federated_bring_your_own", f"--lan={profile}",
+                       f"--collab-out={tmp_path / 'out'}"])
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    import pandas as pd
+
+    run = (tmp_path / "out" / "latest").resolve()
+    results = pd.read_parquet(run / "results.parquet")
+    rounds = results[results["kind"] == "round"]
+    assert sorted(rounds["round"]) == [0, 1, 2] and rounds["server_accuracy"].notna().all()
+    clients = results[results["kind"] == "client"]
+    assert set(clients["client"]) == {"dev1", "dev2"}
+    assert (clients["bytes_sent"] > 0).all() and clients["node_id"].notna().all()
+    # the app went to the server device through collab.put (the run's files), not with
+    # the test case's folder; the launchers are device-kit modules
+    [test] = json.loads((run / "run.json").read_text())["tests"].values()
+    argv = {p["name"]: p["argv"] for p in test["programs"]}
+    archive = argv["flwr-run"][argv["flwr-run"].index("--app-archive") + 1]
+    assert archive.startswith(str(tmp_path / "devices")) and archive.endswith("/files/app.tar.gz")
+    assert argv["superlink"][1:3] == ["-m", "collab_devicekit.flower.superlink"]
+    [status] = results.loc[results["kind"] == "run", "flower_status"]
+    assert "completed" in status

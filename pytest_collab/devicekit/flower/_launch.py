@@ -1,4 +1,4 @@
-"""Shared plumbing of the device programs (superlink.py, supernode.py, clientapp.py, run_app.py).
+"""Shared plumbing of the Flower launchers (superlink, supernode, superexec, run_app).
 
 Flower's processes are console scripts; each device program runs one as its child in
 the same process group (so the metrics wrapper samples and ends the whole tree),
@@ -18,10 +18,31 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import SUPPORTED, SUPPORTED_TEXT
+
 #: Flower's SuperExec polls the Runtime API for tasks every second by default; every
 #: message waits for that poll, so the lab's executors poll faster (loopback, cheap).
 POLL_ENV = "FLWR_SUPEREXEC_TASK_POLL_INTERVAL"
 POLL_S = 0.1
+
+
+def check_flower() -> str:
+    """The installed flwr version; exit with a clear message when it is missing or outside
+    :data:`SUPPORTED` (the launchers patch Flower internals of that range)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    host = socket.gethostname()
+    try:
+        found = version("flwr")
+    except PackageNotFoundError:
+        sys.exit(f"{host}: flwr is not installed for {sys.executable}; install "
+                 f"'{SUPPORTED_TEXT}' in the device's Python environment")
+    parts = tuple(int(x) for x in found.split(".")[:2] if x.isdigit())
+    if not SUPPORTED[0] <= parts < SUPPORTED[1]:
+        sys.exit(f"{host}: flwr {found} is installed for {sys.executable}, but pytest-collab's "
+                 f"Flower launchers support {SUPPORTED_TEXT} only (they replace Flower's task "
+                 f"executor and poll sleeps); install '{SUPPORTED_TEXT}' on the device")
+    return found
 
 
 def flower_bin(name: str) -> str:

@@ -1,0 +1,1 @@
+"""digits-sklearn: federated logistic regression on scikit-learn's digits."""
