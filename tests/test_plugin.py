@@ -30,7 +30,8 @@ def test_help_lists_options_with_defaults(pytester: pytest.Pytester) -> None:
 
 def test_markers_list_devices(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.devices(**kinds, tags=*): run this experiment on devices of the LAN profile*"])
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.devices(**kinds, tags=*): run this experiment on devices of the LAN profile*"])
 
 
 @pytest.mark.parametrize(
