@@ -42,7 +42,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return remote
     outcomes = map_devices(targets(lan, args.target), push, timeout=args.timeout)
     for name, out in outcomes.items():
-        print(f"{name}: {'-> ' + out.value if out.ok else 'FAILED: ' + str(out.error)}")
+        print(f"{name}: {f'-> {out.value}' if out.ok else f'FAILED: {out.error}'}")
     return 0 if all(o.ok for o in outcomes.values()) else 1
 
 
