@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from pytest_collab.lan import facts_hardware, facts_network, facts_system
-from pytest_collab.lan.facts_script import SCRIPT, split_sections
+from pytest_collab.lan.facts_script import SCRIPT, script, split_sections
 
 if TYPE_CHECKING:
     from pytest_collab.lan.profile import Device
@@ -94,7 +94,8 @@ def _collab_facts(s: dict[str, str], facts: dict[str, Any]) -> dict[str, Any]:
 def gather(transport: Any, timeout: float = 30) -> dict[str, Any]:
     """Facts of the device behind ``transport`` (any transport with ``run``)."""
     from pytest_collab.errors import TransportError
-    result = transport.run(SCRIPT, timeout=timeout)
+    python = getattr(getattr(transport, "device", None), "python", None) or "python3"
+    result = transport.run(script(python), timeout=timeout)
     if result.error:
         raise TransportError(transport.device.name, f"fact gathering failed: {result.error}")
     return parse_facts(result.stdout)

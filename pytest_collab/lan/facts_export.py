@@ -37,6 +37,10 @@ def _last(values: Any) -> Any:
     return values[-1] if isinstance(values, list) and values else None
 
 
+def _joined(values: Any) -> str:
+    return ",".join(str(v) for v in values) if isinstance(values, list) else ""
+
+
 ALIASES: dict[str, Callable[["Device"], Any]] = {
     "name": lambda d: d.name,
     "kind": lambda d: d.kind,
@@ -53,7 +57,7 @@ ALIASES: dict[str, Callable[["Device"], Any]] = {
     "disk": _fact("collab_disk_total_gb"),
     "board": _fact("collab_board_model"),
     "jetpack": _fact("collab_jetpack"),
-    "gpu": lambda d: ",".join(str(g) for g in d.facts.get("collab_gpus") or []),
+    "gpu": lambda d: _joined(d.facts.get("collab_gpus")),
     "docker": _fact("collab_docker_version"),
     "python": _fact("ansible_python_version"),
     "temp": _fact("collab_temperature_max_c"),

@@ -14,7 +14,7 @@ MARK = "@@@ "
 # name -> shell; the name is the block the parsers ask for.
 SECTIONS: dict[str, str] = {
     "uname": "uname -s; uname -r; uname -m; uname -n; uname -v",
-    "py": "python3 -c 'import json, platform, socket, ssl, sys; print(json.dumps({"
+    "py": "{python} -c 'import json, platform, socket, ssl, sys; print(json.dumps({"
           "\"fqdn\": socket.getfqdn(), \"executable\": sys.executable, "
           "\"version_info\": list(sys.version_info), \"type\": sys.implementation.name, "
           "\"bits\": platform.architecture()[0], \"has_sslcontext\": hasattr(ssl, \"SSLContext\")}))'"
@@ -78,7 +78,7 @@ SECTIONS: dict[str, str] = {
             "grep '^VxID:' /proc/self/status 2>/dev/null | sed 's/^/status /'; "
             "cut -d' ' -f1 /proc/modules 2>/dev/null | sed 's/^/module /'",
     "docker": "docker --version 2>/dev/null",
-    "python": "python3 --version 2>&1 | grep -i python",
+    "python": "{python} --version 2>&1 | grep -i python",
     "ifaces": "for i in $(ls -U /sys/class/net 2>/dev/null || ls /sys/class/net); do p=/sys/class/net/$i; "
               "[ -d $p ] || continue; "
               "for k in ifindex address mtu operstate type speed flags bridge/bridge_id bridge/stp_state "
@@ -99,7 +99,16 @@ SECTIONS: dict[str, str] = {
                "[ -r $z/temp ] && echo \"$(cat $z/type 2>/dev/null) $(cat $z/temp)\"; done",
     "uptime": "cat /proc/uptime",
 }
-SCRIPT = "; ".join(f"echo '{MARK}{name}'; {{ {cmd}; }} 2>/dev/null" for name, cmd in SECTIONS.items())
+
+
+def script(python: str = "python3") -> str:
+    """The script for a device whose interpreter is ``python`` (its profile's ``python``)."""
+    import shlex
+    return "; ".join(f"echo '{MARK}{name}'; {{ {cmd.replace('{python}', shlex.quote(python))}; }} 2>/dev/null"
+                     for name, cmd in SECTIONS.items())
+
+
+SCRIPT = script()
 
 
 def split_sections(text: str) -> dict[str, str]:
