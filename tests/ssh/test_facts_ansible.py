@@ -128,3 +128,83 @@ def test_volatile_facts_match_within_their_drift(both):
     assert set(their_dt) - set(dt) <= {"tz_dst"} and set(dt) <= set(their_dt)
     assert (dt["tz"], dt["tz_offset"]) == (their_dt["tz"], their_dt["tz_offset"])
     assert abs(int(dt["epoch"]) - int(their_dt["epoch"])) < 300
+
+
+TEMPLATES = ("html_fancy", "csv", "json", "markdown", "sql")
+STABLE_HTML_COLUMNS = "name,fqdn,main_ip,os,kernel,arch,virt,cpu_type,vcpus,ram,prodname,prodserial"
+
+
+@pytest.fixture(scope="module")
+def trees(both, tmp_path_factory):
+    """Ansible's tree and collab's tree of the same host, side by side."""
+    from pytest_collab.lan.profile import Device
+    theirs, ours = both
+    root = tmp_path_factory.mktemp("cmdb")
+    (root / "ansible").mkdir()
+    (root / "ansible" / "dev0").write_text(json.dumps(theirs))
+    facts_export.write_tree([Device(name="dev0", kind="rpi", facts=ours)], root / "collab")
+    return root / "ansible", root / "collab"
+
+
+def _cmdb(tools: AnsibleTools, template: str, tree, *options: str) -> str:
+    proc = tools.run("ansible-cmdb", "-t", template, *options, str(tree))
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stdout
+
+
+def _overview(page: str) -> list[str]:
+    """The cells of html_fancy's host overview table, whitespace collapsed."""
+    import re
+    body = page[page.index("<tbody>"):page.index("</tbody>")]
+    return [" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in re.findall(r"<td>(.*?)</td>", body, re.S)]
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_ansible_cmdb_renders_collab_tree(trees, ansible_tools, template, both):
+    _, ours = both
+    out = _cmdb(ansible_tools, template, trees[1])
+    name, ip = "dev0", ours["ansible_default_ipv4"]["address"]
+    os_name = f"{ours['ansible_distribution']} {ours['ansible_distribution_version']}"
+    if template == "csv":
+        row = next(csv.DictReader(io.StringIO(out)))
+        for column in ("Name", "OS", "IP", "Mem", "CPUs", "Arch"):
+            assert row[column] and "Unk" not in row[column] and row[column] not in ("0", "0g"), (column, row)
+        assert row["OS"] == os_name and row["IP"] == ip and row["CPUs"] == str(ours["ansible_processor_count"])
+    elif template == "json":
+        data = json.loads(out)
+        host = data[0] if isinstance(data, list) else data["dev0"]
+        assert host["ansible_facts"]["ansible_memtotal_mb"] == ours["ansible_memtotal_mb"]
+    elif template == "sql":
+        import sqlite3
+        db = sqlite3.connect(":memory:")
+        db.executescript(out)
+        row = db.execute("select name, os_name, os_version, main_ip, ram, vcpus, arch_hardware, "
+                         "arch_userspace from hosts").fetchone()
+        assert all(v not in (None, "", 0) for v in row), row
+        assert row[:4] == (name, ours["ansible_distribution"], ours["ansible_distribution_version"], ip)
+    else:
+        for value in (name, os_name if template == "html_fancy" else ours["ansible_distribution_version"], ip,
+                      str(ours["ansible_memtotal_mb"]), ours["ansible_architecture"]):
+            assert value in out, (template, value)
+
+
+def test_ansible_cmdb_same_view_of_both_trees(trees, ansible_tools):
+    """Stable columns read the same from Ansible's tree and from collab's."""
+    theirs, ours = (_overview(_cmdb(ansible_tools, "html_fancy", t, "--columns", STABLE_HTML_COLUMNS))
+                    for t in trees)
+    assert theirs == ours and len(ours) == len(STABLE_HTML_COLUMNS.split(","))
+    assert all(cell for cell in ours), ours
+    a, c = (list(csv.reader(io.StringIO(_cmdb(ansible_tools, "csv", t, "--columns",
+                                               "name,os,ip,arch,mem,cpus,virt")))) for t in trees)
+    assert a == c and a[0] == ["Name", "OS", "IP", "Arch", "Mem", "CPUs", "Virt"]
+
+
+def test_ansible_cmdb_columns_and_exclude_cols(trees, ansible_tools, both):
+    _, ours = both
+    page = _cmdb(ansible_tools, "html_fancy", trees[1], "--columns", "name,os,main_ip,ram,vcpus,arch",
+                 "--exclude-cols", "ram")
+    cells = _overview(page)
+    assert cells[0] == "dev0" and len(cells) == 5 and all(cells)
+    assert ours["ansible_default_ipv4"]["address"] in cells and str(ours["ansible_processor_vcpus"]) in cells
+    full = _overview(_cmdb(ansible_tools, "html_fancy", trees[1], "--exclude-cols", "dtap,comment,ext_id"))
+    assert "dev0" in full and ours["ansible_date_time"]["iso8601"] in full    # the Timestamp column
