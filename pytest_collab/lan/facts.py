@@ -101,9 +101,9 @@ def gather(transport: Any, timeout: float = 30) -> dict[str, Any]:
     return parse_facts(result.stdout)
 
 
-def gather_local(timeout: float = 30) -> dict[str, Any]:
+def gather_local(timeout: float = 30, python: str = "python3") -> dict[str, Any]:
     """Facts of this machine (the controller), with the same script."""
-    proc = subprocess.run(["sh", "-c", SCRIPT], capture_output=True, text=True,
+    proc = subprocess.run(["sh", "-c", script(python)], capture_output=True, text=True,
                           timeout=timeout)
     return parse_facts(proc.stdout)
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from services import missing
 
 
@@ -41,8 +40,8 @@ class AnsibleTools:
         return json.loads(self.run("ansible-inventory", "-i", str(path), "--list").stdout)
 
 
-@pytest.fixture(scope="session")
-def ansible_tools() -> AnsibleTools:
+@pytest.fixture(name="ansible_tools", scope="session")
+def ansible_tools_fixture() -> AnsibleTools:
     bindir = Path(sys.executable).parent
     for tool in ("ansible", "ansible-inventory", "ansible-cmdb"):
         if not (bindir / tool).exists():

@@ -13,7 +13,7 @@ import pytest
 from pytest_collab.lan import facts, facts_export
 from pytest_collab.transport.ssh import connect
 
-from .ansible_tools import AnsibleTools, ansible_tools  # noqa: F401  (fixture)
+from .ansible_tools import AnsibleTools, ansible_tools_fixture  # noqa: F401  (the fixture)
 
 # facts that must be equal, value for value
 EXACT = ("architecture", "userspace_architecture", "userspace_bits", "system", "kernel", "kernel_version",
