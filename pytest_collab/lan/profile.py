@@ -111,6 +111,8 @@ class Device:
     facts: dict[str, object] = field(default_factory=dict)      # Ansible-named, `collab facts`
     facts_time: str | None = None
     link: dict[str, float] = field(default_factory=dict)         # emulated uplink shaping
+    groups: tuple[str, ...] = ()        # Ansible inventory groups naming it (round trip)
+    vars: dict[str, Any] = field(default_factory=dict)           # its own Ansible variables
 
     def matches(self, want: str) -> bool:
         """A marker's ``want`` is either a kind or a tag."""
@@ -118,8 +120,9 @@ class Device:
 
     def to_dict(self) -> dict[str, Any]:
         data = _non_default(self, always=("name", "kind", "address", "transport", "runtime"))
-        if "tags" in data:
-            data["tags"] = list(self.tags)
+        for name in ("tags", "groups"):
+            if name in data:
+                data[name] = list(data[name])
         if self.ssh is not None:
             data["ssh"] = self.ssh.to_dict()
         return data
@@ -139,8 +142,9 @@ def _device(fields: dict[str, Any]) -> Device:
     fields = dict(fields)
     if "ssh" in fields:
         fields["ssh"] = SSHConfig(**fields["ssh"])
-    if "tags" in fields:
-        fields["tags"] = tuple(fields["tags"])
+    for name in ("tags", "groups"):
+        if name in fields:
+            fields[name] = tuple(fields[name])
     return Device(**fields)
 
 
@@ -167,6 +171,7 @@ class LAN:
     kinds: dict[str, dict] = field(default_factory=dict)
     description: str = ""
     emulation: dict[str, Any] = field(default_factory=dict)   # emulated lab settings (emulated.py)
+    groups: dict[str, dict] = field(default_factory=dict)     # Ansible group tree (lan/inventory.py)
 
     def device(self, name: str) -> Device:
         """The device called ``name``; the error lists the names there are."""
@@ -188,6 +193,8 @@ class LAN:
         data["devices"] = [d.to_dict() for d in self.devices]
         if self.emulation:
             data["emulation"] = self.emulation
+        if self.groups:
+            data["groups"] = self.groups
         return data
 
     @classmethod
@@ -198,7 +205,8 @@ class LAN:
         controller = Controller(**doc["controller"]) if doc["controller"] else Controller()
         return cls(name=doc["name"], path=path, controller=controller,
                    devices=[_device(d) for d in doc["devices"]],
-                   kinds=doc["kinds"], description=doc["description"], emulation=doc["emulation"])
+                   kinds=doc["kinds"], description=doc["description"], emulation=doc["emulation"],
+                   groups=doc["groups"])
 
 
 def resolve_profile_path(name_or_path: str, rootdir: Path) -> Path:

@@ -30,13 +30,14 @@ SECRET_KEYS = frozenset({"password", "passphrase", "key_text", "private_key"})
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")
 
-TOP_KEYS = ("name", "description", "controller", "kinds", "defaults", "devices", "emulation")
+TOP_KEYS = ("name", "description", "controller", "kinds", "defaults", "devices", "emulation", "groups")
 CONTROLLER_KEYS = ("name", "address", "facts")
 KIND_KEYS = ("description", "resources")
 SSH_KEYS = ("user", "port", "key", "key_env", "agent", "host_key_policy",
             "known_hosts", "connect_timeout")
 DEVICE_KEYS = ("name", "kind", "address", "transport", "runtime", "arch", "os", "mac",
-               "tags", "resources", "ssh", "python", "workdir", "facts", "facts_time", "link")
+               "tags", "resources", "ssh", "python", "workdir", "facts", "facts_time", "link",
+               "groups", "vars")   # groups/vars: Ansible inventory round trip (lan/inventory.py)
 # Link shaping of an emulated device's uplink (docs/emulated.md); all optional numbers.
 LINK_KEYS = ("rate_mbit", "delay_ms", "jitter_ms", "loss_pct")
 # What one device may inherit: identity (name, address, mac, facts) stays per device.
@@ -240,8 +241,10 @@ def check_fields(data: dict, key: str, schema: Schema) -> dict:
             out[name] = schema.choice(value, sub, TRANSPORTS)
         elif name == "runtime":
             out[name] = schema.choice(value, sub, RUNTIMES)
-        elif name == "tags":
+        elif name in ("tags", "groups"):
             out[name] = schema.names(value, sub)
+        elif name == "vars":
+            out[name] = schema.mapping(value, sub)
         elif name == "resources":
             out[name] = schema.numbers(value, sub)
         elif name == "link":
@@ -337,6 +340,22 @@ def check_kinds(raw: Any, schema: Schema) -> dict[str, dict]:
     return kinds
 
 
+def check_groups(raw: Any, schema: Schema) -> dict[str, dict]:
+    """``groups: {edge: {children: [rpi], vars: {...}}}``: the Ansible group tree kept for export."""
+    groups: dict[str, dict] = {}
+    for name, value in schema.mapping(raw, "groups").items():
+        key = join("groups", str(name))
+        data = schema.mapping(value, key)
+        schema.keys(data, key, ("children", "vars"))
+        entry: dict[str, Any] = {}
+        if data.get("children"):
+            entry["children"] = list(schema.names(data["children"], join(key, "children")))
+        if data.get("vars"):
+            entry["vars"] = schema.mapping(data["vars"], join(key, "vars"))
+        groups[schema.name(name, key)] = entry
+    return groups
+
+
 def check_document(data: Any, path: Path | str, stem: str | None = None) -> dict:
     """Validate a whole profile; returns ``name``, ``description``, ``controller``,
     ``kinds`` and ``devices`` (a list of normalized device dicts)."""
@@ -377,5 +396,6 @@ def check_document(data: Any, path: Path | str, stem: str | None = None) -> dict
         first_at[device["name"]] = key
         devices.append(device)
     emulation = schema.mapping(data.get("emulation"), "emulation")
-    return {"name": name, "description": description, "kinds": kinds, "emulation": emulation,
+    groups = check_groups(data.get("groups"), schema)
+    return {"name": name, "groups": groups, "description": description, "kinds": kinds, "emulation": emulation,
             "controller": check_controller(data.get("controller"), schema), "devices": devices}

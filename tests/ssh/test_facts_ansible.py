@@ -208,3 +208,20 @@ def test_ansible_cmdb_columns_and_exclude_cols(trees, ansible_tools, both):
     assert ours["ansible_default_ipv4"]["address"] in cells and str(ours["ansible_processor_vcpus"]) in cells
     full = _overview(_cmdb(ansible_tools, "html_fancy", trees[1], "--exclude-cols", "dtap,comment,ext_id"))
     assert "dev0" in full and ours["ansible_date_time"]["iso8601"] in full    # the Timestamp column
+
+
+def test_collab_facts_tree_cli_then_ansible_cmdb(ssh_lab, ansible_tools, tmp_path, monkeypatch, capsys):
+    """`collab facts LAB --tree DIR` over the loopback lab; ansible-cmdb reads every host.
+    A device that can not be reached gets Ansible's 'unreachable' file and the command fails."""
+    from pytest_collab.cli import main
+    monkeypatch.chdir(tmp_path)
+    profile = ssh_lab.write_profile(tmp_path / "network_profiles" / "lab.yaml")
+    profile.write_text(profile.read_text().replace("127.0.1.11", "127.0.1.14"))   # nobody listens there
+    assert main(["facts", "lab", "--tree", "tree", "--timeout", "10"]) == 1
+    assert capsys.readouterr().out == ""                  # --tree alone prints no table
+    assert sorted(p.name for p in (tmp_path / "tree").iterdir()) == ["dev0", "dev1", "dev2"]
+    doc = json.loads((tmp_path / "tree" / "dev2").read_text())
+    assert doc["unreachable"] is True and doc["msg"] and "ansible_facts" not in doc
+    rows = list(csv.DictReader(io.StringIO(_cmdb(ansible_tools, "csv", tmp_path / "tree"))))
+    assert sorted(r["Name"] for r in rows) == ["dev0", "dev1"]
+    assert all(r["OS"].strip() and r["IP"] and r["Mem"] != "0g" and r["CPUs"] != "0" for r in rows)
