@@ -35,6 +35,20 @@ SECRET_VARS = frozenset({"ansible_password", "ansible_ssh_pass", "ansible_become
 CONNECTIONS = (None, "local", "ssh", "paramiko", "smart")
 
 
+def is_secret(name: str, value: Any) -> bool:
+    """Ansible's password variables, and anything the profile schema refuses as a secret."""
+    from pytest_collab.lan.schema import SECRET_KEYS
+    if name in SECRET_VARS or name.lower() in SECRET_KEYS:
+        return True
+    if isinstance(value, str):
+        return "-----BEGIN" in value
+    if isinstance(value, dict):
+        return any(is_secret(str(k), v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(is_secret("", v) for v in value)
+    return False
+
+
 @dataclass
 class Group:
     name: str
@@ -205,7 +219,7 @@ def to_devices(inv: Inventory, defaults: dict[str, Any] | None = None) -> list["
             raise ProfileError(inv.source, "", f"host {host!r} can not be a device name (letters, digits, "
                                                "'.', '_', '-'); rename it in the inventory")
         variables = inv.host_vars(host)
-        for name in sorted(set(variables) & SECRET_VARS):
+        for name in sorted(k for k, v in variables.items() if is_secret(k, v)):
             inv.problems.append(f"host {host}: variable {name!r} not imported: a secret; profiles hold none "
                                 "(use ssh keys or the agent)")
         if variables.get("ansible_connection") not in CONNECTIONS:
@@ -217,7 +231,7 @@ def to_devices(inv: Inventory, defaults: dict[str, Any] | None = None) -> list["
             fields["ssh"] = SSHConfig(**fields["ssh"])
         groups = tuple(inv.direct_groups(host))       # ("ungrouped",) for a host in no group
         devices.append(Device(**fields, groups=groups,
-                              vars={k: v for k, v in own.items() if k not in SECRET_VARS}))
+                              vars={k: v for k, v in own.items() if not is_secret(k, v)}))
     return devices
 
 
@@ -230,7 +244,7 @@ def group_tree(inv: Inventory) -> dict[str, dict[str, Any]]:
         entry: dict[str, Any] = {}
         if group.children and name != "all":
             entry["children"] = list(group.children)
-        variables = {k: v for k, v in group.vars.items() if k not in SECRET_VARS}
+        variables = {k: v for k, v in group.vars.items() if not is_secret(k, v)}
         if variables:
             entry["vars"] = variables
         out[name] = entry

@@ -112,3 +112,16 @@ def test_unknown_column_suggests():
         facts_export.export(_devices(), "csv", columns=["name", "memm"])
     with pytest.raises(CollabError, match="format"):
         facts_export.export(_devices(), "xml")
+
+
+def test_secret_looking_variables_never_reach_the_profile(tmp_path):
+    from pytest_collab.lan.profile import LAN, Controller, load_profile, save_profile
+    inv = inventory.parse_ini("[g]\nh1 password=x db=\"{'password':'y'}\" ok=1\n[g:vars]\nansible_become_pass=z\n"
+                              "cert='-----BEGIN OPENSSH PRIVATE KEY-----'\n", "hosts.ini")
+    lan = LAN(name="lab", path=None, controller=Controller(), devices=inventory.to_devices(inv))
+    inventory.merge_groups(lan, inv)
+    assert lan.devices[0].vars == {"ok": 1} and "vars" not in lan.groups["g"]
+    notes = "\n".join(inv.problems)
+    assert all(f"'{name}'" in notes for name in ("password", "db", "ansible_become_pass", "cert"))
+    save_profile(lan, tmp_path / "lab.yaml")
+    assert load_profile(str(tmp_path / "lab.yaml"), tmp_path).devices[0].vars == {"ok": 1}
