@@ -347,12 +347,10 @@ def check_groups(raw: Any, schema: Schema) -> dict[str, dict]:
         key = join("groups", str(name))
         data = schema.mapping(value, key)
         schema.keys(data, key, ("children", "vars"))
-        entry: dict[str, Any] = {}
-        if data.get("children"):
-            entry["children"] = list(schema.names(data["children"], join(key, "children")))
-        if data.get("vars"):
-            entry["vars"] = schema.mapping(data["vars"], join(key, "vars"))
-        groups[schema.name(name, key)] = entry
+        children, variables = data.get("children"), data.get("vars")
+        groups[schema.name(name, key)] = {k: v for k, v in (
+            ("children", list(schema.names(children, join(key, "children"))) if children else None),
+            ("vars", schema.mapping(variables, join(key, "vars")) if variables else None)) if v is not None}
     return groups
 
 
