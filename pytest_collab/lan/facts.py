@@ -14,7 +14,7 @@ import subprocess
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from pytest_collab.lan import facts_hardware, facts_network, facts_system
+from pytest_collab.lan import facts_hardware, facts_host, facts_network, facts_system
 from pytest_collab.lan.facts_script import SCRIPT, script, split_sections
 
 if TYPE_CHECKING:
@@ -56,6 +56,8 @@ def parse_facts(output: str) -> dict[str, Any]:
     facts.update(facts_network.parse_network(s.get("ifaces", ""), s.get("addr_primary", ""),
                                              s.get("addr_secondary", ""), s.get("route4", ""),
                                              s.get("route6", "")))
+    facts.update(facts_host.parse_host(s, facts_system.py_info(s.get("py", ""))))
+    facts.update(facts_network.parse_local_routes(s.get("local_routes", "")))
     uptime = s.get("uptime", "").split()
     if uptime:
         facts["uptime_seconds"] = int(float(uptime[0]))

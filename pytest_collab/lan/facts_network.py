@@ -32,6 +32,18 @@ def parse_route(text: str, family: str) -> dict[str, str]:
     return out
 
 
+def parse_local_routes(text: str) -> dict[str, Any]:
+    """locally_reachable_ips: the ``local`` routes of the local table (scope host ranges too)."""
+    out: dict[str, list[str]] = {"ipv4": [], "ipv6": []}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) > 1 and words[0] == "local":
+            family = out["ipv6" if ":" in words[1] else "ipv4"]
+            if words[1] not in family:
+                family.append(words[1])
+    return {"locally_reachable_ips": out} if text.strip() else {}
+
+
 def _sysfs(ifaces: str) -> dict[str, dict[str, str]]:
     raw: dict[str, dict[str, str]] = {}
     for line in ifaces.splitlines():

@@ -17,7 +17,8 @@ SECTIONS: dict[str, str] = {
     "py": "{python} -c 'import json, platform, socket, ssl, sys; print(json.dumps({"
           "\"fqdn\": socket.getfqdn(), \"executable\": sys.executable, "
           "\"version_info\": list(sys.version_info), \"type\": sys.implementation.name, "
-          "\"bits\": platform.architecture()[0], \"has_sslcontext\": hasattr(ssl, \"SSLContext\")}))'"
+          "\"bits\": platform.architecture()[0], \"has_sslcontext\": hasattr(ssl, \"SSLContext\"), "
+          "\"loadavg\": list(__import__(\"os\").getloadavg())}))'"
           " 2>/dev/null",
     "hostname_f": "hostname -f 2>/dev/null || hostname",
     "long_bit": "getconf LONG_BIT 2>/dev/null",
@@ -92,8 +93,17 @@ SECTIONS: dict[str, str] = {
               "done",
     "addr_primary": "ip -o addr show primary 2>/dev/null || ip -o addr show 2>/dev/null",
     "addr_secondary": "ip -o addr show secondary 2>/dev/null",
+    "local_routes": "ip -4 route show table local; ip -6 route show table local",
     "route4": "ip -4 route get 8.8.8.8 2>/dev/null",
     "route6": "ip -6 route get 2404:6800:400a:800::1012 2>/dev/null",
+    "resolv": "cat /etc/resolv.conf",
+    "user": "u=$(id -un); echo \"$u $(id -ru) $(id -u) $(id -rg)\"; getent passwd \"$u\" || grep \"^$u:\" /etc/passwd",
+    "cmdline": "cat /proc/cmdline",
+    "loadavg": "cat /proc/loadavg",
+    "fips": "cat /proc/sys/crypto/fips_enabled",
+    "apparmor": "[ -e /sys/kernel/security/apparmor ] && echo yes || echo no",
+    "ssh_keys": "for f in /etc/ssh/ssh_host_*_key.pub /etc/openssh/ssh_host_*_key.pub /etc/ssh_host_*_key.pub; do "
+                "[ -r \"$f\" ] && echo \"$f $(cat \"$f\")\"; done",
     "date": "LC_ALL=C date '+%Y %m %A %w %W %d %H %M %S %s %N %Z %z'",
     "thermal": "for z in /sys/class/thermal/thermal_zone*; do "
                "[ -r $z/temp ] && echo \"$(cat $z/type 2>/dev/null) $(cat $z/temp)\"; done",

@@ -47,7 +47,7 @@ def parse_platform(uname: str, py: str, long_bit: str, hostname_f: str, machine_
     facts: dict[str, Any] = {"system": system, "kernel": kernel, "kernel_version": kernel_version,
                              "machine": machine, "nodename": node, "hostname": node.split(".")[0],
                              "architecture": "i386" if re.search(r"i([3456]86|86pc)", machine) else machine}
-    info = _json(py)
+    info = py_info(py)
     fqdn = info.get("fqdn") or hostname_f.strip() or node
     facts["fqdn"] = fqdn
     facts["domain"] = ".".join(fqdn.split(".")[1:])
@@ -71,7 +71,8 @@ def parse_platform(uname: str, py: str, long_bit: str, hostname_f: str, machine_
     return facts
 
 
-def _json(text: str) -> dict[str, Any]:
+def py_info(text: str) -> dict[str, Any]:
+    """The device interpreter's JSON line (fqdn, version, bits, load); {} without python3."""
     try:
         value = json.loads(text) if text.strip() else {}
     except ValueError:

@@ -196,3 +196,21 @@ def test_distribution_facts_are_ansibles(monkeypatch, tmp_path, os_release, debi
     want = ansible_distribution(monkeypatch, tmp_path)
     got = facts_system.parse_distribution(os_release, debian_version, {})
     assert got == want
+
+
+def test_host_surroundings_parse_as_ansible_does():
+    from pytest_collab.lan import facts_host
+    got = facts_host.parse_host({
+        "resolv": "# c\nnameserver 10.0.0.1\nnameserver 10.0.0.2\nsearch lab example\noptions ndots:2 rotate\n",
+        "user": "pi 1000 1000 1000\npi:x:1000:1000:Pi,,,:/home/pi:/bin/bash",
+        "cmdline": "console=ttyS0 console=tty1 root=/dev/mmcblk0p2 quiet",
+        "loadavg": "0.52 0.58 0.59 1/123 4567", "fips": "0", "apparmor": "no",
+        "ssh_keys": "/etc/ssh/ssh_host_ed25519_key.pub ssh-ed25519 AAAAC3Nz root@rpi\n"
+                    "/etc/ssh_host_ed25519_key.pub ssh-ed25519 OTHER root@rpi"}, {})
+    assert got["dns"] == {"nameservers": ["10.0.0.1", "10.0.0.2"], "search": ["lab", "example"],
+                          "options": {"ndots": "2", "rotate": True}}
+    assert (got["user_id"], got["user_uid"], got["user_dir"], got["user_gecos"]) == ("pi", 1000, "/home/pi", "Pi,,,")
+    assert got["cmdline"]["console"] == "tty1" and got["proc_cmdline"]["console"] == ["ttyS0", "tty1"]
+    assert got["cmdline"]["quiet"] is True and got["loadavg"] == {"1m": 0.52, "5m": 0.58, "15m": 0.59}
+    assert got["fips"] is False and got["apparmor"] == {"status": "disabled"}
+    assert got["ssh_host_key_ed25519_public"] == "AAAAC3Nz"        # /etc/ssh first, as Ansible
