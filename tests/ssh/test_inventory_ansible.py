@@ -272,3 +272,21 @@ def test_yaml_warnings_and_refusals(tmp_path):
     path.write_text("plugin: aws_ec2\n")
     with pytest.raises(ProfileError, match="Plugin configuration"):
         inventory.load(path)
+
+
+def test_cli_import_save_load_export_round_trip(source, ansible_tools: AnsibleTools, tmp_path, monkeypatch):
+    """Through the commands and the profile file: import, save, load, export (INI and YAML)."""
+    from pytest_collab.cli import main
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "network_profiles").mkdir()
+    (tmp_path / "network_profiles" / "lab.yaml").write_text(
+        "name: lab\ndevices:\n  - {name: ctl, kind: controller}\n")
+    assert main(["lan", "import", "lab", str(source)]) == 0
+    original = _normal(ansible_tools.inventory_list(source))
+    for out in ("back.ini", "back.yml"):
+        assert main(["lan", "export", "lab", "-o", out]) == 0
+        again = _normal(ansible_tools.inventory_list(tmp_path / out))
+        again["_meta"]["hostvars"].pop("ctl", None)
+        again.pop("controller")                           # the profile's own device, not imported
+        again["all"]["children"].remove("controller")
+        assert again == original, (tmp_path / out).read_text()
