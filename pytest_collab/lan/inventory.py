@@ -18,7 +18,6 @@ what is not imported (secrets) lands in ``Inventory.problems``.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,7 +107,7 @@ class Inventory:
 
     def ancestors(self, group: str) -> list[str]:
         out: list[str] = []
-        todo = [p for p in self.parents(group) if p != "all" or group != "all"]
+        todo = list(self.parents(group))
         while todo:
             name = todo.pop(0)
             if name not in out:
@@ -178,10 +177,21 @@ def load(path: Path) -> Inventory:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(path, "", f"can not read the inventory: {exc}") from None
-    is_yaml = path.suffix in (".yaml", ".yml", ".json") or (
-        path.suffix not in (".ini", ".cfg") and re.match(r"^\s*(---|[\w.-]+\s*:\s*$)", text, re.M) is not None
-        and not re.match(r"^\s*\[", text, re.M))
-    return parse_yaml(text, str(path)) if is_yaml else parse_ini(text, str(path))
+    if path.suffix in (".yaml", ".yml", ".json"):
+        return parse_yaml(text, str(path))
+    if path.suffix in (".ini", ".cfg"):
+        return parse_ini(text, str(path))
+    return parse_yaml(text, str(path)) if _looks_like_yaml(text) else parse_ini(text, str(path))
+
+
+def _looks_like_yaml(text: str) -> bool:
+    """No suffix to go by (``hosts``): YAML when it reads as a mapping of group bodies."""
+    import yaml
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return isinstance(data, dict) and all(isinstance(v, (dict, type(None))) for v in data.values())
 
 
 def device_fields(host: str, variables: dict[str, Any], kind: str, tags: list[str],

@@ -125,3 +125,13 @@ def test_secret_looking_variables_never_reach_the_profile(tmp_path):
     assert all(f"'{name}'" in notes for name in ("password", "db", "ansible_become_pass", "cert"))
     save_profile(lan, tmp_path / "lab.yaml")
     assert load_profile(str(tmp_path / "lab.yaml"), tmp_path).devices[0].vars == {"ok": 1}
+
+
+def test_format_told_by_suffix_else_by_content(tmp_path):
+    hosts = tmp_path / "hosts"                      # Ansible's usual name, no suffix
+    hosts.write_text("[g]\nh1 a=1\n")
+    assert inventory.load(hosts).hosts == {"h1": {"a": 1}}
+    hosts.write_text("all:\n  hosts:\n    h1: {a: 1}\n")
+    assert inventory.load(hosts).hosts == {"h1": {"a": 1}}
+    hosts.write_text("h1\nh2:2222\n")
+    assert inventory.load(hosts).hosts == {"h1": {}, "h2": {"ansible_port": 2222}}
