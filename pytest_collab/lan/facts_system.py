@@ -261,7 +261,7 @@ def parse_virtualization(virt: str, dmi: str, cpuinfo: str, xen: str) -> dict[st
     """virtual/linux.py in its order: containers, openvz, systemd, xen, DMI, cpuinfo,
     kernel modules, /dev/kvm; the first hit sets type and role, every hit adds a tech."""
     lines = [line.partition(" ") for line in virt.splitlines()]
-    seen = {(k, v.strip()) for k, _, v in lines}
+    seen = [(k, v.strip()) for k, _, v in lines]     # in file order: the first hit names the type
     exists = {v for k, v in seen if k == "exists"}
     guest: set[str] = set()
     host: set[str] = set()

@@ -214,3 +214,17 @@ def test_host_surroundings_parse_as_ansible_does():
     assert got["cmdline"]["quiet"] is True and got["loadavg"] == {"1m": 0.52, "5m": 0.58, "15m": 0.59}
     assert got["fips"] is False and got["apparmor"] == {"status": "disabled"}
     assert got["ssh_host_key_ed25519_public"] == "AAAAC3Nz"        # /etc/ssh first, as Ansible
+
+
+@pytest.mark.parametrize("virt, dmi, want", [
+    ("cgroup 0::/docker/0123abcd\nexists /.dockerenv", "", ("docker", "guest", ["container", "docker"], [])),
+    ("cgroup 0::/lxc/c1\ncgroup 1::/docker/ab", "", ("lxc", "guest", ["container", "docker", "lxc"], [])),
+    ("module kvm\nexists /dev/kvm", "", ("kvm", "host", [], ["kvm"])),
+    ("", "sysfs\nproduct_name KVM\nsys_vendor QEMU", ("kvm", "guest", ["kvm"], [])),
+    ("", "sysfs\nproduct_name VMware Virtual Platform\nsys_vendor VMware, Inc.", ("VMware", "guest", ["VMware"], [])),
+    ("", "", ("NA", "NA", [], [])),                                      # a Raspberry Pi
+])
+def test_virtualization_rules(virt, dmi, want):
+    got = facts_system.parse_virtualization(virt, dmi, "", "")
+    assert (got["virtualization_type"], got["virtualization_role"], got["virtualization_tech_guest"],
+            got["virtualization_tech_host"]) == want
