@@ -221,3 +221,20 @@ def test_collab_facts_tree_cli_then_ansible_cmdb(ssh_lab, ansible_tools, tmp_pat
     rows = list(csv.DictReader(io.StringIO(_cmdb(ansible_tools, "csv", tmp_path / "tree"))))
     assert sorted(r["Name"] for r in rows) == ["dev0", "dev1"]
     assert all(r["OS"].strip() and r["IP"] and r["Mem"] != "0g" and r["CPUs"] != "0" for r in rows)
+
+
+def test_ansible_cmdb_renders_captured_boards(ansible_tools, tmp_path):
+    """A Raspberry Pi on Raspbian and a Jetson (captured outputs): every template renders."""
+    from pytest_collab.lan.profile import Device
+
+    from .test_facts_parse import JETSON_OUTPUT, RPI_OUTPUT
+    boards = [Device(name="rpi-01", kind="rpi", facts=facts.parse_facts(RPI_OUTPUT)),
+              Device(name="orin-01", kind="jetson", facts=facts.parse_facts(JETSON_OUTPUT))]
+    facts_export.write_tree(boards, tmp_path)
+    for template in TEMPLATES:
+        assert _cmdb(ansible_tools, template, tmp_path)
+    rows = {r["Name"]: r for r in csv.DictReader(io.StringIO(_cmdb(ansible_tools, "csv", tmp_path)))}
+    assert (rows["rpi-01"]["OS"], rows["rpi-01"]["IP"], rows["rpi-01"]["Mem"], rows["rpi-01"]["CPUs"]) == \
+        ("Debian 11", "192.168.1.21", "4g", "4")
+    assert rows["rpi-01"]["Arch"] == "armv7l/Unk"      # Ansible has no userspace_architecture on Arm either
+    assert (rows["orin-01"]["OS"], rows["orin-01"]["CPUs"]) == ("Ubuntu 20.04", "12")

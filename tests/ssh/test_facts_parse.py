@@ -129,7 +129,10 @@ def test_raspberry_pi_capture():
 
 JETSON_OUTPUT = capture(
     uname="Linux\n5.10.120-tegra\naarch64\norin-01\n#1 SMP PREEMPT", os_release=UBUNTU, nproc="12",
-    cpuinfo=ORIN_CPUINFO, meminfo="MemTotal:       31000000 kB",
+    cpuinfo=ORIN_CPUINFO,
+    meminfo="MemTotal:       31000000 kB\nMemFree:        25000000 kB\nBuffers:           10000 kB\n"
+            "Cached:          2000000 kB\nSwapCached:            0 kB\nSwapTotal:      15500000 kB\n"
+            "SwapFree:       15500000 kB",
     model="NVIDIA Jetson AGX Orin Developer Kit\x00",
     tegra="# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1",
     thermal="CPU-therm 51500\nGPU-therm 49000\nCPU-therm 50000")
