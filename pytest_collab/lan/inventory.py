@@ -18,6 +18,7 @@ what is not imported (secrets) lands in ``Inventory.problems``.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,9 @@ class Inventory:
         self.problems: list[str] = []
 
     def group(self, name: str) -> Group:
+        if name not in self.groups and not re.match(r"^[^\d\W]\w*$", name):   # Ansible's rule
+            self.problems.append(f"{self.source}: group name {name!r} has characters Ansible calls invalid "
+                                 "in group names (it warns and keeps the name; so does collab)")
         return self.groups.setdefault(name, Group(name))
 
     def add_host(self, name: str, group: str, variables: dict[str, Any], port: int | None = None) -> None:
@@ -228,6 +232,10 @@ def to_devices(inv: Inventory, defaults: dict[str, Any] | None = None) -> list["
         if not NAME_RE.match(host):
             raise ProfileError(inv.source, "", f"host {host!r} can not be a device name (letters, digits, "
                                                "'.', '_', '-'); rename it in the inventory")
+        bad = [g for g in inv.groups_of(host) if not NAME_RE.match(g)]
+        if bad:
+            raise ProfileError(inv.source, "", f"group {bad[0]!r} of host {host!r} can not be a kind or tag "
+                                               "(letters, digits, '.', '_', '-'); rename it in the inventory")
         variables = inv.host_vars(host)
         for name in sorted(k for k, v in variables.items() if is_secret(k, v)):
             inv.problems.append(f"host {host}: variable {name!r} not imported: a secret; profiles hold none "

@@ -135,3 +135,11 @@ def test_format_told_by_suffix_else_by_content(tmp_path):
     assert inventory.load(hosts).hosts == {"h1": {"a": 1}}
     hosts.write_text("h1\nh2:2222\n")
     assert inventory.load(hosts).hosts == {"h1": {}, "h2": {"ansible_port": 2222}}
+
+
+def test_group_names_ansible_warns_about_and_names_a_profile_can_not_hold(tmp_path):
+    inv = inventory.parse_ini("[edge-boards]\nh1\n", "hosts.ini")
+    assert any("'edge-boards'" in p and "invalid" in p for p in inv.problems)
+    assert inventory.to_devices(inv)[0].kind == "edge-boards"
+    with pytest.raises(CollabError, match="group 'caméra' of host 'h1'"):
+        inventory.to_devices(inventory.parse_ini("[caméra]\nh1\n", "hosts.ini"))
