@@ -183,6 +183,12 @@ def parse_ini(text: str, source: str = "<ini>") -> Inventory:
             raise fail(source, decl["line"], f"Section [{name}:vars] not valid for undefined group {name!r}")
         raise fail(source, decl["line"], f"Section [{decl['parents'][-1]}:children] includes undefined "
                                          f"group {name!r}")
+    return _checked(inv)
+
+
+def _checked(inv: Inventory) -> Inventory:
+    for name in sorted(set(inv.hosts) & set(inv.groups)):
+        inv.problems.append(f"{inv.source}: found both group and host with same name: {name} (Ansible warns too)")
     return inv
 
 
@@ -212,7 +218,7 @@ def parse_yaml(text: str, source: str = "<yaml>") -> Inventory:
     inv = Inventory(source)
     for name, body in data.items():
         _yaml_group(inv, str(name), body, str(name))
-    return inv
+    return _checked(inv)
 
 
 def _yaml_group(inv: Inventory, name: str, body: Any, where: str) -> str | None:

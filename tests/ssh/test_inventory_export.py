@@ -143,3 +143,5 @@ def test_group_names_ansible_warns_about_and_names_a_profile_can_not_hold(tmp_pa
     assert inventory.to_devices(inv)[0].kind == "edge-boards"
     with pytest.raises(CollabError, match="group 'caméra' of host 'h1'"):
         inventory.to_devices(inventory.parse_ini("[caméra]\nh1\n", "hosts.ini"))
+    inv = inventory.parse_ini("[web]\nweb\n", "hosts.ini")
+    assert any("both group and host with same name: web" in p for p in inv.problems)
