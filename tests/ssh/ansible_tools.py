@@ -26,6 +26,8 @@ class AnsibleTools:
         return {**os.environ, "PATH": f"{self.bindir}{os.pathsep}{os.environ.get('PATH', '')}",
                 "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_LOCALHOST_WARNING": "False",
                 "ANSIBLE_DEPRECATION_WARNINGS": "False", "ANSIBLE_NOCOLOR": "1",
+                # no lingering ControlPersist masters, nothing added to ~/.ssh/known_hosts
+                "ANSIBLE_SSH_ARGS": "-o ControlMaster=no -o UserKnownHostsFile=/dev/null",
                 "ANSIBLE_LOCAL_TEMP": str(Path(os.environ.get("TMPDIR", "/tmp")) / "collab-ansible-tmp")}
 
     def run(self, tool: str, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
