@@ -124,7 +124,7 @@ def parse_mounts(mtab: str, statvfs: str, findmnt: str, lsblk: str, udev: str) -
         mount, *numbers = line.split()
         if len(numbers) == 7 and all(n.isdigit() for n in numbers):
             sizes[mount] = [int(n) for n in numbers]
-    mounts = []
+    mounts: dict[str, dict[str, Any]] = {}      # by mount point: a later entry wins, as in Ansible
     for line in mtab.splitlines():
         fields = [_unescape(f) for f in line.split()]
         if len(fields) < 6:
@@ -142,8 +142,8 @@ def parse_mounts(mtab: str, statvfs: str, findmnt: str, lsblk: str, udev: str) -
                         block_total=blocks, block_available=bavail, block_used=blocks - bavail,
                         inode_total=files, inode_available=ffree, inode_used=files - ffree)
         info["uuid"] = uuids.get(device) or udev_uuids.get(device) or "N/A"
-        mounts.append(info)
-    return {"mounts": mounts}
+        mounts[mount] = info
+    return {"mounts": list(mounts.values())}
 
 
 def bytes_to_human(size: float) -> str:
