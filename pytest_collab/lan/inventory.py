@@ -10,9 +10,9 @@ file): ``collab_kind`` if the host has it, else the host's group that comes last
 precedence order (the deepest, most specific group, whose variables win); tags are the
 host's other groups in the same order, then ``collab_tags``.
 
-The profile keeps what a round trip needs: the group tree and group variables
-(``LAN.groups``), each device's direct groups and own variables (``Device.groups``,
-``Device.vars``); connection variables become profile fields. Parsing lives in
+The profile keeps what a round trip needs: the group tree, group variables and member
+order (``LAN.groups``), each device's direct groups and own variables (``Device.groups``,
+``Device.vars``, which decide membership); connection variables become profile fields. Parsing lives in
 ``inventory_parse``, writing in ``inventory_write``. Nothing is dropped silently:
 what is not imported (secrets) lands in ``Inventory.problems``.
 """
@@ -260,6 +260,8 @@ def group_tree(inv: Inventory) -> dict[str, dict[str, Any]]:
         if name == "ungrouped":
             continue
         entry: dict[str, Any] = {}
+        if group.hosts and name != "all":
+            entry["hosts"] = list(group.hosts)          # member order only; devices' groups say who
         if group.children and name != "all":
             entry["children"] = list(group.children)
         variables = {k: v for k, v in group.vars.items() if not is_secret(k, v)}
@@ -273,9 +275,10 @@ def merge_groups(lan: "LAN", inv: Inventory) -> None:
     """Fold an imported inventory's group tree into the profile's (later imports win)."""
     for name, entry in group_tree(inv).items():
         mine = lan.groups.setdefault(name, {})
-        for child in entry.get("children", []):
-            mine.setdefault("children", [])
-            if child not in mine["children"]:
-                mine["children"].append(child)
+        for key in ("hosts", "children"):
+            for member in entry.get(key, []):
+                mine.setdefault(key, [])
+                if member not in mine[key]:
+                    mine[key].append(member)
         if entry.get("vars"):
             mine["vars"] = {**mine.get("vars", {}), **entry["vars"]}

@@ -30,6 +30,11 @@ def from_lan(lan: "LAN") -> Inventory:
     for name, entry in lan.groups.items():
         for child in entry.get("children", []):
             inv.add_child(name, child, inv.source)
+    devices = {d.name: d for d in lan.devices}
+    for name, entry in lan.groups.items():          # members in their imported order first
+        for host in entry.get("hosts", []):
+            if host in devices and name in devices[host].groups:
+                inv.add_host(host, name, {})
     for device in lan.devices:
         groups = list(device.groups) or [device.kind, *device.tags]
         for group in groups:

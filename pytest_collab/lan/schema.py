@@ -346,9 +346,10 @@ def check_groups(raw: Any, schema: Schema) -> dict[str, dict]:
     for name, value in schema.mapping(raw, "groups").items():
         key = join("groups", str(name))
         data = schema.mapping(value, key)
-        schema.keys(data, key, ("children", "vars"))
-        children, variables = data.get("children"), data.get("vars")
+        schema.keys(data, key, ("hosts", "children", "vars"))
+        hosts, children, variables = data.get("hosts"), data.get("children"), data.get("vars")
         groups[schema.name(name, key)] = {k: v for k, v in (
+            ("hosts", list(schema.names(hosts, join(key, "hosts"))) if hosts else None),
             ("children", list(schema.names(children, join(key, "children"))) if children else None),
             ("vars", schema.mapping(variables, join(key, "vars")) if variables else None)) if v is not None}
     return groups

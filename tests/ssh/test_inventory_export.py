@@ -71,6 +71,7 @@ def test_profile_keeps_groups_and_vars(tmp_path):
     again = load_profile(str(path), tmp_path)
     assert again.groups == lan.groups and again.groups["edge"] == {
         "children": ["rpi", "jetson"], "vars": {"ansible_user": "lab", "collab_tags": "camera"}}
+    assert again.groups["rpi"]["hosts"] == ["rpi-01", "rpi-02", "rpi-03", "rpi-04"]
     assert [(d.groups, d.vars) for d in again.devices] == [(d.groups, d.vars) for d in lan.devices]
     assert "hunter2" not in path.read_text()
 
