@@ -32,9 +32,11 @@ def _fact(*path: str) -> Callable[["Device"], Any]:
     return get
 
 
-def _last(values: Any) -> Any:
-    """Ansible's processor list ends with the model name (ansible-cmdb shows the last)."""
-    return values[-1] if isinstance(values, list) and values else None
+def _cpu_model(values: Any) -> Any:
+    """The model in Ansible's processor list (index, vendor, model, ...): its last entry that
+    is not an index; Arm boards without 'model name' list indexes only (then: none)."""
+    names = [v for v in values if not str(v).isdigit()] if isinstance(values, list) else []
+    return names[-1] if names else None
 
 
 def _joined(values: Any) -> str:
@@ -51,7 +53,7 @@ ALIASES: dict[str, Callable[["Device"], Any]] = {
     "kernel": _fact("ansible_kernel"),
     "ip": lambda d: _fact("ansible_default_ipv4", "address")(d) or d.address,
     "mac": lambda d: _fact("ansible_default_ipv4", "macaddress")(d) or d.mac,
-    "cpu": lambda d: _last(d.facts.get("ansible_processor")),
+    "cpu": lambda d: _cpu_model(d.facts.get("ansible_processor")),
     "cpus": _fact("ansible_processor_vcpus"),
     "mem": _fact("ansible_memtotal_mb"),
     "disk": _fact("collab_disk_total_gb"),

@@ -80,9 +80,11 @@ def _devices():
     a = Device(name="rpi-01", kind="rpi", address="10.0.0.21", tags=("edge",),
                facts={"ansible_memtotal_mb": 3793, "collab_os_pretty": "Debian 11",
                       "ansible_default_ipv4": {"address": "10.0.0.21"},
-                      "collab_gpus": [], "ansible_processor_vcpus": 4})
+                      "collab_gpus": [], "ansible_processor_vcpus": 4,
+                      "ansible_processor": ["0", "1", "2", "3"]})
     b = Device(name="orin", kind="jetson", address="10.0.0.30",
                facts={"ansible_memtotal_mb": 30273, "collab_os_pretty": "Ubuntu 'focal'|x",
+                      "ansible_processor": ["0", "ARM", "Cortex-A78AE", "1", "ARM", "Cortex-A78AE"],
                       "collab_gpus": ["integrated (Tegra)"], "ansible_processor_vcpus": 12})
     return [a, b]
 
@@ -106,6 +108,11 @@ def test_exports_every_format():
     page = facts_export.export(devices, "html", exclude=["facts_time"])
     assert "<th>name</th>" in page and "<th>facts_time</th>" not in page
     assert "Ubuntu &#x27;focal&#x27;|x" in page and "addEventListener('click'" in page
+
+
+def test_cpu_column_reads_the_model_out_of_ansibles_list():
+    rows = json.loads(facts_export.export(_devices(), "json", columns=["name", "cpu"]))
+    assert rows == [{"name": "rpi-01", "cpu": None}, {"name": "orin", "cpu": "Cortex-A78AE"}]
 
 
 def test_unknown_column_suggests():
