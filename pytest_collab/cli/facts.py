@@ -33,6 +33,9 @@ def cmd_facts(args: argparse.Namespace) -> int:
         written = facts_export.write_tree(devices, Path(args.tree), errors)
         print(f"wrote {len(written)} host file(s) to {args.tree} (render: ansible-cmdb {args.tree})",
               file=sys.stderr)
+    if args.cmdb_columns:
+        Path(args.cmdb_columns).write_text(facts_export.cmdb_columns(), encoding="utf-8")
+        print(f"wrote {args.cmdb_columns} (use: ansible-cmdb -C {args.cmdb_columns} DIR)", file=sys.stderr)
     if args.export or args.output or not args.tree:
         columns = args.columns.split(",") if args.columns else None
         exclude = args.exclude.split(",") if args.exclude else ()
@@ -56,6 +59,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tree", metavar="DIR",
                    help="also write one file per device as `ansible -m setup --tree DIR` does "
                         "(render it with ansible-cmdb DIR)")
+    p.add_argument("--cmdb-columns", metavar="FILE",
+                   help="also write ansible-cmdb custom columns for collab's facts (board, JetPack, "
+                        "GPUs, ...): ansible-cmdb -C FILE DIR; keep FILE outside DIR")
     p.add_argument("--columns", help="comma-separated aliases (name,os,ip,mem,cpus,...) or "
                                      "fact names (ansible_default_ipv4.address)")
     p.add_argument("--exclude", help="comma-separated columns to leave out")

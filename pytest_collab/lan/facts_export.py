@@ -237,3 +237,21 @@ def write_tree(devices: list["Device"], directory: Path,
         tmp.replace(path)
         written.append(path)
     return written
+
+
+# collab's own facts as ansible-cmdb custom columns (``ansible-cmdb -C FILE``): its overview
+# then shows the board, JetPack and GPUs next to Ansible's columns.
+CMDB_COLUMNS = (("Board", "board", "collab_board_model"), ("JetPack", "jetpack", "collab_jetpack"),
+                ("L4T", "l4t", "collab_l4t_release"), ("Docker", "docker", "collab_docker_version"),
+                ("Max temp (C)", "temp", "collab_temperature_max_c"))
+
+
+def cmdb_columns() -> str:
+    """The custom-columns file ansible-cmdb reads (a Python literal list of column dicts)."""
+    columns: list[dict[str, Any]] = [
+        {"title": title, "id": f"collab_{ident}", "sType": "string", "visible": True,
+         "jsonxs": f"ansible_facts.{fact}"} for title, ident, fact in CMDB_COLUMNS]
+    columns.append({"title": "GPUs", "id": "collab_gpus", "sType": "string", "visible": True,
+                    "tpl": "${', '.join(jsonxs(host, 'ansible_facts.collab_gpus', default=[]))}"})
+    import pprint
+    return pprint.pformat(columns, sort_dicts=False, width=110) + "\n"

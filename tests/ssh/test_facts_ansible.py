@@ -224,7 +224,7 @@ def test_collab_facts_tree_cli_then_ansible_cmdb(ssh_lab, ansible_tools, tmp_pat
     monkeypatch.chdir(tmp_path)
     profile = ssh_lab.write_profile(tmp_path / "network_profiles" / "lab.yaml")
     profile.write_text(profile.read_text().replace("127.0.1.11", "127.0.1.14"))   # nobody listens there
-    assert main(["facts", "lab", "--tree", "tree", "--timeout", "10"]) == 1
+    assert main(["facts", "lab", "--tree", "tree", "--timeout", "10", "--cmdb-columns", "collab.columns"]) == 1
     assert capsys.readouterr().out == ""                  # --tree alone prints no table
     assert sorted(p.name for p in (tmp_path / "tree").iterdir()) == ["dev0", "dev1", "dev2"]
     doc = json.loads((tmp_path / "tree" / "dev2").read_text())
@@ -232,6 +232,8 @@ def test_collab_facts_tree_cli_then_ansible_cmdb(ssh_lab, ansible_tools, tmp_pat
     rows = list(csv.DictReader(io.StringIO(_cmdb(ansible_tools, "csv", tmp_path / "tree"))))
     assert sorted(r["Name"] for r in rows) == ["dev0", "dev1"]
     assert all(r["OS"].strip() and r["IP"] and r["Mem"] != "0g" and r["CPUs"] != "0" for r in rows)
+    page = _cmdb(ansible_tools, "html_fancy", tmp_path / "tree", "-C", str(tmp_path / "collab.columns"))
+    assert "<th>JetPack</th>" in page and "<th>GPUs</th>" in page
 
 
 def test_ansible_cmdb_renders_captured_boards(ansible_tools, tmp_path):
@@ -249,3 +251,11 @@ def test_ansible_cmdb_renders_captured_boards(ansible_tools, tmp_path):
         ("Debian 11", "192.168.1.21", "4g", "4")
     assert rows["rpi-01"]["Arch"] == "armv7l/Unk"      # Ansible has no userspace_architecture on Arm either
     assert (rows["orin-01"]["OS"], rows["orin-01"]["CPUs"]) == ("Ubuntu 20.04", "12")
+    # collab's own facts as ansible-cmdb custom columns
+    columns = tmp_path.parent / f"{tmp_path.name}.columns"
+    columns.write_text(facts_export.cmdb_columns())
+    cells = _overview(_cmdb(ansible_tools, "html_fancy", tmp_path, "-C", str(columns), "--columns", "name"))
+    table = {row[0]: row[1:] for row in (cells[i:i + 7] for i in range(0, len(cells), 7))}
+    assert table == {"orin-01": ["NVIDIA Jetson AGX Orin Developer Kit", "5.1.2", "35.4.1", "", "51.5",
+                                 "integrated (Tegra)"],
+                     "rpi-01": ["Raspberry Pi 4 Model B Rev 1.4", "", "", "24.0.5", "48.686", ""]}
