@@ -231,3 +231,23 @@ def test_virtualization_rules(virt, dmi, want):
     got = facts_system.parse_virtualization(virt, dmi, "", "")
     assert (got["virtualization_type"], got["virtualization_role"], got["virtualization_tech_guest"],
             got["virtualization_tech_host"]) == want
+
+
+def test_block_devices_with_partitions():
+    blockdevs = ("mmcblk0 link ../devices/platform/emmc2bus/fe340000.mmc/mmc_host/mmc0/mmc0:aaaa/block/mmcblk0\n"
+                 "mmcblk0 removable 0\nmmcblk0 queue/rotational 0\nmmcblk0 queue/scheduler [mq-deadline] none\n"
+                 "mmcblk0 queue/logical_block_size 512\nmmcblk0 size 62333952\nmmcblk0 device/serial 0x1234\n"
+                 "mmcblk0 part mmcblk0p1 8192 524288\nmmcblk0 part mmcblk0p2 532480 61801472\n"
+                 "mmcblk0 partholder mmcblk0p2 dm-0 cryptroot")
+    links = ("by-uuid 4BBD-D3E7 ../../mmcblk0p1\nby-label bootfs ../../mmcblk0p1\n"
+             "by-id mmc-SC64G_0x1234 ../../mmcblk0\nby-id wwn-0x5000 ../../mmcblk0")
+    got = facts_hardware.parse_devices(blockdevs, links, "")
+    disk = got["devices"]["mmcblk0"]
+    assert (disk["size"], disk["sectors"], disk["scheduler_mode"], disk["serial"]) == \
+        ("29.72 GB", 62333952, "mq-deadline", "0x1234")
+    assert disk["wwn"] == "0x5000" and disk["links"]["ids"] == ["mmc-SC64G_0x1234", "wwn-0x5000"]
+    p1, p2 = disk["partitions"]["mmcblk0p1"], disk["partitions"]["mmcblk0p2"]
+    assert (p1["uuid"], p1["links"]["labels"], p1["size"], p1["start"]) == \
+        ("4BBD-D3E7", ["bootfs"], "256.00 MB", "8192")
+    assert p2["holders"] == ["cryptroot"] and p2["uuid"] is None
+    assert got["device_links"]["uuids"] == {"mmcblk0p1": ["4BBD-D3E7"]}
