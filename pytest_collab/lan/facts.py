@@ -63,7 +63,8 @@ def parse_facts(output: str) -> dict[str, Any]:
         facts["uptime_seconds"] = int(float(uptime[0]))
     if "python_version" not in facts and _version(s.get("python", "")):
         facts["python_version"] = _version(s.get("python", ""))
-    out = {f"ansible_{k}": v for k, v in facts.items()}
+    # Ansible's fact namespace: the prefix, and '-' in a name becomes '_' (ansible_br_47a3...)
+    out = {f"ansible_{k.replace('-', '_')}": v for k, v in facts.items()}
     out.update(_collab_facts(s, facts))
     return out
 

@@ -86,7 +86,7 @@ SECTIONS: dict[str, str] = {
               "bonding/slaves bonding/mode bonding/miimon bonding/lacp_rate bonding/primary "
               "bonding/all_slaves_active bonding_slave/perm_hwaddr; do "
               "[ -r $p/$k ] && echo \"$i $k $(cat $p/$k 2>/dev/null)\"; done; "
-              "[ -e $p/bridge ] && echo \"$i is_bridge $(ls $p/brif 2>/dev/null | tr '\\n' ' ')\"; "
+              "[ -e $p/bridge ] && echo \"$i is_bridge $( (ls -U $p/brif || ls $p/brif) 2>/dev/null | tr '\\n' ' ')\"; "
               "[ -e $p/bonding ] && echo \"$i is_bonding\"; "
               "[ -e $p/device ] && echo \"$i pciid $(readlink $p/device)\"; "
               "[ -e $p/device/driver/module ] && echo \"$i module $(readlink -f $p/device/driver/module)\"; "

@@ -76,7 +76,8 @@ RPI_OUTPUT = capture(
            "eth0 ifindex 2\neth0 address dc:a6:32:01:02:03\neth0 mtu 1500\neth0 operstate up\neth0 type 1\n"
            "eth0 speed 1000\neth0 flags 0x1003\n"
            "wlan0 ifindex 3\nwlan0 address dc:a6:32:01:02:04\nwlan0 mtu 1500\nwlan0 operstate down\n"
-           "wlan0 type 1\nwlan0 flags 0x1003",
+           "wlan0 type 1\nwlan0 flags 0x1003\n"
+           "br-lan ifindex 4\nbr-lan type 1\nbr-lan bridge/stp_state 0\nbr-lan is_bridge eth1 eth2 ",
     addr_primary="1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
                  "2: eth0    inet 192.168.1.21/24 brd 192.168.1.255 scope global dynamic noprefixroute eth0"
                  "\\       valid_lft 80000sec preferred_lft 70000sec\n"
@@ -107,7 +108,7 @@ def test_raspberry_pi_capture():
     assert (root["mount"], root["device"], root["uuid"]) == ("/", "/dev/root", "N/A")
     assert root["size_total"] == 4096 * 7589587 and root["block_used"] == 7589587 - 5700000
     assert (boot["uuid"], boot["passno"], boot["size_available"]) == ("4BBD-D3E7", 2, 512 * 400000)
-    assert got["ansible_interfaces"] == ["lo", "eth0", "wlan0", "eth0_1"]
+    assert got["ansible_interfaces"] == ["lo", "eth0", "wlan0", "br-lan", "eth0_1"]
     assert got["ansible_default_ipv4"] == {
         "address": "192.168.1.21", "alias": "eth0", "broadcast": "192.168.1.255", "gateway": "192.168.1.1",
         "interface": "eth0", "macaddress": "dc:a6:32:01:02:03", "mtu": 1500, "netmask": "255.255.255.0",
@@ -117,6 +118,8 @@ def test_raspberry_pi_capture():
     assert eth0["ipv4_secondaries"][0]["address"] == "192.168.1.99" and eth0["speed"] == 1000
     assert got["ansible_eth0_1"]["ipv4_secondaries"][0]["address"] == "192.168.1.99"
     assert got["ansible_wlan0"]["active"] is False and "ipv4" not in got["ansible_wlan0"]
+    assert got["ansible_br_lan"]["type"] == "bridge" and "br-lan" in got["ansible_interfaces"]   # '-' -> '_'
+    assert got["ansible_br_lan"]["interfaces"] == ["eth1", "eth2"] and got["ansible_br_lan"]["stp"] is False
     assert "macaddress" not in got["ansible_lo"]
     assert got["ansible_all_ipv4_addresses"] == ["192.168.1.21", "192.168.1.99"]
     dt = got["ansible_date_time"]
