@@ -134,7 +134,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
         device.kind = args.kind or discover.guess_kind(got)
         if got:
             facts.apply(device, got)
-        device.ssh.host_key_policy = "reject"     # trusted once, checked from now on
+        if device.ssh is not None:
+            device.ssh.host_key_policy = "reject"     # trusted once, checked from now on
         status = "facts ok" if got else f"no facts: {outcome.error}"
         line = f"{device.address:15} {device.name:20} {device.kind:8} {spot.banner[:30]:30} {status}"
         if args.all or (sys.stdin.isatty() and input(f"add {line}? [y/N] ").lower() == "y"):
@@ -169,6 +170,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     lan = load_lan(args.profile)
     inv = inventory.load(Path(args.inventory))
     devices = inventory.to_devices(inv)
+    inventory.merge_groups(lan, inv)
     names = {d.name: i for i, d in enumerate(lan.devices)}
     added = replaced = 0
     for device in devices:
@@ -189,8 +191,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pytest_collab.lan import inventory
-    text = inventory.to_ini(load_lan(args.profile).devices)
+    from pytest_collab.lan import inventory_write
+    fmt = args.format or ("yaml" if (args.output or "").endswith((".yml", ".yaml")) else "ini")
+    text = inventory_write.export(load_lan(args.profile), fmt)
     if args.output:
         Path(args.output).write_text(text)
     else:
@@ -226,6 +229,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not out.ok:
             rows.append([name, "FAIL", "", "", "", "", "", out.error or ""])
             continue
+        assert out.value is not None
         (connect_s, latency), got = out.value
         rows.append([name, "ok", f"{latency * 1000:.0f}ms", got.get("ansible_python_version") or "-",
                      got.get("collab_docker_version") or "-",
@@ -289,8 +293,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--replace", action="store_true", help="replace devices with the same name")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("export", help="write the profile as an Ansible INI inventory")
+    p = sub.add_parser("export", help="write the profile as an Ansible inventory (INI or YAML)")
     p.add_argument("profile")
+    p.add_argument("--format", choices=("ini", "yaml"),
+                   help="default: yaml for an --output ending in .yml/.yaml, else ini")
     p.add_argument("--output", "-o", help="file (default: stdout)")
     p.set_defaults(func=cmd_export)
 

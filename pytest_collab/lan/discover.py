@@ -76,13 +76,13 @@ def is_loopback(cidr: str) -> bool:
 def browse_mdns(seconds: float = 3.0) -> list[Found]:
     """``_ssh._tcp`` services announced on the LAN (empty when zeroconf is missing)."""
     try:
-        from zeroconf import ServiceBrowser, Zeroconf
+        from zeroconf import ServiceBrowser, ServiceListener, Zeroconf
     except ImportError:
         return []
     service = "_ssh._tcp.local."
     names: list[str] = []
 
-    class Listener:
+    class Listener(ServiceListener):
         def add_service(self, zc: object, type_: str, name: str) -> None:
             names.append(name)
 

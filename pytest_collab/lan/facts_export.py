@@ -1,4 +1,5 @@
-"""The fact inventory (a small CMDB) as html, csv, json, markdown or sql.
+"""The fact inventory (a small CMDB) as html, csv, json, markdown or sql, and as the
+fact tree ``ansible -m setup --tree DIR`` writes, which ansible-cmdb renders.
 
 Rows are devices, columns short aliases (``name``, ``os``, ``ip``, ``mem``, ...) or any
 fact by its Ansible name (nested ones dotted: ``ansible_default_ipv4.address``). The
@@ -11,6 +12,7 @@ import html
 import io
 import json
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pytest_collab.errors import CollabError
@@ -30,8 +32,15 @@ def _fact(*path: str) -> Callable[["Device"], Any]:
     return get
 
 
-def _first(values: Any) -> Any:
-    return values[0] if isinstance(values, list) and values else None
+def _cpu_model(values: Any) -> Any:
+    """The model in Ansible's processor list (index, vendor, model, ...): its last entry that
+    is not an index; Arm boards without 'model name' list indexes only (then: none)."""
+    names = [v for v in values if not str(v).isdigit()] if isinstance(values, list) else []
+    return names[-1] if names else None
+
+
+def _joined(values: Any) -> str:
+    return ",".join(str(v) for v in values) if isinstance(values, list) else ""
 
 
 ALIASES: dict[str, Callable[["Device"], Any]] = {
@@ -44,13 +53,13 @@ ALIASES: dict[str, Callable[["Device"], Any]] = {
     "kernel": _fact("ansible_kernel"),
     "ip": lambda d: _fact("ansible_default_ipv4", "address")(d) or d.address,
     "mac": lambda d: _fact("ansible_default_ipv4", "macaddress")(d) or d.mac,
-    "cpu": lambda d: _first(d.facts.get("ansible_processor")),
+    "cpu": lambda d: _cpu_model(d.facts.get("ansible_processor")),
     "cpus": _fact("ansible_processor_vcpus"),
     "mem": _fact("ansible_memtotal_mb"),
     "disk": _fact("collab_disk_total_gb"),
     "board": _fact("collab_board_model"),
     "jetpack": _fact("collab_jetpack"),
-    "gpu": lambda d: ",".join(d.facts.get("collab_gpus") or []),
+    "gpu": lambda d: _joined(d.facts.get("collab_gpus")),
     "docker": _fact("collab_docker_version"),
     "python": _fact("ansible_python_version"),
     "temp": _fact("collab_temperature_max_c"),
@@ -198,3 +207,51 @@ def export(devices: list["Device"], fmt: str, *, columns: Iterable[str] | None =
     if fmt == "sql":
         return to_sql(table, cols, title)
     return {"csv": to_csv, "json": to_json, "markdown": to_markdown}[fmt](table, cols)
+
+
+def tree_document(facts: dict[str, Any]) -> dict[str, Any]:
+    """One host's file as ``ansible -m setup --tree`` writes it."""
+    return {"ansible_facts": {**facts, "gather_subset": ["all"], "module_setup": True}, "changed": False}
+
+
+def write_tree(devices: list["Device"], directory: Path,
+               errors: dict[str, str] | None = None) -> list[Path]:
+    """One JSON file per device, named by the device (Ansible: the inventory host name).
+
+    A device without facts whose gathering failed gets the file Ansible writes for an
+    unreachable host, so ansible-cmdb lists it as such; one never gathered gets none.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for device in devices:
+        if device.facts:
+            doc = tree_document(device.facts)
+        elif errors and device.name in errors:
+            doc = {"changed": False, "msg": errors[device.name], "unreachable": True}
+        else:
+            continue
+        path = directory / device.name
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+# collab's own facts as ansible-cmdb custom columns (``ansible-cmdb -C FILE``): its overview
+# then shows the board, JetPack and GPUs next to Ansible's columns.
+CMDB_COLUMNS = (("Board", "board", "collab_board_model"), ("JetPack", "jetpack", "collab_jetpack"),
+                ("L4T", "l4t", "collab_l4t_release"), ("Docker", "docker", "collab_docker_version"),
+                ("Max temp (C)", "temp", "collab_temperature_max_c"))
+
+
+def cmdb_columns() -> str:
+    """The custom-columns file ansible-cmdb reads (a Python literal list of column dicts)."""
+    columns: list[dict[str, Any]] = [
+        {"title": title, "id": f"collab_{ident}", "sType": "string", "visible": True,
+         "jsonxs": f"ansible_facts.{fact}"} for title, ident, fact in CMDB_COLUMNS]
+    columns.append({"title": "GPUs", "id": "collab_gpus", "sType": "string", "visible": True,
+                    "tpl": "${', '.join(jsonxs(host, 'ansible_facts.collab_gpus', default=[]))}"})
+    import pprint
+    return pprint.pformat(columns, sort_dicts=False, width=110) + "\n"

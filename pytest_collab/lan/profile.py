@@ -113,6 +113,8 @@ class Device:
     facts_time: str | None = None
     link: dict[str, float] = field(default_factory=dict)         # emulated uplink shaping
     power_meter: dict[str, Any] = field(default_factory=dict)  # external meter, docs/energy.md
+    groups: tuple[str, ...] = ()        # Ansible inventory groups naming it (round trip)
+    vars: dict[str, Any] = field(default_factory=dict)           # its own Ansible variables
 
     def matches(self, want: str) -> bool:
         """A marker's ``want`` is either a kind or a tag."""
@@ -120,8 +122,9 @@ class Device:
 
     def to_dict(self) -> dict[str, Any]:
         data = _non_default(self, always=("name", "kind", "address", "transport", "runtime"))
-        if "tags" in data:
-            data["tags"] = list(self.tags)
+        for name in ("tags", "groups"):
+            if name in data:
+                data[name] = list(data[name])
         if self.ssh is not None:
             data["ssh"] = self.ssh.to_dict()
         return data
@@ -141,8 +144,9 @@ def _device(fields: dict[str, Any]) -> Device:
     fields = dict(fields)
     if "ssh" in fields:
         fields["ssh"] = SSHConfig(**fields["ssh"])
-    if "tags" in fields:
-        fields["tags"] = tuple(fields["tags"])
+    for name in ("tags", "groups"):
+        if name in fields:
+            fields[name] = tuple(fields[name])
     return Device(**fields)
 
 
@@ -169,6 +173,7 @@ class LAN:
     kinds: dict[str, dict] = field(default_factory=dict)
     description: str = ""
     emulation: dict[str, Any] = field(default_factory=dict)   # emulated lab settings (emulated.py)
+    groups: dict[str, dict] = field(default_factory=dict)     # Ansible group tree (lan/inventory.py)
     secret_env: tuple[str, ...] = ()    # env names whose values are redacted (secrets.py)
 
     @property
@@ -199,6 +204,8 @@ class LAN:
             data["emulation"] = self.emulation
         if self.secret_env:
             data["secret_env"] = list(self.secret_env)
+        if self.groups:
+            data["groups"] = self.groups
         return data
 
     @classmethod
@@ -210,7 +217,7 @@ class LAN:
         return cls(name=doc["name"], path=path, controller=controller,
                    devices=[_device(d) for d in doc["devices"]],
                    kinds=doc["kinds"], description=doc["description"], emulation=doc["emulation"],
-                   secret_env=doc["secret_env"])
+                   secret_env=doc["secret_env"], groups=doc["groups"])
 
 
 def resolve_profile_path(name_or_path: str, rootdir: Path) -> Path:

@@ -31,7 +31,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")
 
 TOP_KEYS = ("name", "description", "controller", "kinds", "defaults", "devices", "emulation",
-            "secret_env")
+            "secret_env", "groups")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CONTROLLER_KEYS = ("name", "address", "facts")
 KIND_KEYS = ("description", "resources")
@@ -39,7 +39,7 @@ SSH_KEYS = ("user", "port", "key", "key_env", "agent", "host_key_policy",
             "known_hosts", "connect_timeout")
 DEVICE_KEYS = ("name", "kind", "address", "transport", "runtime", "arch", "os", "mac",
                "tags", "resources", "ssh", "python", "workdir", "facts", "facts_time", "link",
-               "power_meter")
+               "power_meter", "groups", "vars")   # groups/vars: Ansible inventory round trip (lan/inventory.py)
 # Link shaping of an emulated device's uplink (docs/emulated.md); all optional numbers.
 LINK_KEYS = ("rate_mbit", "delay_ms", "jitter_ms", "loss_pct")
 # What one device may inherit: identity (name, address, mac, facts) stays per device.
@@ -243,8 +243,10 @@ def check_fields(data: dict, key: str, schema: Schema) -> dict:
             out[name] = schema.choice(value, sub, TRANSPORTS)
         elif name == "runtime":
             out[name] = schema.choice(value, sub, RUNTIMES)
-        elif name == "tags":
+        elif name in ("tags", "groups"):
             out[name] = schema.names(value, sub)
+        elif name == "vars":
+            out[name] = schema.mapping(value, sub)
         elif name == "resources":
             out[name] = schema.numbers(value, sub)
         elif name == "link":
@@ -365,6 +367,19 @@ def check_secret_env(value: Any, schema: Schema) -> tuple[str, ...]:
             schema.fail(join("secret_env", i), f"{show(name)} is not an environment variable name; "
                                                f"list names here, never the secret values")
     return tuple(value)
+def check_groups(raw: Any, schema: Schema) -> dict[str, dict]:
+    """``groups: {edge: {children: [rpi], vars: {...}}}``: the Ansible group tree kept for export."""
+    groups: dict[str, dict] = {}
+    for name, value in schema.mapping(raw, "groups").items():
+        key = join("groups", str(name))
+        data = schema.mapping(value, key)
+        schema.keys(data, key, ("hosts", "children", "vars"))
+        hosts, children, variables = data.get("hosts"), data.get("children"), data.get("vars")
+        groups[schema.name(name, key)] = {k: v for k, v in (
+            ("hosts", list(schema.names(hosts, join(key, "hosts"))) if hosts else None),
+            ("children", list(schema.names(children, join(key, "children"))) if children else None),
+            ("vars", schema.mapping(variables, join(key, "vars")) if variables else None)) if v is not None}
+    return groups
 
 
 def check_document(data: Any, path: Path | str, stem: str | None = None) -> dict:
@@ -407,6 +422,7 @@ def check_document(data: Any, path: Path | str, stem: str | None = None) -> dict
         first_at[device["name"]] = key
         devices.append(device)
     emulation = schema.mapping(data.get("emulation"), "emulation")
-    return {"name": name, "description": description, "kinds": kinds, "emulation": emulation,
+    groups = check_groups(data.get("groups"), schema)
+    return {"name": name, "groups": groups, "description": description, "kinds": kinds, "emulation": emulation,
             "secret_env": check_secret_env(data.get("secret_env"), schema),
             "controller": check_controller(data.get("controller"), schema), "devices": devices}

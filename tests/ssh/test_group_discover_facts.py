@@ -5,6 +5,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -104,7 +105,9 @@ def test_discovery_ignores_non_ssh_listeners(ssh_lab):
 
 
 def test_facts_from_real_sshd_match_local_commands(ssh_lab, known):
-    transport = connect(ssh_lab.device(0, known_hosts=known))
+    device = ssh_lab.device(0, known_hosts=known)
+    device.python = sys.executable       # the local gathering below runs the same interpreter
+    transport = connect(device)
     try:
         got = facts.gather(transport)
     finally:
@@ -113,21 +116,21 @@ def test_facts_from_real_sshd_match_local_commands(ssh_lab, known):
     assert got["ansible_machine"] == uname.machine == platform.machine()
     assert got["ansible_kernel"] == uname.release
     assert got["ansible_nodename"] == uname.nodename
-    assert got["ansible_processor_vcpus"] == int(subprocess.check_output(["nproc"]).strip())
+    assert got["ansible_processor_nproc"] == int(subprocess.check_output(["nproc"]).strip())
     with open("/proc/meminfo") as handle:
         mem_kib = int(handle.readline().split()[1])
     assert got["ansible_memtotal_mb"] == mem_kib // 1024
-    release = dict(line.split("=", 1) for line in open("/etc/os-release").read().splitlines()
-                   if "=" in line)
-    assert got["ansible_distribution_version"] == release.get("VERSION_ID", "").strip('"')
-    assert got["ansible_python_version"] in subprocess.check_output(
-        ["python3", "--version"], text=True)
-    assert got["ansible_mounts"] and got["ansible_mounts"][0]["mount"] == "/"
-    assert got == {**facts.gather_local(), "ansible_uptime_seconds": got["ansible_uptime_seconds"],
-                   "ansible_memfree_mb": got["ansible_memfree_mb"],
-                   "collab_memavailable_mb": got["collab_memavailable_mb"],
-                   "ansible_swapfree_mb": got["ansible_swapfree_mb"],
-                   "ansible_mounts": got["ansible_mounts"],
-                   "collab_disk_free_gb": got["collab_disk_free_gb"],
-                   "collab_temperatures_c": got["collab_temperatures_c"],
-                   "collab_temperature_max_c": got["collab_temperature_max_c"]}
+    assert got["ansible_python_version"] == platform.python_version()
+    assert "/" in [m["mount"] for m in got["ansible_mounts"]]
+    local = facts.gather_local(python=sys.executable)
+    # what moves on its own, and what other users of this shared machine add and remove
+    # (interfaces, loop devices): test_facts_ansible.py compares those with Ansible's
+    volatile = {"ansible_uptime_seconds", "ansible_loadavg", "ansible_memfree_mb", "ansible_memory_mb",
+                "ansible_swapfree_mb", "ansible_mounts", "ansible_date_time", "collab_memavailable_mb",
+                "collab_disk_free_gb", "collab_temperatures_c", "collab_temperature_max_c", "ansible_interfaces",
+                "ansible_all_ipv4_addresses", "ansible_all_ipv6_addresses", "ansible_locally_reachable_ips",
+                "ansible_devices", "ansible_device_links"}
+    volatile |= {k for k, v in {**got, **local}.items() if isinstance(v, dict) and "device" in v}   # per interface
+    assert {k: v for k, v in got.items() if k not in volatile} == \
+        {k: v for k, v in local.items() if k not in volatile}
+    assert len(set(got) - volatile) > 60
