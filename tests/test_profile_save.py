@@ -74,3 +74,16 @@ def test_built_in_profile_behind_a_symlink_is_read_only(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "facts not saved" in done.stderr and "read-only" in done.stderr
     assert link.is_symlink() and (EMBEDDED_DIR / "local.yaml").read_bytes() == before
+
+
+def test_strings_that_yaml_1_1_reads_otherwise_survive_a_save(tmp_path: Path) -> None:
+    """ruamel writes YAML 1.2; profiles are read as 1.1: 'yes', 'on', '010' stay strings."""
+    path = tmp_path / "floor2.yaml"
+    path.write_text(HAND_WRITTEN)
+    lan = load_profile(str(path), tmp_path)
+    lan.device("rpi-1").facts = {"camera": "yes", "led": "on", "serial": "010", "plain": "text"}
+    lan.devices.append(Device(name="rpi-2", kind="rpi", transport="local", facts={"wifi": "no"}))
+    save_profile(lan, path)
+    again = load_profile(str(path), tmp_path)
+    assert again.device("rpi-1").facts == {"camera": "yes", "led": "on", "serial": "010", "plain": "text"}
+    assert again.device("rpi-2").facts == {"wifi": "no"}

@@ -338,6 +338,24 @@ def _round_trip(lan: LAN, original: str, path: Path) -> str:
     return out.getvalue()
 
 
+def _as_written(value: Any) -> Any:
+    """``value`` ready for ruamel (YAML 1.2), read back the same by PyYAML (YAML 1.1):
+    strings 1.1 would turn into something else (``yes``, ``on``, ``1_000``) are quoted."""
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
+
+    if isinstance(value, dict):
+        return {k: _as_written(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_written(v) for v in value]
+    if isinstance(value, str):
+        try:
+            same = yaml.safe_load(value) == value
+        except yaml.YAMLError:
+            same = False
+        return value if same else SingleQuotedScalarString(value)
+    return value
+
+
 def _apply(doc: Any, old: dict[str, Any], new: dict[str, Any], keep: tuple[str, ...] = ()) -> None:
     """Write into the raw mapping ``doc`` only the keys whose loaded value changed."""
     for key, value in new.items():
@@ -346,7 +364,7 @@ def _apply(doc: Any, old: dict[str, Any], new: dict[str, Any], keep: tuple[str, 
         if isinstance(value, dict) and isinstance(old.get(key), dict) and isinstance(doc.get(key), dict):
             _apply(doc[key], old[key], value)
         else:
-            doc[key] = value
+            doc[key] = _as_written(value)
     for key in old:
         if key not in new and key in doc and key not in keep:
             del doc[key]
@@ -368,7 +386,7 @@ def _apply_devices(doc: Any, old: list[dict[str, Any]], new: list[dict[str, Any]
         if name in by_name and name in loaded:
             _apply(by_name[name], loaded[name], device)
         else:
-            raw.append(device)
+            raw.append(_as_written(device))
 
 
 def _write_atomically(path: Path, text: str) -> None:
