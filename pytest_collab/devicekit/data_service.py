@@ -27,6 +27,7 @@ from .wire import LENGTH, WireError
 MAX_HEADER = 1 << 20      # JSON of a header; more is garbage, not a tensor list
 MAX_SESSIONS = 1024       # offered but never connected: the oldest are forgotten
 TOKEN_WAIT_S = 10.0
+HANG_UP_S = 2.0           # how long a dropped connection's unread bytes are drained
 
 
 class DataServer:
@@ -80,6 +81,7 @@ class DataServer:
                 token = self._session(conn)
                 if token is not None:
                     Connection(self, conn, token).serve()
+                _hang_up(conn)
             except OSError:  # the client went away; the server goes on
                 pass
 
@@ -101,6 +103,19 @@ class DataServer:
     def close(self) -> None:
         if self.listener is not None:
             self.listener.close()
+
+
+def _hang_up(conn: socket.socket) -> None:
+    """Close so that the last (error) frame reaches the client: closing with its unread
+    bytes still queued would send a reset, which can discard that frame on the way."""
+    conn.shutdown(socket.SHUT_WR)
+    conn.settimeout(HANG_UP_S)
+    sink = bytearray(1 << 16)
+    try:
+        while conn.recv_into(sink):
+            pass
+    except OSError:
+        pass
 
 
 class Connection:

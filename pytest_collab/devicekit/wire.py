@@ -109,7 +109,8 @@ def _chunked(views: list[memoryview], chunk: int) -> Iterator[list[memoryview]]:
 
 def reply_message(body: dict[str, Any], outputs: Sequence[np.ndarray] | None = None) -> bytes:
     """A reply; ``outputs`` (the tail's tensors) follow the JSON in their own dtypes."""
-    arrays = [np.ascontiguousarray(o) for o in outputs] if outputs is not None else []
+    # ascontiguousarray makes a 0-d array 1-d: keep each output's own shape
+    arrays = [np.ascontiguousarray(o).reshape(np.shape(o)) for o in outputs] if outputs is not None else []
     if outputs is not None:
         body = {**body, "outputs": [{"shape": list(a.shape), "dtype": a.dtype.str} for a in arrays]}
     raw = json.dumps(body).encode()
@@ -134,6 +135,13 @@ def parse_reply(msg: bytes) -> tuple[dict[str, Any], list[np.ndarray] | None]:
 
 
 # ---------------------------------------------------------------- client side
+
+async def _settle() -> None:
+    """grpc.aio leaves a status task per call: let them finish before the loop closes."""
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    if others:
+        await asyncio.wait(others, timeout=2)
+
 
 @dataclass
 class Reply:
@@ -184,14 +192,15 @@ class TensorClient:
             await self._channel.close()
             raise WireError(f"no tail server answers at {self.address} within {timeout:.0f}s: is it "
                             "running and READY, and is the address reachable?") from exc
-        self._call = self._channel.stream_stream(INFER)()
         from .dataplane import negotiate
 
         try:
             self.plane, self.transport = await negotiate(self._channel, self.address, self.transport, timeout)
         except BaseException:
             await self._channel.close()
+            await _settle()
             raise
+        self._call = self._channel.stream_stream(INFER)()
 
     async def _write(self, messages: Iterable[bytes]) -> None:
         for m in messages:
@@ -322,10 +331,7 @@ class TensorClient:
                 await self._call.done_writing()
             finally:
                 await self._channel.close()
-                # grpc.aio leaves a status task per call; let it finish before the loop closes
-                others = asyncio.all_tasks() - {asyncio.current_task()}
-                if others:
-                    await asyncio.wait(others, timeout=2)
+                await _settle()
         try:
             if self.plane is not None:
                 self.plane.close()
