@@ -90,8 +90,9 @@ def test_large_and_pipelined_requests_arrive_intact(sink, transport):
     sizes = [3, 1 << 20, 5, (9 << 20) // 4 + 7, 2]
     with wire.TensorClient(sink, transport=transport) as client:
         assert client.transport == transport
-        replies = client.send_pipelined(([codec.pack(np.full(n, float(i), np.float32), "fp32",
-                                                     codec.Compression("none"))] for i, n in enumerate(sizes)), window=2)
+        requests = ([codec.pack(np.full(n, float(i), np.float32), "fp32", codec.Compression("none"))]
+                    for i, n in enumerate(sizes))
+        replies = client.send_pipelined(requests, window=2)
         assert [r.body["checksum"] for r in replies] == [float(i * n) for i, n in enumerate(sizes)]
         ids = [r.body["id"] for r in replies]
         assert ids == sorted(ids) and len(set(ids)) == len(sizes)
@@ -141,11 +142,12 @@ def test_connection_without_the_session_token_is_rejected(sink):
 def test_token_is_single_use(sink):
     offer = _offer(sink)
     first = socket.create_connection(("127.0.0.1", offer["port"]), timeout=10)
-    first.sendall(bytes.fromhex(offer["token"]))
+    first.sendall(bytes.fromhex(offer["token"]) + wire.header_message(1, [(1, _raw_meta(1))], first=b"\x05"))
+    assert _reply(first)["checksum"] == 5.0  # the session is established before the second try
     with first, socket.create_connection(("127.0.0.1", offer["port"]), timeout=10) as second:
-        second.sendall(bytes.fromhex(offer["token"]) + wire.header_message(1, [(1, _raw_meta(1))], first=b"x"))
+        second.sendall(bytes.fromhex(offer["token"]) + wire.header_message(2, [(1, _raw_meta(1))], first=b"x"))
         assert "session token" in _reply(second)["error"]
-        first.sendall(wire.header_message(2, [(1, _raw_meta(1))], first=b"\x07"))
+        first.sendall(wire.header_message(3, [(1, _raw_meta(1))], first=b"\x07"))
         assert _reply(first)["checksum"] == 7.0
 
 

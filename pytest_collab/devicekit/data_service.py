@@ -179,7 +179,7 @@ class Connection:
         """Read the request's bytes into the connection's reused buffer."""
         if len(self.buf) < request.nbytes:
             self.buf = np.empty(request.nbytes, np.uint8)
-        view = memoryview(self.buf)[:request.nbytes]
+        view = self.buf.data[:request.nbytes]
         request.got = recv_exact(self.conn, view)
         request.data = view
         return request.got == request.nbytes

@@ -15,7 +15,8 @@ else is answered with an error frame and the connection closed). Frames on that 
   client -> server   b"H" + uint32 JSON length + JSON (wire.py's header, plus
                      ``"shm": name`` for shared memory) + the tensors' bytes (tcp only)
   server -> client   uint64 length + wire.py's reply message (b"R" ...)
-With ``shm`` the tensors' bytes lie at offset 0 of the named segment (one per request in
+With ``shm`` the tensors' bytes (of a request over 64 KiB; smaller ones go inline as on
+TCP, one packet being cheaper than a copy and a mapping) lie at offset 0 of the named segment (one per request in
 flight, grown by a new name), and only the header and reply cross the socket, so ordering,
 ids and errors work as on TCP. A truncated frame (the client shuts its side mid-request)
 is answered with an error; a malformed one too, and then the connection is closed (its
@@ -24,14 +25,15 @@ framing is lost); the server goes on either way.
 from __future__ import annotations
 
 import json
+import queue
 import socket
 import struct
 import threading
 import time
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from . import shm
-from .wire import LENGTH, Part, WireError, header_message
+from .wire import Part, WireError, header_message
 
 TRANSPORTS = ("auto", "grpc", "tcp", "shm")
 OPEN = "/collab.split.Tail/Open"
@@ -100,7 +102,7 @@ class DataPlane:
         """Write one request (its reply is read by :meth:`get`)."""
         views = [memoryview(d).cast("B") for d, _ in tensors]
         parts = [(len(v), meta) for v, (_, meta) in zip(views, tensors)]
-        if self.transport == "shm":
+        if self.transport == "shm" and sum(len(v) for v in views) > SMALL:  # small ones: one packet is cheaper
             seg = self._segment(slot, sum(len(v) for v in views))
             at = 0
             for v in views:
@@ -123,8 +125,7 @@ class DataPlane:
         """Up to ``window`` requests awaiting replies; a thread writes (as raw's bench does),
         so a large request never waits behind a reply the caller has not read yet."""
         slots = threading.Semaphore(window)
-        sent: list[tuple[Any, float] | None] = []
-        ready = threading.Condition()
+        sent: queue.SimpleQueue[tuple[Any, float] | None] = queue.SimpleQueue()
         failure: list[BaseException] = []
         stop = threading.Event()
 
@@ -134,27 +135,16 @@ class DataPlane:
                     slots.acquire()
                     if stop.is_set():
                         break
-                    with ready:
-                        sent.append((req_id, time.perf_counter()))
-                        ready.notify()
+                    sent.put((req_id, time.perf_counter()))
                     self.put(req_id, tensors, topk, outputs, slot=i % window)
             except BaseException as exc:  # surfaced to the caller once the replies are read
                 failure.append(exc)
-            with ready:
-                sent.append(None)
-                ready.notify()
+            sent.put(None)
 
         thread = threading.Thread(target=writer, daemon=True, name="wire-writer")
         thread.start()
-        done = 0
         try:
-            while True:
-                with ready:
-                    ready.wait_for(lambda: len(sent) > done)
-                    item = sent[done]
-                done += 1
-                if item is None:
-                    break
+            while (item := sent.get()) is not None:
                 msg = self.get()
                 yield item[0], msg, time.perf_counter() - item[1]
                 slots.release()
