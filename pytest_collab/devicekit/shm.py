@@ -63,12 +63,18 @@ class Segment:
 
 
 def open_segment(name: str) -> mmap.mmap:
-    """Map an existing segment (the server's side); writable so decoded arrays are too."""
-    fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR)
+    """Map an existing segment (the server's side; writable so decoded arrays are too) and
+    remove its name: both ends keep their mappings, and a client killed later leaks nothing."""
+    path = os.path.join(SHM_DIR, name)
+    fd = os.open(path, os.O_RDWR)
     try:
         return mmap.mmap(fd, os.fstat(fd).st_size)
     finally:
         os.close(fd)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def write_probe() -> tuple[Segment, str]:
