@@ -94,7 +94,7 @@ def cpu_seconds(pid: int | None = None) -> float:
     return total / 1e9
 
 
-def batch(send: Callable[[], None], count: int, server_pid: int) -> tuple[float, float]:
+def batch(send: Callable[[], object], count: int, server_pid: int) -> tuple[float, float]:
     """(wall seconds, CPU seconds of both ends) per round trip, over ``count`` of them."""
     c0, s0, t0 = cpu_seconds(), cpu_seconds(server_pid), time.perf_counter()
     for _ in range(count):
@@ -125,7 +125,7 @@ def measure(reps: int, batch_bytes: int) -> tuple[dict[int, dict[str, list[tuple
                         got = batch(lambda: raw.send(memoryview(part[0])), count, raw.proc.pid)
                     else:
                         client = clients[name]
-                        got = batch(lambda: client.send([part], outputs=False) and None, count, proc.pid)
+                        got = batch(lambda: client.send([part], outputs=False), count, proc.pid)
                     if rep:  # the first round warms every connection and buffer up
                         out[size].setdefault(name, []).append(got)
     finally:
