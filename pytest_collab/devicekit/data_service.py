@@ -123,6 +123,7 @@ class Connection:
 
     def __init__(self, server: DataServer, conn: socket.socket, session: str) -> None:
         self.server, self.conn = server, conn
+        self.rfile = conn.makefile("rb", buffering=1 << 16)   # a small frame in one recv
         self.token, _, flag = session.partition("+")
         self.names = re.compile(shm.name_pattern(self.token).pattern) if flag == "shm" else None
         self.buf = np.empty(0, np.uint8)
@@ -133,6 +134,7 @@ class Connection:
             while self._one():
                 pass
         finally:
+            self.rfile.close()
             for _, m in self.maps.values():
                 try:
                     m.close()
@@ -142,7 +144,7 @@ class Connection:
     def _one(self) -> bool:
         """Answer one frame; False when the connection is done (closed, or framing lost)."""
         head = bytearray(5)
-        got = recv_exact(self.conn, memoryview(head))
+        got = recv_exact(self.rfile, memoryview(head))
         if got == 0:
             return False
         if got < 5 or head[:1] != b"H":
@@ -155,7 +157,7 @@ class Connection:
             write_frame(self.conn, _error(None, f"malformed: header JSON of {n} bytes (at most {MAX_HEADER})"))
             return False
         text = bytearray(n)
-        if recv_exact(self.conn, memoryview(text)) < n:
+        if recv_exact(self.rfile, memoryview(text)) < n:
             write_frame(self.conn, _error(None, f"truncated: the connection ended inside a {n}-byte header"))
             return False
         try:
@@ -180,7 +182,7 @@ class Connection:
         if len(self.buf) < request.nbytes:
             self.buf = np.empty(request.nbytes, np.uint8)
         view = self.buf.data[:request.nbytes]
-        request.got = recv_exact(self.conn, view)
+        request.got = recv_exact(self.rfile, view)
         request.data = view
         return request.got == request.nbytes
 

@@ -42,18 +42,20 @@ FRAME = struct.Struct("<Q")
 SMALL = 64 << 10   # below this, header and data go out as one joined buffer (one packet)
 
 
-def recv_exact(sock: socket.socket, view: memoryview) -> int:
-    """Fill ``view`` from ``sock``; the bytes read (fewer only when the peer closed)."""
+def recv_exact(src: Any, view: memoryview) -> int:
+    """Fill ``view`` from ``src`` (a socket, or its buffered ``makefile("rb")``, which reads a
+    small frame whole in one system call); the bytes read (fewer only when the peer closed)."""
+    read = getattr(src, "readinto", None) or src.recv_into
     got = 0
     while got < len(view):
-        n = sock.recv_into(view[got:])
+        n = read(view[got:])
         if not n:
             break
         got += n
     return got
 
 
-def read_frame(sock: socket.socket, what: str) -> bytearray:
+def read_frame(sock: Any, what: str) -> bytearray:
     """One length-prefixed frame (a reply), in its own buffer (outputs are views of it)."""
     head = bytearray(FRAME.size)
     if recv_exact(sock, memoryview(head)) < FRAME.size:
@@ -85,6 +87,7 @@ class DataPlane:
 
     def __init__(self, sock: socket.socket, token: str, transport: str, address: str) -> None:
         self.sock, self.token, self.transport, self.address = sock, token, transport, address
+        self.rfile = sock.makefile("rb", buffering=SMALL)
         self.segments: dict[int, shm.Segment] = {}
         self._generation = 0
 
@@ -113,7 +116,7 @@ class DataPlane:
             send_parts(self.sock, header_message(req_id, parts, topk, outputs), views)
 
     def get(self) -> bytearray:
-        return read_frame(self.sock, self.address)
+        return read_frame(self.rfile, self.address)
 
     def exchange(self, req_id: Any, tensors: Sequence[Part], topk: int, outputs: bool) -> tuple[bytearray, float]:
         t0 = time.perf_counter()
@@ -158,6 +161,7 @@ class DataPlane:
 
     def close(self) -> None:
         try:
+            self.rfile.close()
             self.sock.close()
         finally:
             for seg in self.segments.values():
