@@ -1,5 +1,6 @@
-"""wire: the real tail server (a subprocess) takes any tensor size and survives bad input;
-the Assembler's rules (chunking, views, truncation) checked without a network."""
+"""wire over its gRPC stream (transport="grpc"; the data plane is test_split_transport.py): the real
+tail server (a subprocess) takes any tensor size and survives bad input; the Assembler's rules
+(chunking, views, truncation) checked without a network."""
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ def sink():
 def test_tensor_bigger_than_grpc_default_limit_arrives_intact(sink):
     arr = np.random.default_rng(0).standard_normal((3, 1024, 1024)).astype(np.float32)  # 12 MiB
     assert arr.nbytes > 4 * 1024 * 1024
-    with wire.TensorClient(sink) as client:
+    with wire.TensorClient(sink, transport="grpc") as client:
         for comp in (codec.Compression("none"), codec.Compression()):
             data, meta = codec.pack(arr, "fp32", comp)
             reply = client.send([(data, meta)])
@@ -32,7 +33,7 @@ def test_tensor_bigger_than_grpc_default_limit_arrives_intact(sink):
 @pytest.mark.parametrize("size", [0, 1, wire.CHUNK - 1, wire.CHUNK, wire.CHUNK + 1, 3 * wire.CHUNK])
 def test_sizes_around_the_chunk_boundary_arrive_intact(sink, size):
     data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8)
-    with wire.TensorClient(sink) as client:
+    with wire.TensorClient(sink, transport="grpc") as client:
         reply = client.send([codec.pack(data, "raw", codec.Compression("none"))])
         assert reply.body["checksum"] == float(data.sum(dtype=np.int64))
 
@@ -64,7 +65,7 @@ def test_request_of_two_tensors_round_trips_through_the_server(sink):
     skip = np.arange(2 * 4 * 5, dtype=np.int64).reshape(2, 4, 5)
     parts = codec.pack_all([x, skip], codec.plan([("x", x.dtype), ("skip", skip.dtype)], "fp16"), codec.Compression())
     assert [m["encoding"] for _, m in parts] == ["fp16", "raw"]
-    with wire.TensorClient(sink) as client:
+    with wire.TensorClient(sink, transport="grpc") as client:
         reply = client.send(parts)
     sums = reply.body["checksums"]
     assert sums[1] == float(skip.sum()) and sums[0] == pytest.approx(float(x.astype(np.float64).sum()), abs=5.0)
@@ -115,7 +116,7 @@ def test_assembler_rejects_json_length_past_the_message():
 ])
 def test_malformed_message_gets_error_reply_and_server_keeps_serving(sink, bad, expect):
     arr = np.arange(12, dtype=np.float32).reshape(3, 4)
-    with wire.TensorClient(sink) as client:
+    with wire.TensorClient(sink, transport="grpc") as client:
         reply = client.send_raw(bad)
         assert reply.body["ok"] is False and expect in reply.body["error"]
         good = client.send([codec.pack(arr, "int8", codec.Compression())])  # same stream goes on
@@ -124,7 +125,7 @@ def test_malformed_message_gets_error_reply_and_server_keeps_serving(sink, bad, 
 
 def test_new_header_mid_tensor_reports_truncation_then_serves_the_new_tensor(sink):
     data, meta = codec.pack(np.full(6, 2.0, np.float32), "fp32", codec.Compression())
-    with wire.TensorClient(sink) as client:
+    with wire.TensorClient(sink, transport="grpc") as client:
         first = client.send_raw([wire.header_message(10, [(100, {})], first=b"a" * 10),
                                  *wire.request_messages(11, [(data, meta)])])
         assert first.body["id"] == 10 and "truncated" in first.body["error"]
@@ -133,10 +134,10 @@ def test_new_header_mid_tensor_reports_truncation_then_serves_the_new_tensor(sin
 
 
 def test_stream_cut_mid_tensor_leaves_server_serving(sink):
-    client = wire.TensorClient(sink)
+    client = wire.TensorClient(sink, transport="grpc")
     client.write([wire.header_message(1, [(1 << 20, {})], first=b"0" * 1000)])
     client.close()  # ends the stream 1000 bytes into a 1 MiB tensor
-    with wire.TensorClient(sink) as again:
+    with wire.TensorClient(sink, transport="grpc") as again:
         assert again.send([codec.pack(np.ones(5, np.float32), "fp16", codec.Compression())]).body["checksum"] == 5.0
 
 
@@ -146,7 +147,7 @@ def test_no_server_error_names_the_address():
 
 
 def test_link_probe_counts_bytes(sink):
-    with wire.TensorClient(sink) as client:
+    with wire.TensorClient(sink, transport="grpc") as client:
         assert client.measure_link(4 << 20) > 0
 
 
@@ -160,7 +161,7 @@ def test_clients_in_parallel_threads_each_get_their_own_replies(sink):
 
     def query(i: int) -> float:
         if not hasattr(local, "client"):
-            local.client = wire.TensorClient(sink)
+            local.client = wire.TensorClient(sink, transport="grpc")
             clients.append(local.client)
         arr = np.full(1000 + i, float(i), np.float32)
         return local.client.send([codec.pack(arr, "fp32", codec.Compression())]).body["checksum"]
@@ -174,7 +175,7 @@ def test_clients_in_parallel_threads_each_get_their_own_replies(sink):
 
 def test_pipelined_sends_get_one_reply_each_in_order(sink):
     arrays = [np.full(n, float(i), np.float32) for i, n in enumerate([3, wire.CHUNK, 5, 2 * wire.CHUNK // 4 + 7])]
-    with wire.TensorClient(sink) as client:
+    with wire.TensorClient(sink, transport="grpc") as client:
         replies = client.send_pipelined(([codec.pack(a, "fp32", codec.Compression())] for a in arrays), window=3)
         ids = [r.body["id"] for r in replies]
         assert [r.body["checksum"] for r in replies] == [float(a.sum(dtype=np.float64)) for a in arrays]
@@ -185,7 +186,7 @@ def test_pipelined_sends_get_one_reply_each_in_order(sink):
 def test_pipelined_error_reply_names_the_rejected_tensor(sink):
     good = codec.pack(np.ones(4, np.float32), "fp32", codec.Compression("none"))
     bad = (good[0], {**good[1], "shape": [5]})  # 16 bytes cannot hold 5 float32
-    with wire.TensorClient(sink) as client:
+    with wire.TensorClient(sink, transport="grpc") as client:
         with pytest.raises(wire.WireError, match=r"rejected request 2: .*truncated or the header is wrong"):
             client.send_pipelined([[good], [bad], [good]], window=2)
         with pytest.raises(ValueError, match="window must be at least 1"):
@@ -204,7 +205,7 @@ def test_heap_pad_keeps_received_messages_resident():
     def faults_per_tensor(pad: str) -> float:
         proc, port = split_helpers.start_tail("--sink", "--no-checksum", "--heap-pad", pad)
         try:
-            with wire.TensorClient(f"127.0.0.1:{port}") as client:
+            with wire.TensorClient(f"127.0.0.1:{port}", transport="grpc") as client:
                 def run(count: int) -> None:
                     client.send_pipelined(([codec.pack(arr, "fp32", codec.Compression("none"))]
                                            for _ in range(count)), 2, outputs=False)

@@ -7,7 +7,8 @@ modules (numpy, torch, grpcio, blosc2, flwr) only inside the submodules that nee
 so ``import collab_devicekit`` works on a bare Python.
 
 Modules: ``codec`` (encodings, blosc2, the dtype plan), ``wire`` (protocol and client),
-``tail_service`` (the server's half, warm-up, readiness), ``loadgen`` (load modes and the
+``tail_service`` (the server's half, warm-up, readiness), ``dataplane``/``data_service``/
+``shm`` (tensor bytes beside gRPC: side socket, shared memory), ``loadgen`` (load modes and the
 device's per-query timestamps), ``stats`` (the one percentile), ``emit`` (the one result
 line), ``heap`` (the heap pad), ``artifact`` (the sidecar format), ``exported`` (load a
 ``.pt2``), ``needs`` (missing packages at start), ``head`` (one query, the summary row),

@@ -24,11 +24,14 @@ class Pipeline:
     """Everything one query does on the head device."""
 
     def __init__(self, head: Head | None, boundary: Sequence[tuple[str, str]], server: str | None,
-                 encoding: str, comp: codec.Compression, topk: int = 5) -> None:
+                 encoding: str, comp: codec.Compression, topk: int = 5, transport: str = "auto") -> None:
         """``boundary``: ``(name, dtype)`` of each tensor sent (the head's outputs, or the
         inputs when there is no head), in order; their encodings are fixed here, so a dtype
-        the codec cannot carry fails before the first query."""
+        the codec cannot carry fails before the first query. ``transport``: what
+        wire.TensorClient negotiates (auto, grpc, tcp, shm); :attr:`transport` becomes the one
+        that carries the tensors ("none" without a server)."""
         self.head, self.server, self.comp, self.topk = head, server, comp, topk
+        self.want, self.transport = transport, "none" if server is None else transport
         self.encoding = "none" if server is None else "raw" if head is None else encoding
         self.encodings = codec.plan(boundary, self.encoding) if server is not None else []
         self._local = threading.local()
@@ -41,8 +44,9 @@ class Pipeline:
         c = getattr(self._local, "client", None)
         if c is None:
             assert self.server is not None
-            c = self._local.client = TensorClient(self.server)
+            c = self._local.client = TensorClient(self.server, transport=self.want)
             self._clients.append(c)
+            self.transport = c.transport
         return c
 
     def query(self, batch: Sequence[np.ndarray]) -> dict[str, Any]:
@@ -96,7 +100,7 @@ def summarize_run(labels: dict[str, Any], pipe: Pipeline, run: Run, batch: int, 
     raw_bytes = int(rows[0]["raw_bytes"]) if rows else 0
     bound = stats.lower_bound_s(med["head_ms_p50"] / 1e3, wire_bytes, link_bps, med["tail_ms_p50"] / 1e3)
     out: dict[str, Any] = {
-        **labels, "encoding": pipe.encoding, "boundary_tensors": len(pipe.encodings),
+        **labels, "encoding": pipe.encoding, "transport": pipe.transport, "boundary_tensors": len(pipe.encodings),
         "tensor_encodings": ",".join(pipe.encodings),
         "batch": batch, **pipe.comp.describe(),
         "image_bytes": input_bytes, "raw_bytes": raw_bytes, "wire_bytes": wire_bytes,

@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=2, help="server mode: queries in flight (default 2)")
     ap.add_argument("--warmup", type=int, default=3, help="unmeasured queries first (default 3)")
     ap.add_argument("--topk", type=int, default=5)
+    ap.add_argument("--split-transport", default="auto", choices=("auto", "grpc", "tcp", "shm"),
+                    help="what carries the tensors: auto (shared memory on one host, else a TCP data socket "
+                         "beside gRPC, else the gRPC stream), or one of them (default auto)")
     heap.add_option(ap)
     ap.add_argument("--link-mbps", type=float, default=0.0,
                     help="link throughput in Mbit/s (link_baseline's throughput_mbps); 0 = measure it here")
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             else [(f"input{i}", a.dtype) for i, a in enumerate(inputs)])
     try:
         pipe = Pipeline(head, sent, args.server, args.encoding, codec.Compression(args.codec, args.filter, args.level),
-                        args.topk)
+                        args.topk, args.split_transport)
     except codec.CodecError as exc:
         raise SystemExit(f"{PROGRAM}: {exc}") from exc
     queries = [[a[s:s + args.batch] for a in inputs] for s in range(0, len(inputs[0]) - args.batch + 1, args.batch)]

@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="with --sink: reply without summing the tensors (throughput benchmarks)")
     ap.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port (default 0)")
+    ap.add_argument("--data-port", type=int, default=0,
+                    help="TCP port of the data plane beside gRPC (0 = any free one, -1 = gRPC only)")
     ap.add_argument("--warmup", type=int, default=3, help="warm-up inferences before READY (default 3)")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads, 0 = torch's default")
     heap.add_option(ap)
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warm-up: {args.warmup} inferences in {warm_s:.3f}s", flush=True)
         print(tail_service.READY.format(port=port), flush=True)
 
-    tail_service.run_until_signalled(infer, args.bind, args.port, ready, not args.no_checksum)
+    tail_service.run_until_signalled(infer, args.bind, args.port, ready, not args.no_checksum,
+                                     None if args.data_port < 0 else args.data_port)
     print(f"{PROGRAM}: stopped (pid {os.getpid()})", flush=True)
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterator, Sequence
@@ -36,6 +37,7 @@ class Request:
     t0: float
     data: Buffer = b""
     got: int = 0
+    shm: str | None = None   # the data plane's segment holding the bytes (dataplane.py)
     nbytes: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -63,7 +65,7 @@ def _parse_header(msg: bytes) -> tuple[Request, memoryview]:
         head = json.loads(msg[5:5 + n])
         parts = [(int(t["nbytes"]), dict(t["meta"])) for t in head["tensors"]]
         request = Request(head["id"], parts, int(head.get("topk", 5)), bool(head.get("outputs", True)),
-                          time.perf_counter())
+                          time.perf_counter(), shm=head.get("shm"))
     except (ValueError, KeyError, TypeError, struct.error) as exc:
         raise WireError(f"malformed header ({type(exc).__name__}: {exc}); expected b'H' + uint32 length + "
                         "JSON with id and tensors [{nbytes, meta}] + data") from exc
@@ -145,6 +147,8 @@ class TailService:
         import concurrent.futures
 
         self.infer, self.checksum = infer, checksum
+        # The data plane answers in its connection threads: one inference at a time, as here.
+        self.lock = threading.Lock()
         # One thread: torch runs its own intra-op threads; the event loop stays free to receive.
         self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tail")
 
@@ -166,7 +170,8 @@ class TailService:
             t1 = time.perf_counter()
             arrays = [codec.decode(raw, meta) for raw, meta in raws]
             t2 = time.perf_counter()
-            outputs = list(self.infer(arrays)) if self.infer is not None else None
+            with self.lock:
+                outputs = list(self.infer(arrays)) if self.infer is not None else None
             checksums = ([float(np.add.reduce(a, axis=None, dtype=np.float64)) for a in arrays]
                          if outputs is None and self.checksum else None)
             t3 = time.perf_counter()
@@ -196,15 +201,21 @@ class TailService:
 
 
 async def serve(infer: Infer | None, bind: str = "127.0.0.1", port: int = 0,
-                on_ready: Callable[[int], None] | None = None, checksum: bool = True) -> None:
+                on_ready: Callable[[int], None] | None = None, checksum: bool = True,
+                data_port: int | None = 0) -> None:
     """Serve until cancelled; ``on_ready(port)`` runs once the port is bound. Without
-    ``infer`` (sink mode) each reply carries the tensors' sums, unless ``checksum`` is off."""
+    ``infer`` (sink mode) each reply carries the tensors' sums, unless ``checksum`` is off.
+    ``data_port``: the data plane's TCP port (0 = any free one, None = gRPC only)."""
     import grpc
 
+    from .data_service import DataServer
+
     service = TailService(infer, checksum)
+    data = DataServer(service, bind, data_port)
     handler = grpc.method_handlers_generic_handler(SERVICE, {
         "Infer": grpc.stream_stream_rpc_method_handler(service.handle),
         "Sink": grpc.stream_unary_rpc_method_handler(service.sink),
+        "Open": grpc.unary_unary_rpc_method_handler(data.open),
     })
     server = grpc.aio.server(options=GRPC_OPTIONS)
     server.add_generic_rpc_handlers((handler,))
@@ -217,17 +228,18 @@ async def serve(infer: Infer | None, bind: str = "127.0.0.1", port: int = 0,
     try:
         await server.wait_for_termination()
     finally:
+        data.close()
         await server.stop(grace=1)
         service.pool.shutdown(wait=False)
 
 
 def run_until_signalled(infer: Infer | None, bind: str, port: int, on_ready: Callable[[int], None],
-                        checksum: bool = True) -> None:
+                        checksum: bool = True, data_port: int | None = 0) -> None:
     """:func:`serve` in a fresh event loop until SIGTERM or SIGINT (how the lab stops programs)."""
     import signal
 
     async def run() -> None:
-        task = asyncio.ensure_future(serve(infer, bind, port, on_ready, checksum))
+        task = asyncio.ensure_future(serve(infer, bind, port, on_ready, checksum, data_port))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)

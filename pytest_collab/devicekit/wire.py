@@ -60,11 +60,11 @@ class WireError(RuntimeError):
 # ---------------------------------------------------------------- message helpers
 
 def header_message(req_id: Any, parts: Sequence[tuple[int, dict[str, Any]]], topk: int = 5,
-                   outputs: bool = True, first: Buffer = b"") -> bytes:
-    """The first message of a request: header JSON (``(nbytes, meta)`` per tensor) plus
-    (usually) the first data bytes."""
+                   outputs: bool = True, first: Buffer = b"", extra: dict[str, Any] | None = None) -> bytes:
+    """The first message of a request: header JSON (``(nbytes, meta)`` per tensor, plus
+    ``extra`` fields: the data plane's segment name) and (usually) the first data bytes."""
     head = json.dumps({"id": req_id, "tensors": [{"nbytes": n, "meta": m} for n, m in parts],
-                       "topk": topk, "outputs": outputs}).encode()
+                       "topk": topk, "outputs": outputs, **(extra or {})}).encode()
     return b"".join((b"H", LENGTH.pack(len(head)), head, first))
 
 
@@ -109,7 +109,8 @@ def _chunked(views: list[memoryview], chunk: int) -> Iterator[list[memoryview]]:
 
 def reply_message(body: dict[str, Any], outputs: Sequence[np.ndarray] | None = None) -> bytes:
     """A reply; ``outputs`` (the tail's tensors) follow the JSON in their own dtypes."""
-    arrays = [np.ascontiguousarray(o) for o in outputs] if outputs is not None else []
+    # ascontiguousarray makes a 0-d array 1-d: keep each output's own shape
+    arrays = [np.ascontiguousarray(o).reshape(np.shape(o)) for o in outputs] if outputs is not None else []
     if outputs is not None:
         body = {**body, "outputs": [{"shape": list(a.shape), "dtype": a.dtype.str} for a in arrays]}
     raw = json.dumps(body).encode()
@@ -135,6 +136,13 @@ def parse_reply(msg: bytes) -> tuple[dict[str, Any], list[np.ndarray] | None]:
 
 # ---------------------------------------------------------------- client side
 
+async def _settle() -> None:
+    """grpc.aio leaves a status task per call: let them finish before the loop closes."""
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    if others:
+        await asyncio.wait(others, timeout=2)
+
+
 @dataclass
 class Reply:
     body: dict[str, Any]
@@ -148,15 +156,19 @@ class Reply:
 
 
 class TensorClient:
-    """One long-lived grpc.aio stream to the tail server behind a blocking API.
+    """One long-lived grpc.aio stream to the tail server behind a blocking API, and the
+    data plane (dataplane.py) negotiated over it: ``transport`` ``auto`` (default: shared
+    memory on one host, else a side TCP socket, else this stream), ``grpc``, ``tcp``,
+    ``shm``; :attr:`transport` says which one carries the tensors.
 
     Each client owns an asyncio loop that its methods run to completion, so callers (the
     head program's query threads, tests, benchmarks) stay synchronous; ``send`` is one
     request (one or more tensors), one reply. Not shared between threads: each thread opens its own client.
     """
 
-    def __init__(self, address: str, chunk: int = CHUNK, timeout: float = 30.0) -> None:
-        self.address, self.chunk = address, chunk
+    def __init__(self, address: str, chunk: int = CHUNK, timeout: float = 30.0, transport: str = "auto") -> None:
+        self.address, self.chunk, self.transport = address, chunk, transport
+        self.plane: Any = None
         self._loop = asyncio.new_event_loop()
         self._next_id = 0
         try:
@@ -180,6 +192,14 @@ class TensorClient:
             await self._channel.close()
             raise WireError(f"no tail server answers at {self.address} within {timeout:.0f}s: is it "
                             "running and READY, and is the address reachable?") from exc
+        from .dataplane import negotiate
+
+        try:
+            self.plane, self.transport = await negotiate(self._channel, self.address, self.transport, timeout)
+        except BaseException:
+            await self._channel.close()
+            await _settle()
+            raise
         self._call = self._channel.stream_stream(INFER)()
 
     async def _write(self, messages: Iterable[bytes]) -> None:
@@ -228,7 +248,10 @@ class TensorClient:
         """Send one request of encoded, compressed ``(data, meta)`` tensors (in the order the
         tail takes them); raise WireError on an error reply."""
         req_id, messages = self._numbered(tensors, topk, outputs)
-        return self._checked(self.send_raw(messages), req_id)
+        if self.plane is None:
+            return self._checked(self.send_raw(messages), req_id)
+        msg, rpc_s = self.plane.exchange(req_id, tensors, topk, outputs)
+        return self._checked(Reply(*parse_reply(msg), rpc_s), req_id)
 
     def send_pipelined(self, requests: Iterable[Sequence[Part]], window: int = 2,
                        topk: int = 5, outputs: bool = True) -> list[Reply]:
@@ -243,6 +266,10 @@ class TensorClient:
         """
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
+        if self.plane is not None:
+            numbered = ((self._numbered(t, topk, outputs)[0], t) for t in requests)
+            return [self._checked(Reply(*parse_reply(msg), rpc_s), req_id)
+                    for req_id, msg, rpc_s in self.plane.pipelined(numbered, window, topk, outputs)]
 
         async def run() -> list[Reply]:
             slots = asyncio.Semaphore(window)
@@ -304,11 +331,10 @@ class TensorClient:
                 await self._call.done_writing()
             finally:
                 await self._channel.close()
-                # grpc.aio leaves a status task per call; let it finish before the loop closes
-                others = asyncio.all_tasks() - {asyncio.current_task()}
-                if others:
-                    await asyncio.wait(others, timeout=2)
+                await _settle()
         try:
+            if self.plane is not None:
+                self.plane.close()
             self._run(shut())
         finally:
             self._loop.close()

@@ -24,3 +24,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--split-link-mbps", type=float, default=0.0,
                 help="link throughput (Mbit/s) for the lower bound; 0 = the newest link_baseline "
                      "grpc result under reports/, else measured by the client (default 0)")
+    g.addoption("--split-transport", choices=("auto", "grpc", "tcp", "shm"), default="auto",
+                help="what carries the tensors: auto (shared memory on one host, else a TCP data socket "
+                     "beside gRPC, else gRPC), or force one (default auto); recorded as 'transport'")

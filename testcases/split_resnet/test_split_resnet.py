@@ -33,8 +33,9 @@ def ship(collab, target: str, artifact) -> str:
 
 
 @pytest.mark.devices(rpi=1, server=1)
-def test_split_resnet(collab, split_options, model, split, encoding):
+def test_split_resnet(collab, split_options, model, split, encoding, request):
     o = split_options
+    transport = request.config.getoption("split_transport")
     art = splitting.export_split(model, split, o["artifacts"], o["weights"], o["seed"])
     images = inputs.load(o["samples"], o["seed"], o["data"])
     ref = splitting.reference_logits(model, images, o["batch"], o["artifacts"], o["weights"], o["seed"])
@@ -44,7 +45,8 @@ def test_split_resnet(collab, split_options, model, split, encoding):
     argv = ["--model", model, "--split", split, "--reference", ship(collab, "rpi", ref),
             "--inputs", ship(collab, "rpi", inputs.save(images, o["artifacts"])),
             "--batch", str(o["batch"]), "--seed", str(o["seed"]), "--mode", o["mode"],
-            "--rate", str(o["rate"]), "--link-mbps", str(o["link_mbps"])]
+            "--rate", str(o["rate"]), "--link-mbps", str(o["link_mbps"]),
+            "--split-transport", transport]
     if encoding not in ("raw", "none"):
         argv += ["--encoding", encoding]
     if art.head is not None:
@@ -66,6 +68,8 @@ def test_split_resnet(collab, split_options, model, split, encoding):
 
     assert row["encoding"] == encoding and row["queries"] == o["samples"] // o["batch"]
     assert (row["wire_bytes"] == 0) == (split == "on_device")
+    # what carried the tensors: forced, or what auto negotiated (a lab on one host: shm)
+    assert row["transport"] in ({"none"} if split == "on_device" else {transport} - {"auto"} or {"grpc", "tcp", "shm"})
     assert math.isfinite(row["p50_ms"]) and row["lower_bound_ms"] > 0
     # the device's own clock: one [t_start, t_end] per query, in order, inside this test
     assert len(row["t_start"]) == len(row["t_end"]) == row["queries"]

@@ -1,0 +1,221 @@
+"""The wire's data plane: tensor bytes beside gRPC, on a side TCP socket or in shared memory.
+
+Why (issue 21, numbers in docs/devicekit.md): every design that pushes tensor bytes through
+Python gRPC costs 2-3x the CPU of a raw socket and reaches about half its throughput at
+1 MiB; gRPC is kept for what it is good at (session set-up, errors, the fallback path) and
+the bytes go where a raw ``sendall`` would put them.
+
+Negotiation, over gRPC (unary ``/collab.split.Tail/Open``, JSON both ways):
+  client -> {"want": "auto"|"tcp"|"shm", "probe": {"name", "nonce"}?}
+  server -> {"token": hex, "port": int|null, "shm": bool, "error"?}
+``port`` is the server's data listener (null: it could not open one), ``shm`` whether it
+read the client's probe segment (same tmpfs: same host). The client then connects to the
+port and first sends the 16-byte token (single use: one connection per session; anything
+else is answered with an error frame and the connection closed). Frames on that socket:
+  client -> server   b"H" + uint32 JSON length + JSON (wire.py's header, plus
+                     ``"shm": name`` for shared memory) + the tensors' bytes (tcp only)
+  server -> client   uint64 length + wire.py's reply message (b"R" ...)
+With ``shm`` the tensors' bytes (of a request over 64 KiB; smaller ones go inline as on
+TCP, one packet being cheaper than a copy and a mapping) lie at offset 0 of the named segment (one per request in
+flight, grown by a new name), and only the header and reply cross the socket, so ordering,
+ids and errors work as on TCP. A truncated frame (the client shuts its side mid-request)
+is answered with an error; a malformed one too, and then the connection is closed (its
+framing is lost); the server goes on either way.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import struct
+import threading
+import time
+from typing import Any, Iterator, Sequence
+
+from . import shm
+from .wire import Part, WireError, header_message
+
+TRANSPORTS = ("auto", "grpc", "tcp", "shm")
+OPEN = "/collab.split.Tail/Open"
+TOKEN_BYTES = 16
+FRAME = struct.Struct("<Q")
+SMALL = 64 << 10   # below this, header and data go out as one joined buffer (one packet)
+
+
+def recv_exact(src: Any, view: memoryview) -> int:
+    """Fill ``view`` from ``src`` (a socket, or its buffered ``makefile("rb")``, which reads a
+    small frame whole in one system call); the bytes read (fewer only when the peer closed)."""
+    read = getattr(src, "readinto", None) or src.recv_into
+    got = 0
+    while got < len(view):
+        n = read(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def read_frame(sock: Any, what: str) -> bytearray:
+    """One length-prefixed frame (a reply), in its own buffer (outputs are views of it)."""
+    head = bytearray(FRAME.size)
+    if recv_exact(sock, memoryview(head)) < FRAME.size:
+        raise WireError(f"the data connection to {what} closed without a reply")
+    (n,) = FRAME.unpack(head)
+    body = bytearray(n)
+    if recv_exact(sock, memoryview(body)) < n:
+        raise WireError(f"the data connection to {what} closed mid-reply")
+    return body
+
+
+def write_frame(sock: socket.socket, msg: bytes) -> None:
+    sock.sendall(FRAME.pack(len(msg)) + msg)
+
+
+def send_parts(sock: socket.socket, head: bytes, views: Sequence[memoryview]) -> None:
+    """Header then data, without joining big tensors (sendall of each view copies only
+    into the kernel, like raw)."""
+    if len(head) + sum(len(v) for v in views) <= SMALL:
+        sock.sendall(b"".join((head, *views)))
+        return
+    sock.sendall(head)
+    for v in views:
+        sock.sendall(v)
+
+
+class DataPlane:
+    """One negotiated session: the side socket and, for ``shm``, this client's segments."""
+
+    def __init__(self, sock: socket.socket, token: str, transport: str, address: str) -> None:
+        self.sock, self.token, self.transport, self.address = sock, token, transport, address
+        self.rfile = sock.makefile("rb", buffering=SMALL)
+        self.segments: dict[int, shm.Segment] = {}
+        self._generation = 0
+
+    def _segment(self, slot: int, size: int) -> shm.Segment:
+        seg = self.segments.get(slot)
+        if seg is None or seg.size < size:
+            if seg is not None:
+                seg.close()
+            self._generation += 1
+            grown = max(size, 2 * seg.size if seg is not None else 0, 1 << 16)
+            seg = self.segments[slot] = shm.Segment(shm.segment_name(self.token, slot, self._generation), grown)
+        return seg
+
+    def put(self, req_id: Any, tensors: Sequence[Part], topk: int, outputs: bool, slot: int = 0) -> None:
+        """Write one request (its reply is read by :meth:`get`)."""
+        views = [memoryview(d).cast("B") for d, _ in tensors]
+        parts = [(len(v), meta) for v, (_, meta) in zip(views, tensors)]
+        if self.transport == "shm" and sum(len(v) for v in views) > SMALL:  # small ones: one packet is cheaper
+            seg = self._segment(slot, sum(len(v) for v in views))
+            at = 0
+            for v in views:
+                seg.map[at:at + len(v)] = v
+                at += len(v)
+            self.sock.sendall(header_message(req_id, parts, topk, outputs, extra={"shm": seg.name}))
+        else:
+            send_parts(self.sock, header_message(req_id, parts, topk, outputs), views)
+
+    def get(self) -> bytearray:
+        return read_frame(self.rfile, self.address)
+
+    def exchange(self, req_id: Any, tensors: Sequence[Part], topk: int, outputs: bool) -> tuple[bytearray, float]:
+        t0 = time.perf_counter()
+        self.put(req_id, tensors, topk, outputs)
+        return self.get(), time.perf_counter() - t0
+
+    def pipelined(self, requests: Iterator[tuple[Any, Sequence[Part]]], window: int, topk: int,
+                  outputs: bool) -> Iterator[tuple[Any, bytearray, float]]:
+        """Up to ``window`` requests awaiting replies; a thread writes (as raw's bench does),
+        so a large request never waits behind a reply the caller has not read yet."""
+        slots = threading.Semaphore(window)
+        sent: queue.SimpleQueue[tuple[Any, float] | None] = queue.SimpleQueue()
+        failure: list[BaseException] = []
+        stop = threading.Event()
+
+        def writer() -> None:
+            try:
+                for i, (req_id, tensors) in enumerate(requests):
+                    slots.acquire()
+                    if stop.is_set():
+                        break
+                    sent.put((req_id, time.perf_counter()))
+                    self.put(req_id, tensors, topk, outputs, slot=i % window)
+            except BaseException as exc:  # surfaced to the caller once the replies are read
+                failure.append(exc)
+            sent.put(None)
+
+        thread = threading.Thread(target=writer, daemon=True, name="wire-writer")
+        thread.start()
+        try:
+            while (item := sent.get()) is not None:
+                msg = self.get()
+                yield item[0], msg, time.perf_counter() - item[1]
+                slots.release()
+        finally:
+            stop.set()
+            for _ in range(window):
+                slots.release()
+            thread.join(5)
+        if failure:
+            raise failure[0]
+
+    def close(self) -> None:
+        try:
+            self.rfile.close()
+            self.sock.close()
+        finally:
+            for seg in self.segments.values():
+                seg.close()
+
+
+def connect(host: str, port: int, token: str, transport: str, address: str, timeout: float) -> DataPlane:
+    """Open the side socket and present the token; OSError when the port refuses."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.settimeout(None)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall(bytes.fromhex(token))
+    return DataPlane(sock, token, transport, address)
+
+
+async def negotiate(channel: Any, address: str, want: str, timeout: float) -> tuple[DataPlane | None, str]:
+    """Agree on a transport over ``channel``; (None, "grpc") means stay on the gRPC stream.
+
+    ``auto``: shared memory if the server reads our probe, else the side socket, else gRPC.
+    An explicit ``tcp``/``shm`` that cannot be had is a WireError naming why.
+    """
+    if want not in TRANSPORTS:
+        raise WireError(f"unknown transport {want!r}; choose one of {', '.join(TRANSPORTS)}")
+    if want == "grpc":
+        return None, "grpc"
+    import grpc
+
+    probe = shm.write_probe() if want in ("auto", "shm") and shm.available() else None
+    try:
+        request = {"want": want, "probe": {"name": probe[0].name, "nonce": probe[1]} if probe else None}
+        try:
+            raw = await channel.unary_unary(OPEN)(json.dumps(request).encode(), timeout=timeout)
+            offer = json.loads(raw)
+        except grpc.RpcError as exc:  # an older tail without a data plane
+            if want == "auto":
+                return None, "grpc"
+            raise WireError(f"tail server {address} offers no data plane ({exc.code()}): use --split-transport "
+                            "grpc or auto") from exc
+    finally:
+        if probe:
+            probe[0].close()
+    transport = "shm" if offer.get("shm") and want != "tcp" else "tcp"
+    if want == "shm" and transport != "shm":
+        raise WireError(f"--split-transport shm but tail server {address} cannot map this host's "
+                        f"{shm.SHM_DIR} (another host or container): use tcp or auto")
+    if offer.get("port") is None:
+        if want == "auto":
+            return None, "grpc"
+        raise WireError(f"tail server {address} could not open a data port ({offer.get('error')}): use grpc or auto")
+    host = address.rsplit(":", 1)[0].strip("[]")
+    try:
+        return connect(host, int(offer["port"]), str(offer["token"]), transport, address, timeout), transport
+    except OSError as exc:
+        if want == "auto":
+            return None, "grpc"
+        raise WireError(f"data port {host}:{offer['port']} of tail server {address} refused: {exc} "
+                        "(a firewall?): use --split-transport grpc or auto") from exc
