@@ -115,7 +115,7 @@ def _ensure_model(args: argparse.Namespace) -> int:
     done = ensure_artifact(_client(args, args.ref).url, task, model, args.arch or host_arch(),
                            build=build, dest=dest)
     files = ", ".join(done.fetched["files"].values())
-    print(f"{done.ref} {done.how} ({done.digest}; {done.fetched['bytes']} bytes in "
+    print(f"{done.published.ref} {done.published.how} ({done.published.digest}; {done.fetched['bytes']} bytes in "
           f"{done.ensure_s:.2f} s): {files}")
     return 0
 

@@ -51,7 +51,7 @@ def push_artifact(client: RegistryClient, task: str, model: str, arch: str, file
         raise ArtifactError(f"{artifact_name(task, model, arch)}: no files to push")
     ref = Ref.parse(artifact_name(task, model, arch))
     client.put_blob(ref.repository, b"{}")
-    layers = []
+    layers: list[dict[str, Any]] = []
     for path in files:
         data = Path(path).read_bytes()
         layers.append({"mediaType": LAYER_TYPES.get(Path(path).suffix, "application/octet-stream"),
@@ -63,8 +63,8 @@ def push_artifact(client: RegistryClient, task: str, model: str, arch: str, file
     manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": ARTIFACT_TYPE,
                 "config": EMPTY_CONFIG, "layers": layers, "annotations": annotations}
     digest = client.put_manifest(ref, manifest, OCI_MANIFEST)
-    return Pushed(f"{ref.repository}:{ref.reference}", digest, layers[0]["digest"],
-                  sum(layer["size"] for layer in layers))
+    return Pushed(f"{ref.repository}:{ref.reference}", digest, str(layers[0]["digest"]),
+                  sum(int(layer["size"]) for layer in layers))
 
 
 def listing(url: str) -> list[dict[str, Any]]:
@@ -102,15 +102,49 @@ def which(url: str, task: str, arch: str, model: str | None = None) -> str:
 
 
 @dataclass
-class Ensured:
-    """How ``ensure_artifact`` got the model: ``"pulled"`` (a hit) or ``"built"`` (a miss)."""
+class Published:
+    """The registry side of ``ensure``: ``"pulled"`` (a hit) or ``"built"`` (a miss, pushed)."""
 
-    ref: str
+    ref: str                # <task>/<model>:<arch>
+    pin: str                # <task>/<model>@<manifest digest>: what devices fetch
     how: str
     digest: str
-    fetched: dict[str, Any] = field(default_factory=dict)
     build_s: float = 0.0
     push_s: float = 0.0
+    bytes_pushed: int = 0
+
+
+def publish_if_missing(url: str, task: str, model: str, arch: str, *, build: Build, workdir: Path,
+                       progress: Progress = print) -> Published:
+    """Exists in the registry -> its digest; else build (export) into ``workdir`` and push.
+    An architecture without a base image is refused, naming the ones that exist."""
+    client = RegistryClient(url)
+    ref = artifact_name(task, model, arch)
+    repository = Ref.parse(ref).repository
+    digest = client.digest(ref)
+    if digest is not None:
+        return Published(ref, f"{repository}@{digest}", "pulled", digest)
+    if arch not in ARCHES:
+        existing = [r["ref"] for r in listing(url) if r.get("task") == task]
+        raise ArtifactError(f"no base image for architecture {arch!r} (bases exist for "
+                            f"{', '.join(ARCHES)}); {client.url} has for task {task!r}: "
+                            f"{', '.join(existing) or 'nothing'}")
+    progress(f"[registry] {ref} missing in {client.url}: exporting")
+    t0 = time.perf_counter()
+    files = build(Path(workdir))
+    t1 = time.perf_counter()
+    pushed = push_artifact(client, task, model, arch, files)
+    progress(f"[registry] pushed {ref} ({pushed.digest})")
+    return Published(ref, f"{repository}@{pushed.digest}", "built", pushed.digest, t1 - t0,
+                     time.perf_counter() - t1, pushed.bytes)
+
+
+@dataclass
+class Ensured:
+    """What ``ensure_artifact`` did and what the fetch brought (files, bytes, digests)."""
+
+    published: Published
+    fetched: dict[str, Any] = field(default_factory=dict)
     ensure_s: float = 0.0
 
 
@@ -120,22 +154,7 @@ def ensure_artifact(url: str, task: str, model: str, arch: str, *, build: Build,
     from pytest_collab.devicekit.fetch import fetch
 
     start = time.perf_counter()
-    client = RegistryClient(url)
-    ref = artifact_name(task, model, arch)
-    digest = client.digest(ref)
-    how, build_s, push_s = "pulled", 0.0, 0.0
-    if digest is None:
-        if arch not in ARCHES:
-            existing = [r["ref"] for r in listing(url) if r.get("task") == task]
-            raise ArtifactError(f"no base image for architecture {arch!r} (bases exist for "
-                                f"{', '.join(ARCHES)}); {client.url} has for task {task!r}: "
-                                f"{', '.join(existing) or 'nothing'}")
-        progress(f"[registry] {ref} missing in {client.url}: exporting")
-        t0 = time.perf_counter()
-        files = build(Path(dest) / "build")
-        t1 = time.perf_counter()
-        digest = push_artifact(client, task, model, arch, files).digest
-        how, build_s, push_s = "built", t1 - t0, time.perf_counter() - t1
-        progress(f"[registry] pushed {ref} ({digest})")
-    fetched = fetch(client.url, f"{Ref.parse(ref).repository}@{digest}", str(Path(dest) / arch))
-    return Ensured(ref, how, digest, fetched, build_s, push_s, time.perf_counter() - start)
+    published = publish_if_missing(url, task, model, arch, build=build, workdir=Path(dest) / "build",
+                                   progress=progress)
+    fetched = fetch(RegistryClient(url).url, published.pin, str(Path(dest) / arch))
+    return Ensured(published, fetched, time.perf_counter() - start)
