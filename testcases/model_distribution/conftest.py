@@ -25,13 +25,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def md_registry(collab_lan, request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from pytest_collab.session import get_session
-
-    given = get_session(request.config).settings["registry"]
-    url, server = deploy_model.start_registry(collab_lan, given, tmp_path_factory.mktemp("md-registry"))
-    yield url
-    if server is not None:
-        server.stop()
+    with deploy_model.lab_registry(collab_lan, request.config, tmp_path_factory.mktemp("md-registry")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

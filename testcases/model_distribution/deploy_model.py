@@ -6,13 +6,13 @@ experiments distribute the model the same way.
 """
 from __future__ import annotations
 
+import importlib.util
 import posixpath
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import export_model
+from typing import Any, Iterator
 
 TASK = "classify"
 
@@ -39,6 +39,19 @@ def start_registry(lan: Any, given: str | None, root: Path):  # -> (url, Registr
     return server.url, server
 
 
+@contextmanager
+def lab_registry(lan: Any, config: Any, root: Path) -> Iterator[str]:
+    """:func:`start_registry` for a session (``--collab-registry`` wins); stopped at its end."""
+    from pytest_collab.session import get_session
+
+    url, server = start_registry(lan, get_session(config).settings["registry"], root)
+    try:
+        yield url
+    finally:
+        if server is not None:
+            server.stop()
+
+
 def detect_arch(device: Any, profile_path: Any = None) -> str:
     """The device's architecture from its facts (gathered now when the profile has none)."""
     from pytest_collab.lan import facts
@@ -60,6 +73,12 @@ _EXPORTS: dict[str, tuple[list[Path], float]] = {}
 def exporter(cache: Path):
     """A build callable for ``publish_if_missing``: the first miss of a model exports it,
     later misses reuse those files (the export is the same; its time is in the first row)."""
+    spec = importlib.util.spec_from_file_location("collab_md_export_model",
+                                                  Path(__file__).with_name("export_model.py"))
+    assert spec is not None and spec.loader is not None
+    export_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(export_model)
+
     def build(model: str, folder: Path) -> list[Path]:
         if model not in _EXPORTS:
             t0 = time.perf_counter()
