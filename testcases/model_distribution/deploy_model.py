@@ -7,7 +7,9 @@ experiments distribute the model the same way.
 from __future__ import annotations
 
 import importlib.util
+import os
 import posixpath
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -119,8 +121,10 @@ def deploy(collab: Any, device: Any, registry: str, model: str, build, arch: str
     published = publish_if_missing(registry, TASK, model, arch, progress=lambda line: None,
                                    build=lambda folder: build(model, folder), workdir=Path("."))
     host_port = registry.split("://", 1)[-1]
-    # Local devices are this machine: fetch into the run folder, not into the test case's.
-    dest = (str(collab.run_dir / "models" / device.name) if device.transport == "local"
+    # Local devices are this machine: fetch into a temp folder (not the test case's, and not
+    # the run folder, which is shared as a bundle).
+    local = Path(tempfile.gettempdir()) / f"pytest-collab-{os.getuid()}" / "models" / collab.run_dir.name
+    dest = (str(local / device.name) if device.transport == "local"
             else posixpath.join(device.workdir, "models", device.name))
     fetcher = collab.start(device, "fetch_model.py", "--registry", host_port, published.pin,
                            "--dest", dest, name=f"fetch-{device.name}")
