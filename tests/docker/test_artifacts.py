@@ -45,7 +45,8 @@ def test_push_list_fetch_by_digest_and_look_up(registry, tmp_path: Path) -> None
     assert notes[KEYS["digest"]] == "sha256:" + hashlib.sha256(files[0].read_bytes()).hexdigest()
 
     rows = {r["ref"]: r for r in listing(registry.url)}
-    assert rows["classify/md-net:arm64"]["kind"] == "artifact"
+    assert rows["classify/md-net:arm64"]["kind"] == "artifact"          # as the dashboard's Registry page shows it
+    assert rows["classify/md-net:arm64"]["annotations"][KEYS["model"]] == "md-net"
     assert rows["classify/md-net:arm64"]["size"] == 2 + sum(f.stat().st_size for f in files)
     assert [r["ref"] for r in serving(list(rows.values()), "classify", "amd64")] == ["classify/md-net:amd64"]
     assert which(registry.url, "classify", "arm64", "md-net") == "classify/md-net:arm64"
