@@ -35,15 +35,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    """One line per tag: kind (image/model/index), reference, size, digest, annotations."""
+    """One line per tag: kind (image/model/index), repository, tag, size, digest, annotations."""
     from pytest_collab.containers.artifacts import KEYS, is_model, listing
 
     for row in listing(_client(args).url):
         kind = "model" if is_model(row) else row.get("kind", "?")
         notes = row.get("annotations") or {}
         extra = " ".join(f"{k}={notes[v]}" for k, v in KEYS.items() if k != "digest" and v in notes)
-        print(f"{kind:<6} {row['ref']:<40} {row.get('size', 0):>12} {row.get('digest', row.get('error', ''))}"
-              f"{'  ' + extra if extra else ''}")
+        print(f"{kind:<6} {row['repository']:<32} {row['tag']:<8} {row.get('size', 0):>12} "
+              f"{row.get('digest', row.get('error', ''))}{'  ' + extra if extra else ''}")
     return 0
 
 

@@ -130,8 +130,9 @@ def test_cli_ensure_exports_on_a_miss_and_ls_shows_models(registry, tmp_path: Pa
     assert "classify/md-cli:arm64 built" in first.stdout and "classify/md-cli:arm64 pulled" in second.stdout
     assert (tmp_path / "got" / "arm64" / "md-cli.pt2").read_bytes() == b"md-cli" * 50
     listed = _collab("registry", "--registry", registry.host, "ls", cwd=tmp_path).stdout
-    line = next(x for x in listed.splitlines() if "classify/md-cli:arm64" in x)
-    assert line.startswith("model") and "task=classify" in line and "arch=arm64" in line
+    line = next(x.split() for x in listed.splitlines() if "classify/md-cli" in x.split())
+    assert line[:3] == ["model", "classify/md-cli", "arm64"]
+    assert "task=classify" in line and "arch=arm64" in line
     found = _collab("registry", "--registry", registry.host, "which", "classify", "--arch", "arm64",
                     "--model", "md-cli", cwd=tmp_path)
     assert found.stdout.strip() == "classify/md-cli:arm64"
