@@ -14,6 +14,8 @@ import statistics
 import threading
 import time
 
+WARMUP = 3
+
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -37,8 +39,9 @@ def test_parallel_inference(collab, pi_registry, pi_build, pi_deploy, n_devices,
     served = [pi_deploy.deploy(collab, d, pi_registry, model, pi_build) for d in devices]
     clients = [s.client() for s in served]
     try:
-        for client in clients:          # warm-up: the first call pays lazy initialisation
-            client.predict(-1)
+        for client in clients:          # warm-up: the first calls pay lazy initialisation
+            for seed in range(-WARMUP, 0):
+                client.predict(seed)
         shards = [list(range(inputs))[i::n_devices] for i in range(n_devices)]
         outs: list[dict] = [{} for _ in devices]
         barrier = threading.Barrier(n_devices)
