@@ -60,7 +60,12 @@ def _shape(model: str) -> list[int]:
 
 
 def serve(model: str, bind: str, port: int, threads: int) -> None:
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit(f"{socket.gethostname()}: torch is not installed, so {model} can not be served; "
+                         "install a torch CPU wheel on the device (emulated lab: emulation.torch_wheel "
+                         "or $PYTEST_COLLAB_TORCH_WHEEL)") from None
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
