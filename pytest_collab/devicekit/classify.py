@@ -54,9 +54,13 @@ class Client:
 
 
 def _shape(model: str) -> list[int]:
-    sidecar = os.path.splitext(model)[0] + ".json"
-    with open(sidecar) as f:
-        return list(json.load(f)["inputs"][0]["shape"])
+    """The first input's shape from the sidecar (``m.pt2.json`` as pytest_collab.split writes
+    it, or ``m.json``); a dynamic batch (-1) becomes 1."""
+    for sidecar in (model + ".json", os.path.splitext(model)[0] + ".json"):
+        if os.path.isfile(sidecar):
+            with open(sidecar) as f:
+                return [1 if d == -1 else int(d) for d in json.load(f)["inputs"][0]["shape"]]
+    raise SystemExit(f"{model}: no JSON sidecar ({model}.json) next to it to read the input shape from")
 
 
 def serve(model: str, bind: str, port: int, threads: int) -> None:
