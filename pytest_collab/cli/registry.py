@@ -35,8 +35,22 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    for repo in _client(args).catalog():
-        print(repo)
+    """One line per tag: kind (image/model/index), repository, tag, size, digest, annotations."""
+    from pytest_collab.containers.artifacts import KEYS, is_model, listing
+
+    for row in listing(_client(args).url):
+        kind = "model" if is_model(row) else row.get("kind", "?")
+        notes = row.get("annotations") or {}
+        extra = " ".join(f"{k}={notes[v]}" for k, v in KEYS.items() if k != "digest" and v in notes)
+        print(f"{kind:<6} {row['repository']:<32} {row['tag']:<8} {row.get('size', 0):>12} "
+              f"{row.get('digest', row.get('error', ''))}{'  ' + extra if extra else ''}")
+    return 0
+
+
+def _which(args: argparse.Namespace) -> int:
+    from pytest_collab.containers.artifacts import which
+
+    print(which(_client(args).url, args.task, args.arch, args.model))
     return 0
 
 
@@ -62,10 +76,47 @@ def _rm(args: argparse.Namespace) -> int:
 def _ensure(args: argparse.Namespace) -> int:
     from pytest_collab.containers.registry import Ref, ensure
 
+    if ":" not in args.ref.rpartition("/")[2] and "@" not in args.ref:
+        return _ensure_model(args)
     registry = None if Ref.parse(args.ref).registry else args.registry
     done = ensure(args.ref, build=Path(args.build) if args.build else None, registry=registry,
                   arch=args.arch, base_from=args.base_from)
     print(f"{done.ref} {done.how} ({done.image_id})")
+    return 0
+
+
+def _ensure_model(args: argparse.Namespace) -> int:
+    """``<task>/<model>`` without a tag is a model artifact for ``--arch``: exported by the
+    ``export(model, folder)`` function of ``<build>/export_model.py`` on a miss."""
+    import importlib.util
+
+    from pytest_collab.containers.artifacts import ensure_artifact
+    from pytest_collab.containers.platforms import host_arch
+    from pytest_collab.containers.registry import Ref
+
+    parsed = Ref.parse(args.ref)
+    task, _, model = parsed.repository.partition("/")
+    if not model:
+        raise SystemExit(f"{args.ref}: expected <task>/<model> (e.g. classify/mobilenet_v3_small)")
+    build_dir = Path(args.build or "testcases/model_distribution")
+    exporter = build_dir / "export_model.py"
+
+    def build(folder: Path) -> list[Path]:
+        if not exporter.is_file():
+            raise SystemExit(f"{args.ref} is not in the registry and {exporter} does not exist to "
+                             "export it; pass --build TESTCASE_DIR (a folder with export_model.py)")
+        spec = importlib.util.spec_from_file_location("collab_export_model", exporter)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return list(module.export(model, folder))
+
+    dest = Path(args.dest or f"~/.cache/pytest-collab/models/{task}/{model}").expanduser()
+    done = ensure_artifact(_client(args, args.ref).url, task, model, args.arch or host_arch(),
+                           build=build, dest=dest)
+    files = ", ".join(done.fetched["files"].values())
+    print(f"{done.published.ref} {done.published.how} ({done.published.digest}; {done.fetched['bytes']} bytes in "
+          f"{done.ensure_s:.2f} s): {files}")
     return 0
 
 
@@ -85,7 +136,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
                      help="address to bind; the lab's LAN address to serve devices (default: 127.0.0.1)")
     srv.set_defaults(func=_serve)
 
-    sub.add_parser("ls", help="list repositories").set_defaults(func=_ls)
+    sub.add_parser("ls", help="list every tag: images and models, sizes, digests").set_defaults(func=_ls)
+    wh = sub.add_parser("which", help="the reference that serves TASK on --arch (models and images)")
+    wh.add_argument("task", metavar="TASK")
+    wh.add_argument("--arch", required=True, help="device architecture (amd64, arm64, jetson)")
+    wh.add_argument("--model", default=None, help="only this model")
+    wh.set_defaults(func=_which)
     tags = sub.add_parser("tags", help="list the tags of a repository")
     tags.add_argument("repo", metavar="REPO")
     tags.set_defaults(func=_tags)
@@ -96,8 +152,13 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     rm.add_argument("ref", metavar="REF")
     rm.set_defaults(func=_rm)
     ens = sub.add_parser("ensure", help="pull REF if the registry has it, else build, push, pull")
-    ens.add_argument("ref", metavar="REF", help="<task>/<model>:<arch>, optionally host:port/ first")
-    ens.add_argument("--build", metavar="TESTCASE_DIR", help="test case folder that builds REF")
-    ens.add_argument("--arch", default=None, help="architecture to build for (default: REF's tag)")
+    ens.add_argument("ref", metavar="REF", help="image <task>/<model>:<arch>, or model artifact "
+                     "<task>/<model> with --arch; optionally host:port/ first")
+    ens.add_argument("--build", metavar="TESTCASE_DIR", help="test case folder that builds REF (models: "
+                     "its export_model.py; default testcases/model_distribution)")
+    ens.add_argument("--arch", default=None, help="architecture to build for (default: REF's tag; "
+                     "models: this machine's)")
+    ens.add_argument("--dest", default=None, help="models: folder to fetch into "
+                     "(default ~/.cache/pytest-collab/models/<task>/<model>)")
     ens.add_argument("--base-from", default="auto", metavar="IMAGE", help="base layer's FROM (default: auto)")
     ens.set_defaults(func=_ensure)

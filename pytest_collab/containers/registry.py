@@ -85,8 +85,12 @@ class RegistryClient:
         self.host = self.url.split("://", 1)[1]
         self.timeout = timeout
 
-    def _request(self, method: str, path: str, accept: tuple[str, ...] = ()) -> tuple[int, dict, bytes]:
-        req = urllib.request.Request(self.url + path, method=method)
+    def _request(self, method: str, path: str, accept: tuple[str, ...] = (), data: bytes | None = None,
+                 content_type: str | None = None) -> tuple[int, dict, bytes]:
+        url = path if path.startswith(("http://", "https://")) else self.url + path
+        req = urllib.request.Request(url, data=data, method=method)
+        if content_type:
+            req.add_header("Content-Type", content_type)
         if accept:
             req.add_header("Accept", ", ".join(accept))
         try:
@@ -152,6 +156,34 @@ class RegistryClient:
 
     def exists(self, ref: str | Ref) -> bool:
         return self.digest(ref) is not None
+
+    def put_blob(self, repository: str, data: bytes) -> str:
+        """Upload ``data`` as a blob (monolithic POST then PUT); returns its digest."""
+        import hashlib
+
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if self._request("HEAD", f"/v2/{repository}/blobs/{digest}")[0] == 200:
+            return digest
+        status, headers, body = self._request("POST", f"/v2/{repository}/blobs/uploads/")
+        location = headers.get("Location", "")
+        if status != 202 or not location:
+            raise RegistryError(f"{self.url}: blob upload to {repository} refused: HTTP {status} {body[:200]!r}")
+        sep = "&" if "?" in location else "?"
+        status, _, body = self._request("PUT", f"{location}{sep}digest={digest}", data=data,
+                                        content_type="application/octet-stream")
+        if status != 201:
+            raise RegistryError(f"{self.url}: blob {digest} to {repository}: HTTP {status} {body[:200]!r}")
+        return digest
+
+    def put_manifest(self, ref: str | Ref, manifest: dict, media_type: str) -> str:
+        """PUT a manifest under a tag; returns the digest the registry gives it."""
+        ref = ref if isinstance(ref, Ref) else Ref.parse(ref)
+        status, headers, body = self._request("PUT", f"/v2/{ref.repository}/manifests/{ref.reference}",
+                                              data=json.dumps(manifest).encode(), content_type=media_type)
+        if status != 201:
+            raise RegistryError(f"{self.url}: manifest {ref.repository}:{ref.reference}: HTTP {status} "
+                                f"{body[:300]!r}")
+        return headers.get("Docker-Content-Digest", "")
 
     def delete(self, ref: str | Ref) -> str:
         """Delete the manifest a tag points to (by digest, as the API requires); returns it."""
