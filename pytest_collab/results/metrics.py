@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import CollabError, CollabWarning, RunDataError
-from pytest_collab.results.metrics_buffer import _SampleBuffer, _text, timestamp_type, to_timestamps
+from pytest_collab.results.metrics_buffer import _SampleBuffer, _text, ints, timestamp_type, to_timestamps
 from pytest_collab.results.rundir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,6 +132,8 @@ class MetricsWriter:
                 arrays.append(_text(col))
             elif field.name == "timestamp":
                 arrays.append(to_timestamps(col))
+            elif field.name == "pid":
+                arrays.append(ints(col))
             else:
                 arrays.append(pa.array(col, type=field.type))
         return pa.Table.from_arrays(arrays, schema=self.schema)
