@@ -44,3 +44,29 @@ def test_one_device_runs_inline_and_reports_its_error() -> None:
     with pytest.raises(ValueError):
         each([7], lambda i: int("x"), on_error=lambda i, exc: seen.append(i))
     assert seen == [7] and each([], lambda i: i) == []
+
+
+def test_connect_overlaps_devices_and_quarantines_each_failure() -> None:
+    from types import SimpleNamespace
+
+    from pytest_collab import quarantine
+    from pytest_collab.lan.profile import Device
+
+    barrier = threading.Barrier(4, timeout=10)   # the four connects must be in flight at once
+
+    def runtime_for(device: Device) -> str:
+        barrier.wait()
+        if device.name in ("b", "d"):
+            raise TransportError(device.name, f"can not connect to {device.address}")
+        return f"runtime {device.name}"
+
+    config = SimpleNamespace(stash=pytest.Stash())
+    session = SimpleNamespace(lan=SimpleNamespace(emulated=False), config=config, runtime_for=runtime_for)
+    devices = [Device(name=n, kind="rpi", address=f"127.0.0.{i + 2}") for i, n in enumerate("abcd")]
+    with pytest.raises(TransportError, match="'b'"):
+        quarantine.connect(session, devices, "t.py::test_x")   # type: ignore[arg-type]
+    held = quarantine.book(config)                              # type: ignore[arg-type]
+    assert sorted(held) == ["b", "d"]
+    assert "127.0.0.5" in held["d"] and "first failure: t.py::test_x" in held["d"]
+    with pytest.raises(TransportError, match="quarantined"):
+        quarantine.connect(session, devices[2:], "t.py::test_y")  # type: ignore[arg-type]
