@@ -150,7 +150,7 @@ class MetricsWriter:
                 return
         if buf.rows:
             tables.append(buf.table(self.schema))
-        table = pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+        table = pa.concat_tables(tables).unify_dictionaries()  # chunks stay: the writer takes them as they are
         rows = len(table)
         group = rows if rows < 2 * self.row_group_rows else self.row_group_rows
         with self._write_lock:
