@@ -217,21 +217,20 @@ class _SampleBuffer:
             ts = list(map(_T, samples))
             pids = list(map(_PID, samples))
             keys = tuple(vs[0])
-            numbers = list(chain.from_iterable(map(dict.values, vs)))
         except (KeyError, TypeError, AttributeError):
             return False
         n = len(samples)
         pid = pids[0] or source[4]
-        if pids.count(pids[0]) != n or len(numbers) != n * len(keys) or \
-                sum(map(len, vs)) != len(numbers) or list(map(tuple, vs)).count(keys) != n:
+        if pids.count(pids[0]) != n or set(map(type, vs)) != {dict} or \
+                list(map(tuple, vs)).count(keys) != n:
             return False
         sid = self.sources.setdefault((*source[:4], pid), len(self.sources))
         kid = self.keysets.setdefault(keys, len(self.keysets))
         self.sid.extend(repeat(sid, n))
         self.kid.extend(repeat(kid, n))
         self.t.extend(ts)
-        self.values.extend(numbers)
-        self.rows += len(numbers)
+        self.values.extend(chain.from_iterable(map(dict.values, vs)))
+        self.rows += n * len(keys)
         return True
 
     def table(self, schema: pyarrow.Schema) -> pyarrow.Table:
