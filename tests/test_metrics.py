@@ -408,3 +408,16 @@ def test_add_samples_mixed_pids_and_names_in_one_batch(tmp_path: Path) -> None:
     want = [("r", "t", "d", "x", o["pid"] or 5, o["t"] * 1_000_000, k, v, UNITS[k])
             for o in objs + objs[1::2] for k, v in o["v"].items()]
     assert sorted(actual_rows(path)) == sorted(want)
+
+
+def test_values_of_uniform_and_checked_batches_read_alike(tmp_path: Path) -> None:
+    """Numbers and numeric text become floats, anything else null, whichever path a batch takes."""
+    odd = [1, True, "2.5", "n/a", None, 3.25]
+    uniform = [{"t": 1_700_000_000 + i, "v": {"threads": v}} for i, v in enumerate(odd)]
+    checked = [dict(o, t=o["t"] + 100) for o in uniform] + [{"v": {}}]  # a torn object: the checking loop
+    path = tmp_path / "m.parquet"
+    with MetricsWriter(path) as writer:
+        for batch in (uniform, checked):
+            writer.add_samples(run="r", test="t", device="d", role="x", pid=1, samples=batch, units=UNITS)
+    values = pq.read_table(path).sort_by("timestamp").column("value").to_pylist()
+    assert values == [1.0, 1.0, 2.5, None, None, 3.25] * 2

@@ -86,7 +86,9 @@ class MetricsWriter:
 
         The batched form of :meth:`add_sample`: one lock and one call for what a device
         reader has buffered, so per-sample cost is the buffer's append loop alone. An
-        object's own ``pid`` (when truthy) overrides ``pid``. Values are copied; objects
+        object's own ``pid`` (when truthy) overrides ``pid``. The ``v`` dicts of a
+        well-formed batch are kept and read at the next flush (not copied: hand over
+        objects you no longer change, as the device readers do); objects
         without ``t`` or a ``v`` mapping are counted in ``skipped_samples``, not raised.
         """
         self._add(units, _SampleBuffer.add, (run, test, device, role, pid), samples)

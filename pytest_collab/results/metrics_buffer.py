@@ -135,7 +135,7 @@ class _SampleBuffer:
     case (every sample has the same number of metrics) is a plain ``np.repeat``.
     """
 
-    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "units", "merged", "rows")
+    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "chunks", "units", "merged", "rows")
 
     def __init__(self) -> None:
         self.sources: dict[tuple, int] = {}     # (run, test, device, role, pid) -> id
@@ -143,7 +143,8 @@ class _SampleBuffer:
         self.sid: list[int] = []
         self.kid: list[int] = []
         self.t: list[float] = []
-        self.values: list[float] = []
+        self.values: list[float] = []             # loose values, after every chunk
+        self.chunks: list[Any] = []               # earlier values: lists, or (dicts, count)
         self.units: dict[str, str | None] = {}  # metric -> unit, one meaning per buffer
         self.merged: list[Mapping[str, str]] = []
         self.rows = 0                           # one per metric value buffered
@@ -229,9 +230,32 @@ class _SampleBuffer:
         self.sid.extend(repeat(sid, n))
         self.kid.extend(repeat(kid, n))
         self.t.extend(ts)
-        self.values.extend(chain.from_iterable(map(dict.values, vs)))
+        if self.values:  # keep row order: the loose values so far come first
+            self.chunks.append(self.values)
+            self.values = []
+        self.chunks.append((vs, n * len(keys)))  # read at flush, straight into numpy
         self.rows += n * len(keys)
         return True
+
+    def _value_array(self) -> pyarrow.Array:
+        """Every buffered value in row order: batches' dicts and the loose values."""
+        import numpy as np
+        import pyarrow as pa
+
+        arrays = []
+        for chunk in [*self.chunks, self.values]:
+            if isinstance(chunk, tuple):
+                vs, count = chunk
+                try:  # numbers (and numeric text) in one C pass; anything else as _floats does
+                    arrays.append(pa.array(np.fromiter(chain.from_iterable(map(dict.values, vs)),
+                                                       np.float64, count)))
+                except (TypeError, ValueError):
+                    arrays.append(_floats(list(chain.from_iterable(map(dict.values, vs)))))
+            elif chunk:
+                arrays.append(_floats(chunk))
+        if len(arrays) == 1:
+            return arrays[0]
+        return pa.concat_arrays(arrays) if arrays else _floats([])
 
     def table(self, schema: pyarrow.Schema) -> pyarrow.Table:
         """The buffered samples as rows: per-sample columns repeated per metric."""
@@ -260,7 +284,7 @@ class _SampleBuffer:
             _expand(_seconds_to_timestamps(_floats(self.t).to_numpy(zero_copy_only=False)),
                     None, per_row),
             pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(map(str, names), pa.string())),
-            _floats(self.values),
+            self._value_array(),
             _expand(units, codes, 1),
         ], schema=schema)
 
@@ -277,15 +301,27 @@ def ints(values: Any) -> pyarrow.Array:
 
 
 def _floats(values: list[Any]) -> pyarrow.Array:
-    """Sample numbers as float64; a non-number becomes null rather than sinking the row
-    group (samples are checked only here, when the batch is long handed over)."""
+    """Sample numbers as float64; numeric text is read as its number, anything else
+    becomes null rather than sinking the row group (samples are checked only here, when
+    the batch is long handed over)."""
     import pyarrow as pa
 
     try:
         return pa.array(values, type=pa.float64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pa.array([float(v) if isinstance(v, (int, float)) else None for v in values],
-                        type=pa.float64())
+        return pa.array([_number(v) for v in values], type=pa.float64())
+
+
+def _number(value: Any) -> float | None:
+    """A number, or numeric text (as numpy's bulk path reads it), as float; else None."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _expand(array: pyarrow.Array, rows: Any, repeats: Any) -> pyarrow.Array:
