@@ -135,8 +135,13 @@ def main() -> int:
             print(f"{count:>8} {seconds:>9.2f} {seconds / times[1]:>6.2f} {cpu[count]:>13.3f} "
                   f"{floor:>8.2f} {floor / times[1]:>12.2f}")
         ratio = times[max(COUNTS)] / times[1]
+        floor = max(COUNTS) * cpu[max(COUNTS)] / cores
         print(f"target: 8 devices <= 1.5x one: {'met' if ratio <= 1.5 else 'MISSED'} ({ratio:.2f}x); "
-              f"{cores} cores, CPU floor for 8: {max(COUNTS) * cpu[max(COUNTS)] / cores / times[1]:.2f}x one")
+              f"{cores} cores, CPU floor for 8: {floor / times[1]:.2f}x one")
+        print(f"target: 8 devices within 1.2x of their CPU floor: "
+              f"{'met' if times[max(COUNTS)] <= 1.2 * floor else 'MISSED'} "
+              f"({times[max(COUNTS)] / floor:.2f}x; the floor assumes every core is ours: "
+              f"load average now {os.getloadavg()[0]:.1f} on {cores} cores)")
         return 0
     finally:
         for rt in runtimes:

@@ -135,12 +135,13 @@ class Collab:
         """Sync the test case and the device packages to every selected device that runs
         plain processes, before the test body: a failed sync is then a setup ERROR naming
         the device. (Container devices build their image at their first start.)"""
+        from pytest_collab.runtime.parallel import each
         from pytest_collab.runtime.process import ProcessRuntime
 
-        for device in {d.name: d for ds in self.devices.values() for d in ds}.values():
-            runtime = self._session.runtime_for(device)
-            if isinstance(runtime, ProcessRuntime):
-                runtime.prepare(self.test_dir)
+        chosen = {d.name: d for ds in self.devices.values() for d in ds}.values()
+        runtimes = [self._session.runtime_for(d) for d in chosen]
+        each([r for r in runtimes if isinstance(r, ProcessRuntime)], lambda r: r.prepare(self.test_dir),
+             name="collab-sync")
 
     @property
     def programs(self) -> list[Program]:

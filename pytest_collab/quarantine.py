@@ -88,7 +88,8 @@ def _bring_up(session: "CollabSession") -> None:
 def connect(session: "CollabSession", devices: Iterable["Device"], nodeid: str) -> list[Any]:
     """Connect every device a test needs before it runs; returns their runtimes.
 
-    Raises at once for a quarantined device; a device that fails now is quarantined.
+    Raises at once for a quarantined device; the devices connect concurrently and each
+    one that fails now is quarantined (the first in the test's order is raised).
     """
     _check_lab(session)
     devices = list(devices)
@@ -96,15 +97,15 @@ def connect(session: "CollabSession", devices: Iterable["Device"], nodeid: str) 
     for device in devices:
         if device.name in held:
             raise TransportError(device.name, f"quarantined for the rest of this session: {held[device.name]}")
-    runtimes = []
-    for device in devices:
-        try:
-            runtimes.append(session.runtime_for(device))
-        except TransportError as exc:
+    from pytest_collab.runtime.parallel import each
+
+    def hold(device: "Device", exc: BaseException) -> None:
+        if isinstance(exc, TransportError):
             reason = str(exc).removeprefix(f"device {device.name!r}: ")
             held[device.name] = f"{reason} (first failure: {nodeid})"
-            raise
-    return runtimes
+
+    # side by side: 8 SSH handshakes cost about one (every failing device is quarantined)
+    return each(devices, session.runtime_for, name="collab-connect", on_error=hold)
 
 
 def note_lost_links(config: pytest.Config, runtimes: Iterable[Any], nodeid: str) -> None:

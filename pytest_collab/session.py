@@ -70,6 +70,7 @@ class CollabSession:
         self._journal: "ResultsJournal | None" = None
         self._program_rows: "ProgramRows | None" = None
         self._runtimes: dict[str, Any] = {}
+        self._device_locks: dict[str, threading.Lock] = {}
         self.used = False
         self.summary: list[str] = []
         from pytest_collab.dashboard.publish import LivePublisher  # the dashboard's Live page reads it
@@ -182,8 +183,12 @@ class CollabSession:
         self.program_rows.printed(meta, values)
 
     def runtime_for(self, device: "Device") -> Any:
-        """One transport and runtime per device per process, reused by every test."""
+        """One transport and runtime per device per process, reused by every test.
+
+        Locked per device, not per session: devices connect side by side."""
         with self._lock:
+            device_lock = self._device_locks.setdefault(device.name, threading.Lock())
+        with device_lock:
             if device.name not in self._runtimes:
                 from pytest_collab.runtime import get_runtime
                 from pytest_collab.transport import get_transport

@@ -352,3 +352,72 @@ def test_versions_without_importing_torch() -> None:
     assert {"python", "platform", "pytest", "pytest_collab", "pyarrow", "numpy"} <= set(found)
     assert ("torch" in sys.modules) == had_torch
     json.dumps(found)
+
+
+def _column_cases(rng: random.Random) -> dict[str, list]:
+    """Long lists shaped like long-format columns, plus the irregular ones the fast path must not break."""
+    names = [f"m{i}" for i in range(12)]
+    n = 10_000
+    return {
+        "cycle": [names[i % 12] for i in range(n)],
+        "per-sample": [f"dev{(i // 12) % 3}" for i in range(n)],
+        "two runs": ["a"] * 7001 + ["b"] * (n - 7001),
+        "period breaks late": [names[i % 12] for i in range(n - 1)] + ["late"],
+        "random": [rng.choice(names) for _ in range(n)],
+        "equal, not identical": [str(i % 5).zfill(3) for i in range(n)],
+        "short": ["x", "y", "x"],
+        "empty": [],
+    }
+
+
+def test_text_and_ints_encoders_round_trip_any_list() -> None:
+    from pytest_collab.results.metrics_buffer import _text, ints
+
+    rng = random.Random(3)
+    for name, values in _column_cases(rng).items():
+        encoded = _text(values)
+        assert pa.types.is_dictionary(encoded.type), name
+        assert encoded.to_pylist() == values, name
+        numbers = [hash(v) % 7 for v in values]
+        assert ints(numbers).to_pylist() == numbers, name
+    assert _text(["a", None, "a"] * 1000).to_pylist() == ["a", None, "a"] * 1000
+    assert ints([1, None] * 2000).to_pylist() == [1, None] * 2000
+
+
+def test_add_rows_irregular_and_periodic_chunks_read_back_exactly(tmp_path: Path) -> None:
+    samples = random_samples(3000, seed=4)  # 1 to 3 metrics per sample: no single period
+    regular = [dict(s, values={k: float(i) for i, k in enumerate(sorted(UNITS))}) for s in random_samples(3000, 5)]
+    path = tmp_path / "m.parquet"
+    with MetricsWriter(path, row_group_rows=4096) as writer:
+        for batch in (samples, regular):
+            rows = expected_rows(batch)
+            cols = dict(zip(metrics_schema().names, map(list, zip(*rows))))
+            cols["timestamp"] = [s["t"] for s in batch for _ in s["values"]]
+            writer.add_rows(cols)
+    assert actual_rows(path) == expected_rows(samples) + expected_rows(regular)
+
+
+def test_add_samples_mixed_pids_and_names_in_one_batch(tmp_path: Path) -> None:
+    """A batch the uniform path can not take (pids and metric names vary) keeps every row."""
+    objs = [{"t": 1_700_000_000 + i, "v": {"threads": i} if i % 3 else {"threads": i, "rss_bytes": 2 * i},
+             "pid": 7 if i % 2 else None} for i in range(50)]
+    path = tmp_path / "m.parquet"
+    with MetricsWriter(path) as writer:
+        writer.add_samples(run="r", test="t", device="d", role="x", pid=5, samples=objs, units=UNITS)
+        writer.add_samples(run="r", test="t", device="d", role="x", pid=5, samples=objs[1::2], units=UNITS)
+    want = [("r", "t", "d", "x", o["pid"] or 5, o["t"] * 1_000_000, k, v, UNITS[k])
+            for o in objs + objs[1::2] for k, v in o["v"].items()]
+    assert sorted(actual_rows(path)) == sorted(want)
+
+
+def test_values_of_uniform_and_checked_batches_read_alike(tmp_path: Path) -> None:
+    """Numbers and numeric text become floats, anything else null, whichever path a batch takes."""
+    odd = [1, True, "2.5", "n/a", None, 3.25]
+    uniform = [{"t": 1_700_000_000 + i, "v": {"threads": v}} for i, v in enumerate(odd)]
+    checked = [dict(o, t=o["t"] + 100) for o in uniform] + [{"v": {}}]  # a torn object: the checking loop
+    path = tmp_path / "m.parquet"
+    with MetricsWriter(path) as writer:
+        for batch in (uniform, checked):
+            writer.add_samples(run="r", test="t", device="d", role="x", pid=1, samples=batch, units=UNITS)
+    values = pq.read_table(path).sort_by("timestamp").column("value").to_pylist()
+    assert values == [1.0, 1.0, 2.5, None, None, 3.25] * 2

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import CollabError, CollabWarning, RunDataError
 from pytest_collab.results.durable import durable_replace
-from pytest_collab.results.metrics_buffer import _SampleBuffer, _text, timestamp_type, to_timestamps
+from pytest_collab.results.metrics_buffer import _SampleBuffer, _text, ints, timestamp_type, to_timestamps
 from pytest_collab.results.rundir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,7 +86,9 @@ class MetricsWriter:
 
         The batched form of :meth:`add_sample`: one lock and one call for what a device
         reader has buffered, so per-sample cost is the buffer's append loop alone. An
-        object's own ``pid`` (when truthy) overrides ``pid``. Values are copied; objects
+        object's own ``pid`` (when truthy) overrides ``pid``. The ``v`` dicts of a
+        well-formed batch are kept and read at the next flush (not copied: hand over
+        objects you no longer change, as the device readers do); objects
         without ``t`` or a ``v`` mapping are counted in ``skipped_samples``, not raised.
         """
         self._add(units, _SampleBuffer.add, (run, test, device, role, pid), samples)
@@ -132,6 +134,8 @@ class MetricsWriter:
                 arrays.append(_text(col))
             elif field.name == "timestamp":
                 arrays.append(to_timestamps(col))
+            elif field.name == "pid":
+                arrays.append(ints(col))
             else:
                 arrays.append(pa.array(col, type=field.type))
         return pa.Table.from_arrays(arrays, schema=self.schema)
@@ -148,7 +152,7 @@ class MetricsWriter:
                 return
         if buf.rows:
             tables.append(buf.table(self.schema))
-        table = pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+        table = pa.concat_tables(tables).unify_dictionaries()  # chunks stay: the writer takes them as they are
         rows = len(table)
         group = rows if rows < 2 * self.row_group_rows else self.row_group_rows
         with self._write_lock:

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from itertools import chain, repeat
+from operator import itemgetter, methodcaller
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
+
+_V, _T, _PID = itemgetter("v"), itemgetter("t"), methodcaller("get", "pid")
+
 
 def timestamp_type() -> pyarrow.DataType:
     """Every timestamp of a run: microseconds, UTC."""
@@ -25,11 +30,15 @@ def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
     import numpy as np
     import pyarrow as pa
 
-    secs = pa.array(seconds, type=pa.float64()).to_numpy(zero_copy_only=False)
+    try:  # a list of plain numbers: straight into numpy
+        secs = np.fromiter(seconds, np.float64, len(seconds))
+    except (TypeError, ValueError):  # None, Arrow or numpy input
+        secs = pa.array(seconds, type=pa.float64()).to_numpy(zero_copy_only=False)
     micros = np.round(secs * 1e6)
     mask = np.isnan(micros)
-    return pa.array(np.where(mask, 0, micros).astype("int64"), type=timestamp_type(),
-                    mask=mask if mask.any() else None)
+    if not mask.any():
+        return pa.array(micros.astype("int64"), type=timestamp_type())
+    return pa.array(np.where(mask, 0, micros).astype("int64"), type=timestamp_type(), mask=mask)
 
 
 def to_timestamps(values: Any) -> pyarrow.Array:
@@ -56,11 +65,60 @@ def _datetime(value: Any) -> datetime | None:
     return moment
 
 
+#: a list longer than this is searched for a repeating pattern before it is split in two
+_LEAF = 2048
+_MAX_PERIOD = 64    # long-format rows: one sample's metrics (period = metrics per sample)
+_PROBE = 256        # elements compared before a candidate period is checked in full
+
+
+def _codes(values: list[Any], code: dict[Any, int]) -> Any:
+    """int32 codes of ``values`` into ``code`` (value -> code, grown here).
+
+    Long-format metric rows are regular: run, test, device, role and pid repeat per
+    sample and the metric name cycles through a sample's metrics, so a column is, piece
+    by piece, a short pattern tiled. A list comparison (C speed, identity first) proves
+    the period and only the pattern is hashed; irregular stretches are halved until
+    short, then hashed value by value. Worst case (no pattern) costs about one more
+    pass over the list than hashing everything.
+    """
+    import numpy as np
+
+    n = len(values)
+    if n > _LEAF:
+        first, probe = values[0], values[:_PROBE]
+        for p in range(1, _MAX_PERIOD + 1):
+            if values[p] == first and values[p:p + _PROBE] == probe:
+                if values[p:] == values[:-p]:
+                    pattern = np.array([code.setdefault(v, len(code)) for v in values[:p]], np.int32)
+                    return np.tile(pattern, -(-n // p))[:n]
+                break  # the smallest candidate fails: no period of the whole, split
+        mid = n // 2
+        return np.concatenate([_codes(values[:mid], code), _codes(values[mid:], code)])
+    return np.fromiter([code.setdefault(v, len(code)) for v in values], np.int32, n)
+
+
+def _encoded(values: list[Any], kind: type) -> tuple[Any, list[Any]] | None:
+    """(codes, distinct values) when every value is a ``kind`` (and hashable), else None."""
+    code: dict[Any, int] = {}
+    try:
+        codes = _codes(values, code)
+    except TypeError:  # unhashable
+        return None
+    distinct = list(code)
+    if not all(type(v) is kind for v in distinct):
+        return None
+    return codes, distinct
+
+
 def _text(values: Any) -> pyarrow.Array:
     """Strings to a dictionary<int32, string> array (encoded while converting)."""
     import pyarrow as pa
 
     text = pa.dictionary(pa.int32(), pa.string())
+    if isinstance(values, list):
+        found = _encoded(values, str)
+        if found is not None:
+            return pa.DictionaryArray.from_arrays(pa.array(found[0]), pa.array(found[1], pa.string()))
     if not isinstance(values, (pa.Array, pa.ChunkedArray)):
         return pa.array(values, type=text)
     if pa.types.is_dictionary(values.type):
@@ -77,7 +135,7 @@ class _SampleBuffer:
     case (every sample has the same number of metrics) is a plain ``np.repeat``.
     """
 
-    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "units", "merged", "rows")
+    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "chunks", "units", "merged", "rows")
 
     def __init__(self) -> None:
         self.sources: dict[tuple, int] = {}     # (run, test, device, role, pid) -> id
@@ -85,7 +143,8 @@ class _SampleBuffer:
         self.sid: list[int] = []
         self.kid: list[int] = []
         self.t: list[float] = []
-        self.values: list[float] = []
+        self.values: list[float] = []             # loose values, after every chunk
+        self.chunks: list[Any] = []               # earlier values: lists, or (dicts, count)
         self.units: dict[str, str | None] = {}  # metric -> unit, one meaning per buffer
         self.merged: list[Mapping[str, str]] = []
         self.rows = 0                           # one per metric value buffered
@@ -123,6 +182,9 @@ class _SampleBuffer:
         ``source`` ends with the default pid; an object's own truthy ``pid`` wins. This
         loop is the per-sample cost of ingest, so it is kept to look-ups and appends.
         """
+        samples = samples if isinstance(samples, list) else list(samples)
+        if samples and self._add_uniform(source, samples):
+            return 0
         sources, keysets = self.sources, self.keysets
         sid_add, kid_add, t_add = self.sid.append, self.kid.append, self.t.append
         values_add, head, default_pid = self.values.extend, source[:4], source[4]
@@ -147,6 +209,53 @@ class _SampleBuffer:
         finally:
             self.rows += len(self.values) - before
         return skipped
+
+    def _add_uniform(self, source: tuple, samples: list[Mapping[str, Any]]) -> bool:
+        """The usual batch in C-speed passes: every object well formed, one pid, one set
+        of metric names. False (nothing changed) sends the batch to the checking loop."""
+        try:
+            vs = list(map(_V, samples))
+            ts = list(map(_T, samples))
+            pids = list(map(_PID, samples))
+            keys = tuple(vs[0])
+        except (KeyError, TypeError, AttributeError):
+            return False
+        n = len(samples)
+        pid = pids[0] or source[4]
+        if pids.count(pids[0]) != n or set(map(type, vs)) != {dict} or \
+                list(map(tuple, vs)).count(keys) != n:
+            return False
+        sid = self.sources.setdefault((*source[:4], pid), len(self.sources))
+        kid = self.keysets.setdefault(keys, len(self.keysets))
+        self.sid.extend(repeat(sid, n))
+        self.kid.extend(repeat(kid, n))
+        self.t.extend(ts)
+        if self.values:  # keep row order: the loose values so far come first
+            self.chunks.append(self.values)
+            self.values = []
+        self.chunks.append((vs, n * len(keys)))  # read at flush, straight into numpy
+        self.rows += n * len(keys)
+        return True
+
+    def _value_array(self) -> pyarrow.Array:
+        """Every buffered value in row order: batches' dicts and the loose values."""
+        import numpy as np
+        import pyarrow as pa
+
+        arrays = []
+        for chunk in [*self.chunks, self.values]:
+            if isinstance(chunk, tuple):
+                vs, count = chunk
+                try:  # numbers (and numeric text) in one C pass; anything else as _floats does
+                    arrays.append(pa.array(np.fromiter(chain.from_iterable(map(dict.values, vs)),
+                                                       np.float64, count)))
+                except (TypeError, ValueError):
+                    arrays.append(_floats(list(chain.from_iterable(map(dict.values, vs)))))
+            elif chunk:
+                arrays.append(_floats(chunk))
+        if len(arrays) == 1:
+            return arrays[0]
+        return pa.concat_arrays(arrays) if arrays else _floats([])
 
     def table(self, schema: pyarrow.Schema) -> pyarrow.Table:
         """The buffered samples as rows: per-sample columns repeated per metric."""
@@ -176,21 +285,44 @@ class _SampleBuffer:
             _expand(_seconds_to_timestamps(_floats(self.t).to_numpy(zero_copy_only=False)),
                     None, per_row),
             pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(map(str, names), pa.string())),
-            _floats(self.values),
+            self._value_array(),
             _expand(units, codes, 1),
         ], schema=schema)
 
 
+def ints(values: Any) -> pyarrow.Array:
+    """Integers (pids) as int64; a list of few distinct values is encoded like text."""
+    import numpy as np
+    import pyarrow as pa
+
+    found = _encoded(values, int) if isinstance(values, list) else None
+    if found is None:
+        return pa.array(values, type=pa.int64())
+    return pa.array(np.asarray(found[1], np.int64)[found[0]])
+
+
 def _floats(values: list[Any]) -> pyarrow.Array:
-    """Sample numbers as float64; a non-number becomes null rather than sinking the row
-    group (samples are checked only here, when the batch is long handed over)."""
+    """Sample numbers as float64; numeric text is read as its number, anything else
+    becomes null rather than sinking the row group (samples are checked only here, when
+    the batch is long handed over)."""
     import pyarrow as pa
 
     try:
         return pa.array(values, type=pa.float64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pa.array([float(v) if isinstance(v, (int, float)) else None for v in values],
-                        type=pa.float64())
+        return pa.array([_number(v) for v in values], type=pa.float64())
+
+
+def _number(value: Any) -> float | None:
+    """A number, or numeric text (as numpy's bulk path reads it), as float; else None."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _expand(array: pyarrow.Array, rows: Any, repeats: Any) -> pyarrow.Array:

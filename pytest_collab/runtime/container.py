@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -62,6 +63,62 @@ def limits(device: "Device", host_cpus: int) -> dict[str, Any]:
     return out
 
 
+class _Engines:
+    """What every runtime on one engine shares in this process: the local engine's client,
+    its ``info()`` and the images prepared on it.
+
+    Emulated devices all live on this machine's engine: a client per device meant a
+    version handshake, a ping and an ``info()`` per device, and every device checked (or
+    built) the same image again. An image is reused while the test case folder's files
+    are unchanged (names, sizes, mtimes); one device builds while the others wait.
+    """
+
+    lock = threading.Lock()
+    local: "docker.DockerClient | None" = None
+    info: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+    images: dict[tuple, str] = {}
+    building: dict[tuple, threading.Lock] = {}
+
+    @classmethod
+    def local_client(cls) -> "docker.DockerClient":
+        from pytest_collab.containers.engines import local_client
+
+        with cls.lock:
+            if cls.local is None:
+                cls.local = local_client()
+            return cls.local
+
+    @classmethod
+    def info_of(cls, client: "docker.DockerClient") -> dict[str, Any]:
+        with cls.lock:
+            known = cls.info.get(client)
+        if known is None:
+            known = client.info()
+            with cls.lock:
+                cls.info[client] = known
+        return known
+
+    @classmethod
+    def image(cls, key: tuple, make: Callable[[], str]) -> str:
+        with cls.lock:
+            gate = cls.building.setdefault(key, threading.Lock())
+        with gate:
+            if key not in cls.images:
+                cls.images[key] = make()
+            return cls.images[key]
+
+
+def _fingerprint(folder: Path) -> tuple:
+    """Names, sizes and mtimes of a test case's files: a change means a new image."""
+    entries = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            stat = os.stat(os.path.join(root, name))
+            entries.append((os.path.relpath(os.path.join(root, name), folder), stat.st_size, stat.st_mtime_ns))
+    return tuple(entries)
+
+
 class ContainerRuntime:
     """Programs of one device as containers on that device's engine."""
 
@@ -81,6 +138,7 @@ class ContainerRuntime:
         self._client = client
         self._lab: Any = None
         self._resolved = False
+        self._shared = False
         self._ncpu: int | None = None
         self._images: dict[Path, str] = {}
         self._image: str | None = None     # the last prepared test case's (fixtures: prepare, then launch)
@@ -94,23 +152,30 @@ class ContainerRuntime:
     def client(self) -> "docker.DockerClient":
         """The device's engine: this machine's for local and emulated devices, else over SSH."""
         if self._client is None or not self._resolved:
-            from pytest_collab.containers.engines import client_for, local_client
+            from pytest_collab.containers.engines import client_for
 
             self._resolved = True
-            local = self._client or local_client()
+            local = self._client or _Engines.local_client()
             self._lab = lab_container(local, self.device) if self.device.transport != "local" else None
             if self._lab is not None or self.device.transport == "local" or self._client is not None:
+                self._shared = self._client is None   # the process's local client: not ours to close
                 self._client = local
             else:
-                local.close()
                 known = getattr(self.transport, "record_to", None)
                 self._client = client_for(self.device, known_hosts=known)
         return self._client
 
+    @property
+    def _engine(self) -> str:
+        """Which engine images live on: one key for this machine's, one per remote device."""
+        client = self.client
+        return "local" if client is _Engines.local or self._lab is not None or \
+            self.device.transport == "local" else f"ssh:{self.device.name}:{id(client)}"
+
     def _arch(self) -> str:
         if self.device.arch:
             return self.device.arch
-        machine = str(self.client.info().get("Architecture", "x86_64")).lower()
+        machine = str(_Engines.info_of(self.client).get("Architecture", "x86_64")).lower()
         return debian_arch(machine)
 
     @property
@@ -130,7 +195,8 @@ class ContainerRuntime:
         test_dir = Path(test_dir).resolve()
         with self._lock:
             if test_dir not in self._images:
-                self._images[test_dir] = self._image_for(test_dir)
+                key = (self._engine, str(test_dir), self._arch(), self.registry, _fingerprint(test_dir))
+                self._images[test_dir] = _Engines.image(key, lambda: self._image_for(test_dir))
             self._image = self._images[test_dir]
         return CODE_DIR
 
@@ -175,7 +241,7 @@ class ContainerRuntime:
                  "netns" if self._lab is not None else "host", "--hz", f"{hz:g}",
                  "--grace", f"{self.grace:g}", *meter_args(self.device.power_meter), "--"]
         if self._ncpu is None:
-            self._ncpu = int(client.info().get("NCPU", 1))
+            self._ncpu = int(_Engines.info_of(client).get("NCPU", 1))
         kwargs = limits(self.device, self._ncpu)
         api = client.api
         # detach=False + stdin_open is what sets StdinOnce: our EOF becomes the wrapper's EOF.
@@ -210,9 +276,10 @@ class ContainerRuntime:
             except Exception:  # noqa: BLE001 - teardown reaches every container
                 pass
         self._made.clear()
-        if self._client is not None:
+        if self._client is not None and not self._shared:
             self._client.close()
-            self._client = None
+        self._client = None
+        self._resolved = False
 
 
 def create(device: "Device", transport: "Transport", run_id: str, **options: Any) -> ContainerRuntime:

@@ -158,12 +158,19 @@ def export_split(model_name: str, point: str, outdir: Path, weights: str | None 
 def reference_logits(model_name: str, images, batch: int, outdir: Path, weights: str | None = None,
                      seed: int = 0) -> Path:
     """Logits of the unsplit model for ``images`` at the client's batch size (oneDNN picks
-    batch-dependent kernels, so a different batch would differ in the last bits)."""
+    batch-dependent kernels, so a different batch would differ in the last bits).
+
+    Cached in ``outdir`` by content: every test of the matrix (each cut, encoding, mode)
+    needs the same logits, which cost as much controller CPU as the sample itself. The key
+    is :func:`reference_key`; the file appears atomically, so a crash or a concurrent
+    xdist worker never leaves a torn file that a later run would trust.
+    """
+    import os
+
     import numpy as np
     import torch
 
-    digest = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:12]
-    path = Path(outdir).resolve() / f"ref-{_cache_key(model_name, 'full', weights, seed)}-b{batch}-{digest}.npy"
+    path = Path(outdir).resolve() / f"ref-{reference_key(model_name, images, batch, weights, seed)}.npy"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         net = full_model(build_model(model_name, weights, seed))
@@ -171,13 +178,50 @@ def reference_logits(model_name: str, images, batch: int, outdir: Path, weights:
         with torch.inference_mode():
             for start in range(0, len(images) - batch + 1, batch):
                 outs.append(net(torch.from_numpy(images[start:start + batch])).numpy())
-        np.save(path, np.concatenate(outs))
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, np.concatenate(outs))
+        os.replace(tmp, path)
     return path
 
 
-def _cache_key(model_name: str, point: str, weights: str | None, seed: int) -> str:
+def reference_key(model_name: str, images, batch: int, weights: str | None = None, seed: int = 0) -> str:
+    """What the reference logits depend on: model, weights (by content), seed, batch, and the
+    images' bytes, shape and dtype. Not the cut: the reference is the unsplit model, which
+    every cut must reproduce, so one file serves the whole matrix."""
+    import numpy as np
+
+    data = np.ascontiguousarray(images)
+    h = hashlib.sha256(f"{data.shape}:{data.dtype.str}:".encode())
+    h.update(data.tobytes())
+    return f"{_cache_key(model_name, 'full', weights, seed, content=True)}-b{int(batch)}-{h.hexdigest()[:16]}"
+
+
+def _cache_key(model_name: str, point: str, weights: str | None, seed: int, *, content: bool = False) -> str:
+    """``content=True`` keys weights by their bytes (a copied or touched file still hits)."""
     import torch
 
-    src = f"{weights}:{Path(weights).stat().st_mtime_ns}" if weights else f"seed{seed}"
+    if weights:
+        src = f"sha256:{_file_digest(Path(weights))}" if content else f"{weights}:{Path(weights).stat().st_mtime_ns}"
+    else:
+        src = f"seed{seed}"
     tag = hashlib.sha256(f"{src}:{torch.__version__}:{SIDECAR_FORMAT}".encode()).hexdigest()[:10]
     return f"{model_name}-{point}-{tag}"
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a weights file, computed once per (path, size, mtime) in this process."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--split-weights {path}: no such file (a local state_dict .pth)") from None
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
