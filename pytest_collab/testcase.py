@@ -19,6 +19,17 @@ TESTCASES_DIR = "testcases"
 OPTIONS_FILE = "options.py"
 REPORT_SECTIONS_FILE = "report_sections.py"
 REQUIREMENTS_FILE = "requirements.txt"
+#: Never a test case's code: caches, build output and run results (and every dot-file or
+#: dot-folder, e.g. an experiment's ``.artifacts/``, shipped one by one with ``collab.put``).
+NOT_CODE_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules",
+                           "reports"})
+NOT_CODE_SUFFIXES = (".pyc", ".pyo", ".egg-info")
+
+
+def is_code(rel_parts: tuple[str, ...]) -> bool:
+    """Whether a path inside a test case folder (its parts) is part of the experiment's code:
+    what a sync ships, an image's code layer holds and a bundle carries."""
+    return not any(p.startswith(".") or p in NOT_CODE_DIRS or p.endswith(NOT_CODE_SUFFIXES) for p in rel_parts)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -20,6 +20,7 @@ from pytest_collab.containers import platforms
 from pytest_collab.containers.platforms import ARCHES, PLATFORMS
 from pytest_collab.containers.tarball import tar_bytes
 from pytest_collab.errors import CollabError
+from pytest_collab.testcase import is_code
 
 if TYPE_CHECKING:
     import docker
@@ -31,7 +32,8 @@ IMAGES_DIR = Path(__file__).resolve().parent / "dockerfiles"
 #: Context paths that help a build run but do not change what it produces (TLS roots).
 UNHASHED_PREFIXES = ("certs/",)
 #: Files of a test case folder that never go into an image.
-_SKIP_PARTS = {"__pycache__", ".pytest_cache", "wheels", "reports", ".git"}
+#: beside what is never code (pytest_collab.testcase.is_code): wheels go into the deps layer
+_NOT_RUNTIME = frozenset({"wheels"})
 HOST_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 
 
@@ -107,13 +109,13 @@ def _dockerfile(*parts: str, dockerfiles: Path) -> bytes:
                          "the folder holding <layer>/Dockerfile") from exc
 
 
-def _tree(root: Path, prefix: str, skip: set[str] = _SKIP_PARTS) -> tuple[dict[str, bytes], set[str]]:
+def _tree(root: Path, prefix: str, skip: frozenset[str] = _NOT_RUNTIME) -> tuple[dict[str, bytes], set[str]]:
     """Files under ``root`` as ``prefix/relpath`` -> bytes, and the executable ones."""
     files: dict[str, bytes] = {}
     executable: set[str] = set()
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if any(p in skip or p.startswith(".") for p in rel.parts) or path.suffix == ".pyc":
+        if any(p in skip for p in rel.parts) or not is_code(rel.parts):
             continue
         if path.is_file():
             key = f"{prefix}/{rel.as_posix()}"

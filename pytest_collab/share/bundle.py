@@ -30,12 +30,11 @@ from typing import Any
 
 from pytest_collab.errors import CollabError
 from pytest_collab.share.bundle_config import resolve_config, resolve_lock, sanitize_run_info
+from pytest_collab.testcase import is_code
 
 FORMAT_VERSION = 1
 SUFFIX = ".collab.tar.gz"
 MTIME = 946684800  # 2000-01-01: fixed, so the archive bytes depend on content only
-IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules"}
-IGNORED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 BASELINES = Path("reports") / "baselines"
 
 
@@ -81,8 +80,7 @@ def code_members(testcase_dir: Path) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if any(p in IGNORED_DIRS or p.startswith(".") or p.endswith(IGNORED_SUFFIXES)
-               for p in rel.parts) or not path.is_file():
+        if not is_code(rel.parts) or not path.is_file():
             continue
         found[rel.as_posix()] = path.read_bytes()
     return found

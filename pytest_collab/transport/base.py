@@ -10,10 +10,10 @@ if TYPE_CHECKING:
 
 
 def sync_skips(rel_parts: tuple[str, ...]) -> bool:
-    """Files a code sync never ships: caches and hidden folders (e.g. an experiment's
-    ``.artifacts/``, which are shipped one by one with ``collab.put`` instead)."""
-    return any(part.startswith(".") or part == "__pycache__" for part in rel_parts) or (
-        bool(rel_parts) and rel_parts[-1].endswith(".pyc"))
+    """Files a code sync never ships: what :func:`pytest_collab.testcase.is_code` leaves out."""
+    from pytest_collab.testcase import is_code
+
+    return not is_code(rel_parts)
 
 
 @dataclass
