@@ -52,7 +52,8 @@ def test_code_change_rebuilds_only_runtime(testcase, base_image, docker_client):
     assert [r.built for r in second] == [False, False, True]
     assert second[1].tag == first[1].tag and second[2].tag != first[2].tag
     lines = run_lines(docker_client, second[2].tag, "python3", "main.py")
-    assert {"k": "out", "line": "changed code"}.items() <= {**lines[1], "k": "out"}.items()
+    outs = [line for line in lines if line["k"] == "out"]   # notes (e.g. no power sensor) may come first
+    assert outs and outs[0]["line"] == "changed code"
     assert lines[0]["k"] == "start" and lines[-1]["k"] == "exit" and lines[-1]["code"] == 0
 
 

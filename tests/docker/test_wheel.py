@@ -4,6 +4,7 @@ case's three layers and the runtime image runs a program under the wrapper."""
 from __future__ import annotations
 
 import json
+import os
 import site
 import subprocess
 import sys
@@ -14,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(argv: list[str], **kw) -> subprocess.CompletedProcess:
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=900, **kw)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}   # only the venv decides
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env, **kw)
     assert out.returncode == 0, f"{argv}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
     return out
 
