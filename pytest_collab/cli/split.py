@@ -1,4 +1,4 @@
-"""``collab split points MODEL`` / ``collab split export MODEL POINT OUTDIR``: cut any model."""
+"""``collab split points MODEL`` / ``export MODEL POINT OUTDIR`` / ``plan RUN_DIR``: cut any model, choose a cut."""
 from __future__ import annotations
 
 import argparse
@@ -89,6 +89,35 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """The predicted best cut per link rate, from the device profiles a split_plan run recorded
+    (RUN_DIR/results.parquet); the round trip is the run's link measurement unless --rtt-ms."""
+    import pandas as pd
+
+    from pytest_collab.split import plan
+    from pytest_collab.split.profile import profiles_from_results
+
+    path = args.run_dir / "results.parquet"
+    if not path.is_file():
+        raise SystemExit(f"collab: error: {path} is missing: give a run folder of `pytest testcases/split_plan`")
+    try:
+        edge, server, link = profiles_from_results(pd.read_parquet(path))
+        rates = [float(r) for r in args.link_mbps.split(",") if r.strip()]
+    except (plan.PlanError, ValueError) as exc:
+        raise SystemExit(f"collab: error: {exc}") from None
+    rtt = args.rtt_ms if args.rtt_ms is not None else (link.rtt_ms if link else 0.0)
+    where = "--rtt-ms" if args.rtt_ms is not None else (link.source if link else "none in the run: 0 assumed")
+    print(f"{args.run_dir}: {len(edge.points)} cuts; round trip {rtt:.3f} ms ({where})")
+    print(f"{'Mbit/s':>8}  {'best cut':<20} {'encoding':<8} {'predicted ms':>12}  "
+          f"{'on_device':>9}  {'full_offload':>12}")
+    for rate in rates:
+        preds = plan.predict(edge, server, plan.Link(rate, rtt, "--link-mbps"))
+        top, per = plan.best(preds), plan.best_per_point(preds)
+        base = [f"{per[b].total_ms:.2f}" if b in per else "-" for b in plan.BASELINES]
+        print(f"{rate:>8g}  {top.point:<20} {top.encoding:<8} {top.total_ms:>12.2f}  {base[1]:>9}  {base[0]:>12}")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a torchvision classification model name or pkg.module:Attr")
     p.add_argument("--input", default=None, metavar="C,H,W", help="input shape without the batch (default: 3,224,224)")
@@ -114,4 +143,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("point", metavar="POINT", help="a point name from `collab split points`")
     e.add_argument("outdir", metavar="OUTDIR", type=Path, help="folder for the artifacts")
     e.set_defaults(func=cmd_export)
+    pl = sub.add_parser("plan", help="predicted best cut per link rate from a split_plan run's profiles",
+                        description=cmd_plan.__doc__)
+    pl.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run folder, e.g. reports/latest")
+    pl.add_argument("--link-mbps", default="10,100,1000", metavar="R1,R2",
+                    help="link rates in Mbit/s (default 10,100,1000)")
+    pl.add_argument("--rtt-ms", type=float, default=None, help="round trip (default: the run's link measurement)")
+    pl.set_defaults(func=cmd_plan)
     group.set_defaults(func=lambda a: group.print_help() or 2)

@@ -1,0 +1,231 @@
+"""Where to split: predict every cut's end-to-end latency from device profiles, pick the best.
+
+The model is a serial pipeline of one query (no batching, no overlap between stages)::
+
+    latency(cut, encoding) = head + encode + wire_bytes / link_rate + round_trip + decode + tail
+
+``head`` is the edge device's compute up to the cut (a prefix sum of its per-segment
+times), ``tail`` the server's compute after it (a suffix sum), encode is timed on the
+edge and decode on the server, and the link's throughput and round trip come from
+link_baseline. The two baselines are cuts too: ``full_offload`` (no head, the raw input
+crosses) and ``on_device`` (no tail, nothing crosses, no round trip). Everything here is
+pure arithmetic on :class:`Profile` so it is unit-tested on hand-made numbers; the
+profiles themselves come from ``collab_devicekit.split_profile`` (one pass per device).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+FULL_OFFLOAD = "full_offload"
+ON_DEVICE = "on_device"
+BASELINES = (FULL_OFFLOAD, ON_DEVICE)
+LINK_COMMAND = "pytest testcases/link_baseline --lan=PROFILE"
+
+
+class PlanError(ValueError):
+    """Profiles that cannot be combined (mismatched cuts, a missing encoding); says which and why."""
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """What crossing one cut costs per query for one encoding (medians)."""
+
+    encode_ms: float
+    decode_ms: float
+    wire_bytes: float
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """One device's single profiling pass over the whole model.
+
+    ``segments_ms[k]`` is the compute between cut ``k - 1`` and cut ``k`` (segment 0 starts
+    at the input, the last one ends at the output), so there is one more segment than cuts.
+    ``boundaries[point][encoding]`` is the encode/decode cost there and its wire bytes;
+    ``input`` holds the raw input's (the full-offload baseline).
+    """
+
+    device: str
+    points: tuple[str, ...]
+    segments_ms: tuple[float, ...]
+    boundaries: Mapping[str, Mapping[str, Boundary]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.segments_ms) != len(self.points) + 1:
+            raise PlanError(f"profile of {self.device}: {len(self.segments_ms)} segment times for "
+                            f"{len(self.points)} cuts (need cuts + 1)")
+
+    @property
+    def total_ms(self) -> float:
+        return sum(self.segments_ms)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> DeviceProfile:
+        """From the ``COLLAB_RESULT`` row ``split_profile`` prints, or a results.parquet row
+        (where the boundaries are the JSON string ``boundaries_json``)."""
+        import json
+
+        raw = row.get("boundaries")
+        if not isinstance(raw, Mapping):   # a results row: other rows' columns may hold None here
+            raw = json.loads(row["boundaries_json"])
+        b = {p: {e: Boundary(*map(float, v)) for e, v in encs.items()} for p, encs in raw.items()}
+        points, segments = (json.loads(v) if isinstance(v, str) else v for v in (row["points"], row["segments_ms"]))
+        device = str(row.get("role") or row.get("device") or "")
+        return cls(device, tuple(points), tuple(float(x) for x in segments), b)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A device pair's link: throughput (Mbit/s) and round trip (ms), and where they came from."""
+
+    mbps: float
+    rtt_ms: float
+    source: str = ""
+
+    @property
+    def bytes_per_ms(self) -> float:
+        return self.mbps * 1e6 / 8 / 1e3
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted latency of one cut with one encoding, term by term (ms)."""
+
+    point: str
+    position: int          # 0 = full offload, 1..n = the cuts in execution order, n + 1 = on device
+    encoding: str
+    head_ms: float
+    encode_ms: float
+    transfer_ms: float
+    rtt_ms: float
+    decode_ms: float
+    tail_ms: float
+    wire_bytes: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.head_ms + self.encode_ms + self.transfer_ms + self.rtt_ms + self.decode_ms + self.tail_ms
+
+    def as_row(self) -> dict[str, Any]:
+        return {"point": self.point, "position": self.position, "encoding": self.encoding,
+                "head_ms": self.head_ms, "encode_ms": self.encode_ms, "transfer_ms": self.transfer_ms,
+                "rtt_ms": self.rtt_ms, "decode_ms": self.decode_ms, "tail_ms": self.tail_ms,
+                "wire_bytes": self.wire_bytes, "predicted_ms": self.total_ms}
+
+
+def _check_pair(edge: DeviceProfile, server: DeviceProfile) -> None:
+    if edge.points != server.points:
+        raise PlanError(f"the profiles of {edge.device} and {server.device} list different cuts: "
+                        "profile both devices with the same model artifact")
+
+
+def predict(edge: DeviceProfile, server: DeviceProfile, link: Link,
+            encodings: Sequence[str] | None = None) -> list[Prediction]:
+    """Every cut x encoding plus the two baselines, in position order.
+
+    Encode costs and wire bytes come from the edge profile, decode costs from the server's.
+    ``encodings`` defaults to every encoding the edge profiled at the cuts.
+    """
+    _check_pair(edge, server)
+    n = len(edge.points)
+    out: list[Prediction] = []
+    raw_e, raw_s = edge.boundaries.get("input", {}).get("raw"), server.boundaries.get("input", {}).get("raw")
+    if raw_e is not None and raw_s is not None:
+        out.append(_one(FULL_OFFLOAD, 0, "raw", 0.0, raw_e, raw_s, server.total_ms, link))
+    head = 0.0
+    for k, point in enumerate(edge.points):
+        head += edge.segments_ms[k]
+        tail = sum(server.segments_ms[k + 1:])
+        encs_e, encs_s = edge.boundaries.get(point, {}), server.boundaries.get(point, {})
+        for enc in (encodings or sorted(encs_e)):
+            if enc not in encs_e or enc not in encs_s:
+                raise PlanError(f"cut {point!r}: encoding {enc!r} not profiled on "
+                                f"{edge.device if enc not in encs_e else server.device}")
+            out.append(_one(point, k + 1, enc, head, encs_e[enc], encs_s[enc], tail, link))
+    out.append(Prediction(ON_DEVICE, n + 1, "none", edge.total_ms, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+    return out
+
+
+def _one(point: str, position: int, enc: str, head: float, at_edge: Boundary, at_server: Boundary,
+         tail: float, link: Link) -> Prediction:
+    if link.mbps <= 0:
+        raise PlanError(f"link throughput {link.mbps} Mbit/s: a link must move data (measure it: {LINK_COMMAND})")
+    return Prediction(point, position, enc, head, at_edge.encode_ms, at_edge.wire_bytes / link.bytes_per_ms,
+                      link.rtt_ms, at_server.decode_ms, tail, at_edge.wire_bytes)
+
+
+def best(predictions: Iterable[Prediction]) -> Prediction:
+    """The fastest predicted (cut, encoding); ties go to the earlier position (less on the edge)."""
+    preds = list(predictions)
+    if not preds:
+        raise PlanError("no predictions: the profiles hold no cuts")
+    return min(preds, key=lambda p: (p.total_ms, p.position))
+
+
+def best_per_point(predictions: Iterable[Prediction]) -> dict[str, Prediction]:
+    """Per cut, its fastest encoding (the curve one draws per link rate), in position order."""
+    out: dict[str, Prediction] = {}
+    for p in sorted(predictions, key=lambda p: (p.position, p.total_ms)):
+        out.setdefault(p.point, p)
+    return out
+
+
+def to_measure(predictions: Sequence[Prediction], neighbours: int = 1) -> list[Prediction]:
+    """The predicted best, ``neighbours`` cuts either side of it (their best encodings) and both
+    baselines: what a run measures to check the prediction. Position order, no repeats."""
+    per_point = best_per_point(predictions)
+    ordered = list(per_point.values())
+    top = best(predictions)
+    i = next(j for j, p in enumerate(ordered) if p.point == top.point)
+    chosen = {top.point: top}
+    for p in ordered[max(0, i - neighbours): i + neighbours + 1]:
+        chosen.setdefault(p.point, p)
+    for name in BASELINES:
+        if name in per_point:
+            chosen.setdefault(name, per_point[name])
+    return sorted(chosen.values(), key=lambda p: p.position)
+
+
+def sweep(edge: DeviceProfile, server: DeviceProfile, rtt_ms: float, rates_mbps: Sequence[float],
+          encodings: Sequence[str] | None = None) -> dict[float, Prediction]:
+    """The predicted best per link rate (same round trip): where the optimum moves."""
+    return {r: best(predict(edge, server, Link(r, rtt_ms, "sweep"), encodings)) for r in rates_mbps}
+
+
+@dataclass(frozen=True)
+class Check:
+    """Predicted vs measured for the cuts a run measured, and whether the partitioner chose well."""
+
+    predicted_best: str
+    measured_best: str
+    predicted_best_measured_ms: float
+    measured_best_ms: float
+    margin: float
+
+    @property
+    def regret(self) -> float:
+        """How much faster the measured best was than the predicted best's measurement (0 = right)."""
+        return 1.0 - self.measured_best_ms / self.predicted_best_measured_ms if self.predicted_best_measured_ms else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.regret <= self.margin
+
+    def explain(self) -> str:
+        return (f"predicted best {self.predicted_best} measured {self.predicted_best_measured_ms:.2f} ms; "
+                f"measured best {self.measured_best} {self.measured_best_ms:.2f} ms "
+                f"({self.regret:.1%} faster, margin {self.margin:.0%})")
+
+
+def check(measured_ms: Mapping[str, float], predicted_best: str, margin: float) -> Check:
+    """Compare the measured latencies (point -> ms) with the prediction's choice."""
+    if predicted_best not in measured_ms:
+        raise PlanError(f"the predicted best {predicted_best!r} was not measured (measured: {sorted(measured_ms)})")
+    winner = min(measured_ms, key=lambda k: measured_ms[k])
+    return Check(predicted_best, winner, measured_ms[predicted_best], measured_ms[winner], margin)
+
+
+def relative_errors(pairs: Iterable[tuple[float, float]]) -> list[float]:
+    """|predicted - measured| / measured of each (predicted, measured) pair."""
+    return [abs(p - m) / m for p, m in pairs if m > 0]

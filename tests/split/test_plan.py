@@ -1,0 +1,97 @@
+"""The partitioner's arithmetic on hand-made profiles with a known optimum."""
+from __future__ import annotations
+
+import pytest
+
+from pytest_collab.split import plan
+from pytest_collab.split.plan import Boundary, DeviceProfile, Link, PlanError
+
+POINTS = ("a", "b", "c")
+
+
+def _profiles(edge_seg=(10.0, 10.0, 10.0, 10.0), server_seg=(1.0, 1.0, 1.0, 1.0)):
+    # wire bytes shrink along the model: input 100 kB, a 200 kB, b 20 kB, c 1 kB
+    sizes = {"a": 200_000, "b": 20_000, "c": 1_000}
+    eb = {p: {"fp32": Boundary(0.5, 0.0, s), "int8": Boundary(1.0, 0.0, s / 4)} for p, s in sizes.items()}
+    sb = {p: {"fp32": Boundary(0.0, 0.25, s), "int8": Boundary(0.0, 0.5, s / 4)} for p, s in sizes.items()}
+    eb["input"] = {"raw": Boundary(0.0, 0.0, 100_000)}
+    sb["input"] = {"raw": Boundary(0.0, 0.0, 100_000)}
+    return DeviceProfile("rpi", POINTS, edge_seg, eb), DeviceProfile("server", POINTS, server_seg, sb)
+
+
+def test_terms_of_one_cut_add_up():
+    edge, server = _profiles()
+    preds = plan.predict(edge, server, Link(8.0, 2.0))          # 8 Mbit/s = 1000 bytes/ms
+    b = next(p for p in preds if p.point == "b" and p.encoding == "fp32")
+    terms = (b.head_ms, b.encode_ms, b.transfer_ms, b.rtt_ms, b.decode_ms, b.tail_ms)
+    assert terms == (20.0, 0.5, 20.0, 2.0, 0.25, 2.0)
+    assert b.total_ms == pytest.approx(44.75)
+    full = preds[0]
+    assert (full.point, full.head_ms, full.transfer_ms, full.tail_ms) == ("full_offload", 0.0, 100.0, 4.0)
+    assert preds[-1].point == "on_device" and preds[-1].total_ms == 40.0 and preds[-1].rtt_ms == 0.0
+    assert [p.position for p in preds] == sorted(p.position for p in preds)
+
+
+def test_optimum_moves_with_link_rate():
+    edge, server = _profiles()
+    # slow link: nothing beats staying on the device (40 ms)
+    assert plan.best(plan.predict(edge, server, Link(0.1, 2.0))).point == "on_device"
+    # 8 Mbit/s: cut b with int8 (20 + 1 + 5 + 2 + 0.5 + 2 = 30.5) beats c (34.75) and on_device (40)
+    top = plan.best(plan.predict(edge, server, Link(8.0, 2.0)))
+    assert (top.point, top.encoding) == ("b", "int8") and top.total_ms == pytest.approx(30.5)
+    # a fast link: full offload, 100 kB at 1000 Mbit/s = 0.8 ms + 2 rtt + 4 = 6.8 ms
+    top = plan.best(plan.predict(edge, server, Link(1000.0, 2.0)))
+    assert top.point == "full_offload" and top.total_ms == pytest.approx(6.8)
+    moved = plan.sweep(edge, server, 2.0, [0.1, 8.0, 1000.0])
+    assert [p.point for p in moved.values()] == ["on_device", "b", "full_offload"]
+
+
+def test_known_optimum_in_the_middle():
+    # a slow edge and a tiny tensor at b: cutting at b wins over both baselines
+    edge, server = _profiles(edge_seg=(1.0, 1.0, 50.0, 50.0), server_seg=(5.0, 5.0, 5.0, 5.0))
+    preds = plan.predict(edge, server, Link(8.0, 1.0), encodings=["int8"])
+    top = plan.best(preds)
+    assert top.point == "b"  # 2 + 1 + 5 + 1 + 0.5 + 10 = 19.5; full offload 100+1+20 = 121
+    assert top.total_ms == pytest.approx(19.5)
+    measure = [p.point for p in plan.to_measure(preds)]
+    assert measure == ["full_offload", "a", "b", "c", "on_device"]
+
+
+def test_to_measure_at_the_edge_of_the_list_takes_baselines_once():
+    edge, server = _profiles()
+    preds = plan.predict(edge, server, Link(0.1, 2.0))
+    assert [p.point for p in plan.to_measure(preds)] == ["full_offload", "c", "on_device"]
+
+
+def test_check_fails_only_beyond_the_margin():
+    ok = plan.check({"a": 10.0, "b": 9.5, "c": 12.0}, "a", margin=0.10)
+    assert ok.ok and ok.measured_best == "b" and ok.regret == pytest.approx(0.05)
+    bad = plan.check({"a": 10.0, "b": 8.0}, "a", margin=0.10)
+    assert not bad.ok and "20.0% faster" in bad.explain()
+    with pytest.raises(PlanError, match="was not measured"):
+        plan.check({"a": 1.0}, "z", 0.1)
+
+
+def test_mismatched_profiles_and_bad_link_are_clear_errors():
+    edge, server = _profiles()
+    other = DeviceProfile("server", ("a", "b"), (1.0, 1.0, 1.0), {})
+    with pytest.raises(PlanError, match="different cuts"):
+        plan.predict(edge, other, Link(8.0, 1.0))
+    with pytest.raises(PlanError, match="link_baseline"):
+        plan.predict(edge, server, Link(0.0, 1.0))
+    with pytest.raises(PlanError, match="'fp16' not profiled on rpi"):
+        plan.predict(edge, server, Link(8.0, 1.0), encodings=["fp16"])
+    with pytest.raises(PlanError, match="segment times"):
+        DeviceProfile("x", ("a",), (1.0,), {})
+
+
+def test_profile_round_trips_through_a_result_row():
+    edge, _ = _profiles()
+    row = {"device": "rpi", "points": list(POINTS), "segments_ms": list(edge.segments_ms),
+           "boundaries": {p: {e: [b.encode_ms, b.decode_ms, b.wire_bytes] for e, b in encs.items()}
+                          for p, encs in edge.boundaries.items()}}
+    assert DeviceProfile.from_row(row) == edge
+
+
+def test_relative_errors():
+    assert plan.relative_errors([(11.0, 10.0), (9.0, 10.0), (1.0, 0.0)]) == pytest.approx([0.1, 0.1])
