@@ -49,5 +49,5 @@ def test_export_writes_artifacts(tmp_path, capsys):
 def test_bad_input_is_one_clear_line(capsys, argv, expected):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    errors = [ln for ln in err if ln.startswith("collab: error: ")]
+    errors = [ln for ln in err if ln.startswith("collab split: error: ")]   # one convention: cli/__init__.py
     assert len(errors) == 1 and expected in errors[0], err
