@@ -81,6 +81,8 @@ class Collab:
               name: str | None = None, ready_timeout: float | None = None, wait: bool = True) -> Program:
         """Start ``program`` (relative to the test's folder) on a device.
 
+        ``program`` may also be ``"-m MODULE"``: ``python -m MODULE`` under the wrapper, for
+        a module the device can import (the device kit: ``"-m collab_devicekit.split_tail"``).
         It is launched once every program in ``after`` is ready; with a ``ready`` rule and
         ``wait`` (the default) this returns only once the program itself is ready, so
         ``.match`` holds what the readiness regex captured (e.g. a port).
@@ -92,15 +94,19 @@ class Collab:
 
     def _launch(self, *, device: "Device", program: str, args: tuple[Any, ...], ready: Ready,
                 env: dict[str, str] | None, name: str | None, role: str) -> Program:
-        source = self.test_dir / program
-        if not source.exists() and not program.startswith("-"):
-            raise DeployError(f"program {program!r} not found in {self.test_dir}")
+        module = _module(program)
+        if module is None and not (self.test_dir / program).exists():
+            raise DeployError(f"program {program!r} not found in {self.test_dir} "
+                              "(a module is started as \"-m package.module\")")
         runtime = self._session.runtime_for(device)
         code_dir = runtime.prepare(self.test_dir)
-        argv = [f"{code_dir}/{program}", *map(str, args)]
-        if program.endswith(".py"):
-            argv.insert(0, runtime.python)
-        base = name or Path(program).stem
+        if module is not None:
+            argv = [runtime.python, "-m", module, *map(str, args)]
+        else:
+            argv = [f"{code_dir}/{program}", *map(str, args)]
+            if program.endswith(".py"):
+                argv.insert(0, runtime.python)
+        base = name or (module.rpartition(".")[2] if module else Path(program).stem)
         self._names[base] = self._names.get(base, 0) + 1
         unique = base if self._names[base] == 1 else f"{base}-{self._names[base]}"
         self._redact.learn(env or {})
@@ -159,6 +165,16 @@ class Collab:
         row.update(values)
         self._session.record_row(self._redact.value(row) if self._redact else row, values)
         self._records += 1
+
+
+def _module(program: str) -> str | None:
+    """``"-m pkg.mod"`` -> ``"pkg.mod"`` (a dotted name, checked), anything else -> None."""
+    if not program.startswith("-m"):
+        return None
+    module = program[2:].strip()
+    if not module or not all(part.isidentifier() for part in module.split(".")):
+        raise DeployError(f"program {program!r}: write a module as \"-m package.module\"")
+    return module
 
 
 def _plain(value: Any) -> Any:
