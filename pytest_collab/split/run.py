@@ -48,8 +48,9 @@ def run(collab: Any, model: Any, *, point: str, encoding: str = "fp32", inputs: 
     label = name or (param if isinstance(param, str) else type(model).__name__)
     # everything the controller can refuse, it refuses here: no device has started yet
     # the full-offload head sends the uint8 image as it is, whatever the cuts' encoding
-    prep = prepare(model, point, "raw" if point == "full_offload" else encoding, images, outdir or Path(collab.run_dir) / "split-artifacts",
-                   labels=labels, batch=batch, analyses=_ANALYSES)
+    prep = prepare(model, point, "raw" if point == "full_offload" else encoding, images,
+                   outdir or Path(collab.run_dir) / "split-artifacts", labels=labels, batch=batch,
+                   analyses=_ANALYSES)
     head_dev, tail_dev = _devices(collab, head, tail, prep)
     remote = ship(collab.put, prep, head_dev, tail_dev)
 
