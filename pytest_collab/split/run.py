@@ -103,7 +103,7 @@ def _row(device_row: dict[str, Any], prep: Prepared, label: str, point: str, enc
     row.pop("split", None)
     row["wire_encoding"] = row.pop("encoding", encoding)     # raw / none for the baselines
     packed, shape = row.pop("logits_b64", None), row.pop("logits_shape", None)
-    labels = {"model": label, "point": point, "encoding": encoding, **columns}
+    labels = {"model": label, "point": point, "encoding": encoding, "cut_index": _index(prep), **columns}
     if packed is not None:
         logits = np.frombuffer(base64.b64decode(packed), dtype=np.float32).reshape(shape)
         scored = score(prep, logits)
@@ -115,3 +115,12 @@ def _row(device_row: dict[str, Any], prep: Prepared, label: str, point: str, enc
                    boundary_vs_input=prep.boundary_bytes / prep.input_bytes,
                    max_logit_error=row.get("max_abs_logit_error"))
     return {**labels, **row}
+
+
+def _index(prep: Prepared) -> int | None:
+    """Where the cut sits in execution order (the report's x axis): -1 for full offload,
+    None for on-device (after everything)."""
+    if prep.point == "full_offload":
+        return -1
+    analysis = _ANALYSES.get(prep.inputs.parent.name)    # prepare's folder is the model digest
+    return None if analysis is None or prep.point == "on_device" else int(analysis.resolve(prep.point).index)
