@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from pytest_collab.session import CollabSession
 
 
+#: ``collab.start(dev, "module:pkg.mod")`` runs ``python -m pkg.mod`` (a device-kit module).
+MODULE_PREFIX = "module:"
+
+
 class Collab:
     """One test's handle on the lab: its devices, its programs and its results."""
 
@@ -81,8 +85,9 @@ class Collab:
               name: str | None = None, ready_timeout: float | None = None, wait: bool = True) -> Program:
         """Start ``program`` (relative to the test's folder) on a device.
 
-        ``program`` may also be ``"-m MODULE"``: ``python -m MODULE`` under the wrapper, for
-        a module the device can import (the device kit: ``"-m collab_devicekit.split_tail"``).
+        ``"module:<name>"`` runs ``python -m <name>`` instead: a module of the packages
+        shipped to every device (e.g. ``"module:collab_devicekit.flower.superlink"``).
+
         It is launched once every program in ``after`` is ready; with a ``ready`` rule and
         ``wait`` (the default) this returns only once the program itself is ready, so
         ``.match`` holds what the readiness regex captured (e.g. a port).
@@ -94,10 +99,10 @@ class Collab:
 
     def _launch(self, *, device: "Device", program: str, args: tuple[Any, ...], ready: Ready,
                 env: dict[str, str] | None, name: str | None, role: str) -> Program:
-        module = _module(program)
-        if module is None and not (self.test_dir / program).exists():
-            raise DeployError(f"program {program!r} not found in {self.test_dir} "
-                              "(a module is started as \"-m package.module\")")
+        module = program[len(MODULE_PREFIX):] if program.startswith(MODULE_PREFIX) else None
+        source = self.test_dir / program
+        if module is None and not source.exists() and not program.startswith("-"):
+            raise DeployError(f"program {program!r} not found in {self.test_dir}")
         runtime = self._session.runtime_for(device)
         code_dir = runtime.prepare(self.test_dir)
         if module is not None:
@@ -106,7 +111,7 @@ class Collab:
             argv = [f"{code_dir}/{program}", *map(str, args)]
             if program.endswith(".py"):
                 argv.insert(0, runtime.python)
-        base = name or (module.rpartition(".")[2] if module else Path(program).stem)
+        base = name or (module.rsplit(".", 1)[-1] if module else Path(program).stem)
         self._names[base] = self._names.get(base, 0) + 1
         unique = base if self._names[base] == 1 else f"{base}-{self._names[base]}"
         self._redact.learn(env or {})
@@ -165,16 +170,6 @@ class Collab:
         row.update(values)
         self._session.record_row(self._redact.value(row) if self._redact else row, values)
         self._records += 1
-
-
-def _module(program: str) -> str | None:
-    """``"-m pkg.mod"`` -> ``"pkg.mod"`` (a dotted name, checked), anything else -> None."""
-    if not program.startswith("-m"):
-        return None
-    module = program[2:].strip()
-    if not module or not all(part.isidentifier() for part in module.split(".")):
-        raise DeployError(f"program {program!r}: write a module as \"-m package.module\"")
-    return module
 
 
 def _plain(value: Any) -> Any:

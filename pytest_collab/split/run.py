@@ -18,8 +18,8 @@ import numpy as np
 from pytest_collab.split.errors import SplitError
 from pytest_collab.split.experiment import Prepared, prepare, score, ship
 
-TAIL = "-m collab_devicekit.split_tail"
-HEAD = "-m collab_devicekit.split_head"
+TAIL = "module:collab_devicekit.split_tail"
+HEAD = "module:collab_devicekit.split_head"
 READY = r"READY port=(\d+)"            # collab_devicekit.tail_service.READY_PATTERN
 LOGITS_ON_THE_LINE = 512 * 1024        # larger logits stay on the device (the row is one line)
 

@@ -1,5 +1,6 @@
-"""``collab.start(target, "-m MODULE")``: a device program that is a module, not a file of
-the test's folder (the device kit's generic programs)."""
+"""``collab.start(target, "module:NAME")``: a device program that is a module of the
+packages shipped to every device (the device kit's generic programs), not a file of the
+test's folder."""
 from __future__ import annotations
 
 import pytest
@@ -11,24 +12,22 @@ import pytest
 
 @pytest.mark.devices(server=1)
 def test_mod(collab):
-    p = collab.start("server", "-m collab_devicekit.split_tail", "--help")
+    p = collab.start("server", "module:collab_devicekit.split_tail", "--help")
     assert p.wait(timeout=60) == 0
     assert p.name == "split_tail" and p.argv[1:3] == ["-m", "collab_devicekit.split_tail"]
     assert any("--artifact" in line for line in p.output())
-    with pytest.raises(Exception, match="package.module"):
-        collab.start("server", "-m not a module")
 """)
     result = pytester.runpytest("--lan=local", f"--collab-out={pytester.path / 'reports'}")
     result.assert_outcomes(passed=1)
 
 
-def test_a_missing_program_file_names_the_module_form(pytester: pytest.Pytester) -> None:
+def test_a_missing_program_file_is_named(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_missing="""
 import pytest
 
 @pytest.mark.devices(server=1)
 def test_missing(collab):
-    with pytest.raises(Exception, match="-m package.module"):
+    with pytest.raises(Exception, match="'nope.py' not found"):
         collab.start("server", "nope.py")
 """)
     result = pytester.runpytest("--lan=local", f"--collab-out={pytester.path / 'reports'}")
