@@ -39,7 +39,8 @@ def run(collab: Any, model: Any, *, point: str, encoding: str = "fp32", inputs: 
     ``inputs``: uint8 images (N, C, H, W), default ``split.synthetic(32, (3, 224, 224))``;
     ``labels`` (N,) add held-out ``accuracy``. ``head``/``tail``: a kind/tag or device
     (default: the first selected kind that is not ``server``, and ``server``). ``columns``
-    (e.g. ``transport="grpc"``) are recorded as given. ``record=False`` only returns the row.
+    (e.g. ``lab="bench-2"``) are recorded as given;
+    a column the head reports itself keeps the head's value. ``record=False`` only returns the row.
     """
     from pytest_collab.split.models import synthetic
 

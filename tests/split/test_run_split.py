@@ -25,11 +25,11 @@ def test_cut_inside_the_block(collab):
     torch.manual_seed(0)
     images = split.synthetic(8, (3, 16, 16), seed=0)
     row = split.run(collab, toy_models.SkipNet(), point="conv_a", encoding="fp32", inputs=images,
-                    labels=np.arange(8) % 10, head_args=("--threads", "1"), transport="grpc")
+                    labels=np.arange(8) % 10, head_args=("--threads", "1"), lab_note="skip")
     assert row["boundary_tensors"] == 2 and row["tensor_encodings"] == "fp32,fp32"
     assert row["max_logit_error"] == 0 and row["top1_agreement"] == 1.0
     assert row["accuracy"] == row["accuracy_ref"]
-    assert row["model"] == "SkipNet" and row["point"] == "conv_a" and row["transport"] == "grpc"
+    assert row["model"] == "SkipNet" and row["point"] == "conv_a" and row["lab_note"] == "skip"
     assert row["queries"] == 8 and len(row["t_start"]) == 8 and row["p50_ms"] > 0
     assert [p.name for p in collab.programs] == ["split_tail", "split_head"]
 
@@ -69,6 +69,6 @@ def test_split_run_on_the_local_lab(pytester: pytest.Pytester) -> None:
 
     rows = pd.read_parquet(next(out.rglob("results.parquet")))
     assert set(rows["point"]) == {"conv_a", "full_offload", "on_device"}
-    for column in ("model", "encoding", "transport", "top1_agreement", "max_logit_error", "accuracy",
+    for column in ("model", "encoding", "lab_note", "top1_agreement", "max_logit_error", "accuracy",
                    "boundary_bytes", "p50_ms", "p99_ms", "t_start"):
         assert column in rows.columns, column
