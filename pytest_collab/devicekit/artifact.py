@@ -79,8 +79,8 @@ def sidecar_path(artifact: str | Path) -> Path:
 
 
 def spec(name: str, shape: Iterable[int | None], dtype: Any) -> TensorSpec:
-    """A :class:`TensorSpec` from a torch/numpy dtype or its name."""
-    # null or -1 (split.export's sidecars) both mark a dynamic dimension
+    """A :class:`TensorSpec` from a torch/numpy dtype or its name (a negative dimension,
+    as ``pytest_collab.split.export`` writes the batch, is dynamic like ``null``)."""
     return TensorSpec(str(name), tuple(None if d is None or int(d) < 0 else int(d) for d in shape),
                       str(dtype).removeprefix("torch."))
 

@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--link-mbps", type=float, default=0.0,
                     help="link throughput in Mbit/s (link_baseline's throughput_mbps); 0 = measure it here")
     ap.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
+    ap.add_argument("--logits", action="store_true",
+                    help="add the first output of every query to the row (logits_b64: float32, base64) "
+                         "so the controller scores it; keep it small (the row is one line)")
     args = ap.parse_args(argv)
     if args.artifact is None and not args.inputs:
         ap.error("--inputs is required without --artifact (the sidecar shapes random inputs)")
@@ -134,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     result = summarize_run(labels, pipe, run, args.batch, link_bps, link_source, input_bytes)
     if args.reference:
         result.update(fidelity([r["outputs"][0] for r in run.results], np.load(args.reference)))
+    if args.logits:
+        import base64
+
+        got = np.ascontiguousarray(np.concatenate([r["outputs"][0] for r in run.results]), dtype=np.float32)
+        result.update(logits_b64=base64.b64encode(got.tobytes()).decode(), logits_shape=list(got.shape))
     print(f"{args.model} {args.split} {pipe.encoding}: p50 {result['p50_ms']:.2f} ms, lower bound "
           f"{result['lower_bound_ms']:.2f} ms, wire {result['wire_bytes']} B", flush=True)
     emit(result)

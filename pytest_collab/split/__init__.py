@@ -7,6 +7,7 @@ The controller side of split experiments (the device side is :mod:`pytest_collab
     x = split.example((3, 224, 224))
     for p in split.points(model, x):           # execution order, with crossing tensors
         print(p.name, [t.shape for t in p.boundary])
+    row = split.run(collab, model, point="features.4", encoding="fp16")   # on the lab, recorded
     s = split.cut(model, "features.4", x)      # s.head(x) -> tuple; s.tail(*that) -> logits
     paths = split.export(s, "out/")            # head.pt2, tail.pt2 + .pt2.json sidecars
 
@@ -22,11 +23,12 @@ from pytest_collab.split.errors import CaptureError, PointError, SplitError
 from pytest_collab.split.export import ENCODABLE_DTYPES, Exported, check_encodable, export, manual
 from pytest_collab.split.models import example, load_model, synthetic, to_float, with_preprocess
 from pytest_collab.split.points import Analysis, CutPoint, TensorSpec, analyse, spread
+from pytest_collab.split.run import run
 
 __all__ = [
     "Analysis", "CaptureError", "Captured", "CutPoint", "ENCODABLE_DTYPES", "Exported", "PointError",
     "Split", "SplitError", "TensorSpec", "analyse", "auto", "capture", "check_encodable", "cut", "example",
-    "export", "load_model", "manual", "points", "spread", "synthetic", "to_float", "with_preprocess",
+    "export", "load_model", "manual", "points", "run", "spread", "synthetic", "to_float", "with_preprocess",
 ]
 
 

@@ -22,7 +22,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not {"model", "split", "encoding"} <= set(metafunc.fixturenames):
         return
     opt = collab_options_of(metafunc.config).get
-    models = [m.strip() for m in opt("split_model").split(",") if m.strip()]
+    models = [m.strip() for m in (opt("split_model") or "resnet18").split(",") if m.strip()]
     full = opt("split_matrix") == "full"
     splits = opt("split_points").split(",") if opt("split_points") else (FULL_SPLITS if full else DEFAULT_SPLITS)
     cases = []
