@@ -21,6 +21,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from .emit import emit
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 TITLE = "org.opencontainers.image.title"
 DIGEST_KEY = "dev.collab.digest"
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     except FetchError as exc:
         print(f"fetch: {exc}", flush=True)
         return 2
-    print("COLLAB_RESULT " + json.dumps(got), flush=True)
+    emit(got)
     return 0
 
 
