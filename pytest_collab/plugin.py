@@ -195,6 +195,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     if lost and report.when == "call" and report.passed:  # it ran on a device it no longer held
         report.outcome = "failed"
         report.longrepr = f"LeaseLost: {lost}"
+    from pytest_collab.secrets import redact_report
+
+    redact_report(item.config, report)  # run.json's reason never holds a secret
     session.ledger.report(item.nodeid, report)
 
 

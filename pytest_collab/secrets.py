@@ -87,10 +87,14 @@ class RedactReports:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         outcome = yield
-        redact = self.config.stash.get(_KEY, None)
-        if not redact:
-            return
-        report = outcome.get_result()
+        redact_report(self.config, outcome.get_result())
+
+
+def redact_report(config: pytest.Config, report: Any) -> None:
+    """A test report with the session's secrets replaced (idempotent): before anything
+    records it (run.json's reason) and before pytest prints it."""
+    redact = config.stash.get(_KEY, None)
+    if redact:
         if report.longrepr is not None:
             text = str(report.longrepr)
             if redact(text) != text:
