@@ -87,7 +87,7 @@ class NativeOutput:
 
     def _reader(self, session: Any) -> JournalReader:
         if self._journal is None:
-            self._journal = JournalReader(session.run_path / ".parts" / f"results-{session.worker_id}.jsonl")
+            self._journal = JournalReader(session.journal.path)   # the session names its own journal
         return self._journal
 
     @pytest.hookimpl(hookwrapper=True)
