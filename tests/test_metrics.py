@@ -421,3 +421,18 @@ def test_values_of_uniform_and_checked_batches_read_alike(tmp_path: Path) -> Non
             writer.add_samples(run="r", test="t", device="d", role="x", pid=1, samples=batch, units=UNITS)
     values = pq.read_table(path).sort_by("timestamp").column("value").to_pylist()
     assert values == [1.0, 1.0, 2.5, None, None, 3.25] * 2
+
+
+def test_results_columns_past_int64_are_kept(tmp_path) -> None:
+    """Flower's node ids are unsigned 64-bit: a results column of them must not fail the run."""
+    import json as _json
+
+    journal = tmp_path / "results-x.jsonl"
+    big = 2**64 - 5
+    journal.write_text("\n".join(_json.dumps({"run": "r", "test": "t", "record": i, "node_id": v,
+                                              "mixed": big if i else -1})
+                                 for i, v in enumerate([big, 7])) + "\n")
+    out = write_results_parquet([journal], tmp_path / "results.parquet")
+    table = pq.read_table(out)
+    assert table.column("node_id").to_pylist() == [big, 7]
+    assert table.column("mixed").to_pylist() == ["-1", str(big)]   # neither int64 nor uint64: text

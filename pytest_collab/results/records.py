@@ -127,8 +127,11 @@ def _column(name: str, values: list[Any]) -> pyarrow.Array:
         if any(_is_sequence(v) for v in values):
             wrapped = [v if v is None or _is_sequence(v) else [v] for v in values]
             return pa.array(wrapped, type=pa.list_(pa.float64()))
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        try:
+            return pa.array(values)
+        except OverflowError:  # ints past int64 (Flower's 64-bit node ids): unsigned if they fit
+            return pa.array(values, pa.uint64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
         return pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
 
 
