@@ -71,9 +71,11 @@ def served(project: Path, reports: Path, registry) -> Iterator[str]:
             proc.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Debian's chromium driven by Playwright (no browser download)."""
+    """Debian's chromium driven by Playwright (no browser download). Module-scoped: a
+    running sync_playwright keeps an asyncio loop running in the main thread, which breaks
+    every later test that runs a loop of its own (grpc.aio clients, other browser tests)."""
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
         missing(f"{CHROMIUM} is not installed (apt-get install chromium)")
     try:
