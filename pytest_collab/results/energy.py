@@ -53,6 +53,23 @@ class Energy:
 
 
 # -- the arithmetic ---------------------------------------------------------------------
+def _window(t: Any, values: Any, t0: float | None, t1: float | None) -> Any:
+    """``(ts, vs, lo, hi, i, j)``: the samples as arrays, the window clipped to the sampled
+    span, and the index range of the samples around it; None when the window is empty."""
+    import numpy as np
+
+    ts, vs = np.asarray(t, dtype=float), np.asarray(values, dtype=float)
+    if len(ts) < 2:
+        return None
+    lo = ts[0] if t0 is None else max(t0, ts[0])
+    hi = ts[-1] if t1 is None else min(t1, ts[-1])
+    if hi <= lo:
+        return None
+    # Only the samples around the window: a long run stays cheap per window.
+    i, j = max(0, int(np.searchsorted(ts, lo, "right")) - 1), int(np.searchsorted(ts, hi, "left")) + 1
+    return ts, vs, lo, hi, i, j
+
+
 def trapezoid(t: Any, watts: Any, t0: float | None = None,
               t1: float | None = None) -> float:
     """Joules under the piecewise-linear power curve ``(t, watts)`` between ``t0`` and ``t1``.
@@ -62,15 +79,10 @@ def trapezoid(t: Any, watts: Any, t0: float | None = None,
     """
     import numpy as np
 
-    ts, ps = np.asarray(t, dtype=float), np.asarray(watts, dtype=float)
-    if len(ts) < 2:
+    window = _window(t, watts, t0, t1)
+    if window is None:
         return 0.0
-    lo = ts[0] if t0 is None else max(t0, ts[0])
-    hi = ts[-1] if t1 is None else min(t1, ts[-1])
-    if hi <= lo:
-        return 0.0
-    # Only the samples around the window: a long run stays cheap per window.
-    i, j = max(0, int(np.searchsorted(ts, lo, "right")) - 1), int(np.searchsorted(ts, hi, "left")) + 1
+    ts, ps, lo, hi, i, j = window
     ts, ps = ts[i:j], ps[i:j]
     grid = np.concatenate(([lo], ts[(ts > lo) & (ts < hi)], [hi]))
     values = np.interp(grid, ts, ps)
@@ -82,14 +94,10 @@ def counter_delta(t: Any, joules: Any, t0: float | None = None,
     """Joules an (already unwrapped, cumulative) energy counter advanced over ``[t0, t1]``."""
     import numpy as np
 
-    ts, es = np.asarray(t, dtype=float), np.asarray(joules, dtype=float)
-    if len(ts) < 2:
+    window = _window(t, joules, t0, t1)
+    if window is None:
         return 0.0
-    lo = ts[0] if t0 is None else max(t0, ts[0])
-    hi = ts[-1] if t1 is None else min(t1, ts[-1])
-    if hi <= lo:
-        return 0.0
-    i, j = max(0, int(np.searchsorted(ts, lo, "right")) - 1), int(np.searchsorted(ts, hi, "left")) + 1
+    ts, es, lo, hi, i, j = window
     start = np.interp(lo, ts[i:i + 2], es[i:i + 2])
     end = np.interp(hi, ts[j - 2:j], es[j - 2:j])
     return float(end - start)
