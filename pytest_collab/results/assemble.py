@@ -104,6 +104,17 @@ def write_results(run: RunDir, outcomes: Mapping[str, str]) -> tuple[Path, int]:
     return run.results, len(printed)
 
 
+def recorded_so_far(run: RunDir) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A run's info and its ``record()`` rows, finished or still running: a test later in
+    the same session (split_plan after link_baseline) reads what an earlier one recorded."""
+    if run.run_json.is_file() and run.results.is_file():
+        from pytest_collab.results.records import read_results
+
+        return run.read_run_json(), read_results(run.root).to_dict("records")
+    header = json.loads((run.parts / HEADER).read_text(encoding="utf-8"))
+    return header, [row for path in sorted(run.parts.glob("results-*.jsonl")) for row in read_journal(path)]
+
+
 def rebuilt_run_info(run: RunDir) -> dict[str, Any]:
     """run.json from the header the controller wrote at start and the tests journals."""
     header: dict[str, Any] = {}

@@ -117,20 +117,25 @@ def link_from_rows(rows: Any, transport: str = "grpc") -> Link | None:
 
 
 def link_from_reports(reports: str | Path, profile: str, transport: str = "grpc") -> tuple[Link | None, str]:
-    """The newest link_baseline measurement on the same lab profile under ``reports``, and a
-    sentence saying where it came from or which command measures it."""
+    """The newest link_baseline measurement on the same lab profile under ``reports`` (the
+    running session's own rows included), and a sentence saying where it came from or which
+    command measures it."""
     try:
         import pandas as pd
     except ImportError:
         return None, "pandas is missing (pip install 'pytest-collab[report]')"
-    for run in sorted(Path(reports).glob("*/results.parquet"), reverse=True):
+    from pytest_collab.results.assemble import recorded_so_far
+    from pytest_collab.results.rundir import RunDir, is_run_id
+
+    for folder in sorted((p for p in Path(reports).glob("*") if is_run_id(p.name)), reverse=True):
         try:
-            if json.loads((run.parent / "run.json").read_text())["profile"]["name"] != profile:
+            info, rows = recorded_so_far(RunDir(folder))
+            if info["profile"]["name"] != profile:
                 continue
-            link = link_from_rows(pd.read_parquet(run), transport)
+            link = link_from_rows(pd.DataFrame(rows), transport)
         except Exception:  # noqa: BLE001 - a half-written or foreign run is no baseline
             continue
         if link is not None:
-            return Link(link.mbps, link.rtt_ms, f"{link.source} in {run.parent.name}"), f"from {run.parent}"
+            return Link(link.mbps, link.rtt_ms, f"{link.source} in {folder.name}"), f"from {folder}"
     return None, (f"no link measurement for lab profile {profile!r} under {reports}: measure it with "
                   f"`{LINK_COMMAND.replace('PROFILE', profile)}` (or run it in the same session first)")

@@ -44,24 +44,8 @@ def split_options(collab_options) -> dict[str, Any]:
 
 
 def _link_baseline_mbps(reports: Path, profile: str) -> float | None:
-    """Largest-payload gRPC throughput of the newest link_baseline run on the same profile
-    (another lab's link says nothing about this one's), among the runs under ``--collab-out``."""
-    import json
+    """Throughput of the newest link_baseline run on the same profile (this session's included)."""
+    from pytest_collab.split.profile import link_from_reports
 
-    try:
-        import pandas as pd
-    except ImportError:
-        return None
-    for run in sorted(reports.glob("*/results.parquet"), reverse=True):
-        try:
-            if json.loads((run.parent / "run.json").read_text())["profile"]["name"] != profile:
-                continue
-            df = pd.read_parquet(run)
-        except Exception:  # a half-written or foreign file is no baseline
-            continue
-        if "testcase" not in df or "throughput_mbps" not in df:
-            continue
-        rows = df[(df["testcase"] == "link_baseline") & (df.get("transport") == "grpc")]
-        if len(rows):
-            return float(rows.sort_values("size_bytes").iloc[-1]["throughput_mbps"])
-    return None
+    link, _ = link_from_reports(reports, profile)
+    return link.mbps if link else None
