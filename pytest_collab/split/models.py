@@ -15,6 +15,9 @@ import numpy as np
 
 from pytest_collab.split.errors import SplitError
 
+# The model a split experiment runs when none is named (small, not a ResNet: split_resnet has those).
+DEFAULT_MODEL = "mobilenet_v3_small"
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_INPUT = (3, 224, 224)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from pytest_collab.session import collab_options_of
+from pytest_collab.split.models import DEFAULT_MODEL
 
-DEFAULT_MODEL = "mobilenet_v3_small"
 DEFAULT_POINTS = 2
 AUTO_POINTS = 3
 BASELINES = ("full_offload", "on_device")

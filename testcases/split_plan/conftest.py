@@ -9,9 +9,11 @@ import pytest
 
 @pytest.fixture(scope="session")
 def plan_options(pytestconfig: pytest.Config) -> dict[str, Any]:
+    from pytest_collab.split.models import DEFAULT_MODEL
+
     opt = pytestconfig.getoption
     shape = tuple(int(s) for s in str(opt("split_plan_input")).split(","))
-    return {"model": str(opt("split_model")).split(",")[0].strip(), "shape": shape,
+    return {"model": (opt("split_model") or DEFAULT_MODEL).split(",")[0].strip(), "shape": shape,
             "depth": opt("split_plan_depth"), "samples": opt("split_plan_samples"),
             "encodings": [e.strip() for e in str(opt("split_plan_encodings")).split(",") if e.strip()],
             "margin": opt("split_plan_margin"), "threads": opt("split_plan_threads"),
