@@ -21,14 +21,14 @@ from pytest_collab.split.capture import Captured, capture
 from pytest_collab.split.cutting import Split
 from pytest_collab.split.errors import CaptureError, PointError, SplitError
 from pytest_collab.split.export import ENCODABLE_DTYPES, Exported, check_encodable, export, manual
-from pytest_collab.split.models import example, load_model, synthetic, to_float, with_preprocess
+from pytest_collab.split.models import example, from_folder, load_model, synthetic, to_float, with_preprocess
 from pytest_collab.split.points import Analysis, CutPoint, TensorSpec, analyse, spread
 from pytest_collab.split.run import run
 
 __all__ = [
     "Analysis", "CaptureError", "Captured", "CutPoint", "ENCODABLE_DTYPES", "Exported", "PointError",
     "Split", "SplitError", "TensorSpec", "analyse", "auto", "capture", "check_encodable", "cut", "example",
-    "export", "load_model", "manual", "points", "run", "spread", "synthetic", "to_float", "with_preprocess",
+    "export", "from_folder", "load_model", "manual", "points", "run", "spread", "synthetic", "to_float", "with_preprocess",
 ]
 
 

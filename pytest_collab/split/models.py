@@ -124,6 +124,37 @@ def synthetic(n: int, shape: tuple[int, ...] = DEFAULT_INPUT, seed: int = 0) -> 
     return out.reshape((n, *shape))
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def from_folder(path: str | Path, n: int, shape: tuple[int, ...] = DEFAULT_INPUT) -> np.ndarray:
+    """The first ``n`` images under ``path`` (sorted, cycled if fewer) as uint8 (N, C, H, W):
+    the shorter side resized to 256/224 of the crop, then centre-cropped to H x W (the
+    ImageNet evaluation transform at 224); ``C`` 1 reads them grey, 3 as RGB."""
+    from PIL import Image
+
+    root = Path(path)
+    c, h, w = tuple(shape[-3:])
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if root.is_dir() else []
+    if not files:
+        raise SplitError(f"--split-data {root}: no images ({', '.join(IMAGE_SUFFIXES)}) found; pass a folder "
+                         "of images, or leave --split-data out for synthetic ones")
+    if c not in (1, 3):
+        raise SplitError(f"--split-data {root}: images have 1 or 3 channels, the input shape asks for {c}")
+    short = round(min(h, w) * 256 / 224)
+    out = np.empty((n, c, h, w), np.uint8)
+    for i in range(n):
+        with Image.open(files[i % len(files)]) as im:
+            im = im.convert("L" if c == 1 else "RGB")
+            scale = short / min(im.size)
+            im = im.resize((max(w, round(im.size[0] * scale)), max(h, round(im.size[1] * scale))),
+                           Image.BILINEAR)
+            left, top = (im.size[0] - w) // 2, (im.size[1] - h) // 2
+            arr = np.asarray(im.crop((left, top, left + w, top + h)), np.uint8)
+        out[i] = arr[None] if c == 1 else arr.transpose(2, 0, 1)
+    return out
+
+
 def to_float(images: Any, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> Any:
     """uint8 (N, C, H, W) -> normalised float32 tensor, the input torchvision models expect."""
     import torch

@@ -1,5 +1,7 @@
-"""split_resnet options and the test matrix (split point x encoding x model).
+"""split_resnet options and the test matrix (model x split point x encoding).
 
+The split names are ResNet's stages (``stem``, ``layer1`` .. ``layer4``) and are the test
+ids and the ``split`` column; the test maps each to the split library's cut point.
 The default matrix is what ``make demo`` runs: small enough for a 2-core machine in
 under 5 minutes. ``--split-matrix full`` runs every stage boundary with every encoding.
 """
@@ -16,6 +18,7 @@ DEFAULT_SPLITS = ("layer1", "layer2", "layer3")
 DEFAULT_ENCODINGS = ("fp32", "fp16", "int8")
 FULL_SPLITS = ("stem", "layer1", "layer2", "layer3", "layer4")
 BASELINE_ENCODING = {"full_offload": "raw", "on_device": "none"}
+SIZE = (3, 224, 224)     # the ImageNet crop
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -39,8 +42,34 @@ def split_options(collab_options) -> dict[str, Any]:
     link = opt("split_link_mbps") or _link_baseline_mbps(Path(collab_options.out_dir), collab_options.lan.name)
     return {"weights": opt("split_weights"), "data": opt("split_data"), "samples": opt("split_samples"),
             "batch": opt("split_batch"), "mode": opt("split_mode"), "rate": opt("split_rate"),
-            "link_mbps": link or 0.0, "seed": 0,
+            "transport": opt("split_transport"), "link_mbps": link or 0.0, "seed": 0,
             "artifacts": Path(__file__).resolve().parent / ".artifacts"}
+
+
+@pytest.fixture(scope="session")
+def _networks() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def network(_networks, split_options, model: str) -> Any:
+    """The torchvision model, built once per session (random init with the seed, or the weights)."""
+    from pytest_collab import split
+
+    if model not in _networks:
+        _networks[model] = split.load_model(model, weights=split_options["weights"], seed=split_options["seed"])
+    return _networks[model]
+
+
+@pytest.fixture(scope="session")
+def images(split_options) -> Any:
+    """uint8 (N, 3, 224, 224): the --split-data folder, or seeded synthetic images."""
+    from pytest_collab import split
+
+    o = split_options
+    if o["data"]:
+        return split.from_folder(o["data"], o["samples"], SIZE)
+    return split.synthetic(o["samples"], SIZE, seed=o["seed"])
 
 
 def _link_baseline_mbps(reports: Path, profile: str) -> float | None:
