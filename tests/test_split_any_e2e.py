@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_collab.split import report_figures
+
 pytest.importorskip("torchvision")
 pd = pytest.importorskip("pandas")
 
@@ -45,5 +47,5 @@ def test_split_any_mobilenet_on_the_local_lab(tmp_path):
     report_sections = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report_sections)
     assert report_sections.applies(rows)
-    assert list(report_sections.rows(rows)["point"]) == ["full_offload", "features.3"]   # execution order
+    assert list(report_figures.rows(rows, "split_any")["point"]) == ["full_offload", "features.3"]   # execution order
     assert len(report_sections.render(rows)) == 3

@@ -58,9 +58,12 @@ def test_report_figures_render_from_the_run(results):
     assert not report_sections.applies(results.assign(testcase="other"))
     figs = report_sections.render(results)
     titles = [f.axes[0].get_title() or f.get_suptitle() for f in figs]
-    assert titles == ["Latency breakdown per split point", "Bytes on the wire per split point and encoding",
-                      "Fidelity per encoding"]
+    assert titles == ["Latency breakdown per cut point (execution order)",
+                      "Bytes crossing each cut and on the wire (execution order)",
+                      "Fidelity per encoding along the cuts (execution order)"]
     assert len(figs[0].axes[0].patches) == 5 * len(results)      # one bar per stage per test
+    # the cuts on the x axis in execution order, labelled by split_resnet's stage names
+    assert [t.get_text() for t in figs[1].axes[0].get_xticklabels()] == ["full_offload", "layer2", "on_device"]
     assert report_sections.HEADLINE["distributions"] == ["latency_ms"]  # the report draws it, once
     from pytest_collab.report import sections
 

@@ -62,3 +62,43 @@ def test_baselines_and_bad_input(tmp_path):
     with pytest.raises(split.SplitError, match="needs a 'server' device"):
         experiment.choose_devices({"rpi": ["pi1"]})
     assert experiment.choose_devices({"rpi": ["pi1"], "server": ["s1", "s2"]}) == ("pi1", "s1")
+
+
+@pytest.fixture
+def computed(monkeypatch):
+    """Count the reference computations (each costs a forward over every input)."""
+    calls: list[int] = []
+    real = experiment._logits
+
+    def counting(net, images, batch):
+        calls.append(batch)
+        return real(net, images, batch)
+
+    monkeypatch.setattr(experiment, "_logits", counting)
+    return calls
+
+
+def test_reference_logits_are_computed_once_per_content(tmp_path, computed):
+    """Every cut and encoding of a matrix shares the unsplit model's logits; they are keyed by
+    content (weights, input bytes and shape, batch), so a second run computes nothing."""
+    torch.manual_seed(0)
+    model = toy_models.SkipNet().eval()
+    images = split.synthetic(4, (3, 16, 16), seed=5)
+    first = experiment.prepare(model, "conv_a", "fp16", images, tmp_path, batch=2)
+    stamp = first.reference.stat().st_mtime_ns
+    again = experiment.prepare(model, "on_device", "fp32", images.copy(), tmp_path, batch=2)
+    assert again.reference == first.reference and again.reference.stat().st_mtime_ns == stamp
+    assert computed == [2] and not list(tmp_path.rglob("*.tmp*")), "written once, renamed into place"
+
+    other = toy_models.SkipNet().eval()
+    with torch.no_grad():
+        next(other.parameters()).add_(1.0)                      # other weights, same class
+    seen = {first.reference}
+    for change in [{"batch": 1}, {"model": other}, {"images": split.synthetic(4, (3, 16, 16), seed=6)},
+                   {"images": images[:2].copy()},                                       # fewer images
+                   {"images": images.reshape(4, 3, 8, 32).copy()}]:                     # same bytes, other shape
+        args = {"model": model, "images": images, "batch": 2, **change}
+        prep = experiment.prepare(args["model"], "on_device", "fp32", args["images"], tmp_path, batch=args["batch"])
+        assert prep.reference not in seen, f"{sorted(change)} must miss the cache"
+        seen.add(prep.reference)
+    assert len(computed) == 6
