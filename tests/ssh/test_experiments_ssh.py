@@ -58,7 +58,7 @@ def test_split_resnet_over_ssh(ssh_profile: Path, tmp_path: Path) -> None:
     assert results["wire_bytes"].iloc[0] > 0
     # Artifacts travel one by one (collab.put), never with the code sync of hidden folders.
     device_root = ssh_profile.parent / "devices" / "dev1" / run.name
-    assert (device_root / "cases" / "split_resnet" / "head_client.py").is_file()
+    assert (device_root / "cases" / "split_resnet" / "test_split_resnet.py").is_file()
     assert not (device_root / "cases" / "split_resnet" / ".artifacts").exists()
     assert any(p.suffix == ".pt2" for p in (device_root / "files").iterdir())
 
