@@ -28,7 +28,8 @@ from pytest_collab.split.run import run
 __all__ = [
     "Analysis", "CaptureError", "Captured", "CutPoint", "ENCODABLE_DTYPES", "Exported", "PointError",
     "Split", "SplitError", "TensorSpec", "analyse", "auto", "capture", "check_encodable", "cut", "example",
-    "export", "from_folder", "load_model", "manual", "points", "run", "spread", "synthetic", "to_float", "with_preprocess",
+    "export", "from_folder", "load_model", "manual", "points", "run", "spread", "synthetic", "to_float",
+    "with_preprocess",
 ]
 
 

@@ -95,7 +95,7 @@ def boundary_bytes(df: Any) -> Any:
     for x in df.loc[df["wire_bytes"].fillna(0) <= 0, "x"].unique():   # on-device: a log axis has no 0
         ax.annotate("nothing sent", (x, 0.5), xycoords=("data", "axes fraction"), ha="center", va="center",
                     fontsize=8, rotation=90, color="0.35")
-    for n, (model, group) in enumerate(df.groupby("model", sort=False)):
+    for n, (_model, group) in enumerate(df.groupby("model", sort=False)):
         image = float(group["image_bytes"].max())
         ax.hlines(image, group["x"].min() - 0.4, group["x"].max() + 0.4, colors="k", linestyles="--",
                   label=f"uint8 input ({_bytes_label(image)})" if n == 0 else None)
