@@ -80,7 +80,7 @@ def latency_breakdown(df: Any) -> Any:
 
 def boundary_bytes(df: Any) -> Any:
     """fp32 bytes crossing each cut and wire bytes per encoding, against the uint8 input."""
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     xs, ticks = _cuts(df)
     df = df.assign(x=xs)
@@ -101,6 +101,9 @@ def boundary_bytes(df: Any) -> Any:
                   label=f"uint8 input ({_bytes_label(image)})" if n == 0 else None)
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(_bytes_label))
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.margins(y=0.1)
     ax.set_xticks(range(len(ticks)), ticks, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("bytes per query")
     ax.set_title("Bytes crossing each cut and on the wire (execution order)")
@@ -111,8 +114,8 @@ def boundary_bytes(df: Any) -> Any:
 def _bytes_label(value: float, _pos: Any = None) -> str:
     for unit, size in (("MB", 1e6), ("kB", 1e3)):
         if value >= size:
-            return f"{value / size:g} {unit}"
-    return f"{value:g} B"
+            return f"{value / size:.3g} {unit}"
+    return f"{value:.3g} B"
 
 
 def fidelity(df: Any) -> Any:
@@ -134,6 +137,8 @@ def fidelity(df: Any) -> Any:
     axes[0].set_ylabel("top-1 agreement")
     axes[1].set_ylabel("max |logit error|")
     axes[1].set_yscale("symlog", linthresh=1e-6)
+    worst = float(df[error].max()) if df[error].notna().any() else 0.0
+    axes[1].set_ylim(0, max(worst * 5, 1e-5))      # errors are >= 0; room above the worst
     if has_acc:
         axes[2].axhline(float(df["accuracy_ref"].max()), color="k", linestyle="--", label="unsplit")
         axes[2].set_ylim(0, 1.05)
