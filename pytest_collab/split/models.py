@@ -144,13 +144,13 @@ def from_folder(path: str | Path, n: int, shape: tuple[int, ...] = DEFAULT_INPUT
     short = round(min(h, w) * 256 / 224)
     out = np.empty((n, c, h, w), np.uint8)
     for i in range(n):
-        with Image.open(files[i % len(files)]) as im:
-            im = im.convert("L" if c == 1 else "RGB")
-            scale = short / min(im.size)
-            im = im.resize((max(w, round(im.size[0] * scale)), max(h, round(im.size[1] * scale))),
-                           Image.BILINEAR)
-            left, top = (im.size[0] - w) // 2, (im.size[1] - h) // 2
-            arr = np.asarray(im.crop((left, top, left + w, top + h)), np.uint8)
+        with Image.open(files[i % len(files)]) as src:
+            im = src.convert("L" if c == 1 else "RGB")
+        scale = short / min(im.size)
+        im = im.resize((max(w, round(im.size[0] * scale)), max(h, round(im.size[1] * scale))),
+                       Image.Resampling.BILINEAR)
+        left, top = (im.size[0] - w) // 2, (im.size[1] - h) // 2
+        arr = np.asarray(im.crop((left, top, left + w, top + h)), np.uint8)
         out[i] = arr[None] if c == 1 else arr.transpose(2, 0, 1)
     return out
 
