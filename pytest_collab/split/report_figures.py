@@ -21,6 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 STAGES = ("head", "encode", "transfer", "decode", "tail")
+#: one colour per encoding in every figure (baselines: raw image, nothing sent)
+COLORS = {"fp32": "tab:blue", "fp16": "tab:orange", "int8": "tab:green", "raw": "tab:gray", "none": "tab:purple"}
 
 
 def rows(results: Any, testcase: str, point: str = "point") -> Any:
@@ -49,6 +51,12 @@ def _figure(width: float, height: float = 4.2) -> Any:
 
 def _legend(ax: Any) -> None:
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+
+
+def _by_encoding(df: Any) -> list[tuple[str, Any]]:
+    """The rows per encoding, in :data:`COLORS` order (others after)."""
+    rank = {e: i for i, e in enumerate(COLORS)}
+    return sorted(df.groupby("encoding", sort=False), key=lambda kv: rank.get(kv[0], len(rank)))
 
 
 def _error_column(df: Any) -> str:
@@ -89,9 +97,9 @@ def boundary_bytes(df: Any) -> Any:
     cuts = df.drop_duplicates("x")
     crossing = [b if b and b > 0 else math.nan for b in cuts["boundary_bytes"].tolist()]
     ax.plot(cuts["x"].tolist(), crossing, "o", color="k", fillstyle="none", markersize=9, label="crossing (fp32)")
-    for encoding, group in df.groupby("encoding", sort=False):
+    for encoding, group in _by_encoding(df):
         wire = [w if w > 0 else math.nan for w in group["wire_bytes"].fillna(0).tolist()]
-        ax.plot(group["x"].tolist(), wire, "o-", label=f"wire, {encoding}")
+        ax.plot(group["x"].tolist(), wire, "o-", color=COLORS.get(encoding), label=f"wire, {encoding}")
     for x in df.loc[df["wire_bytes"].fillna(0) <= 0, "x"].unique():   # on-device: a log axis has no 0
         ax.annotate("nothing sent", (x, 0.5), xycoords=("data", "axes fraction"), ha="center", va="center",
                     fontsize=8, rotation=90, color="0.35")
@@ -128,17 +136,19 @@ def fidelity(df: Any) -> Any:
     panels = 3 if has_acc else 2
     fig = _figure(max(8, panels * (0.35 * len(ticks) + 2.5)), 3.8)
     axes = fig.subplots(1, panels, sharex=True)
-    for encoding, group in df.groupby("encoding", sort=False):
-        axes[0].plot(group["x"].tolist(), group["top1_agreement"].tolist(), "o-", label=encoding)
-        axes[1].plot(group["x"].tolist(), group[error].tolist(), "o-")
+    for encoding, group in _by_encoding(df):
+        style = {"color": COLORS.get(encoding)}
+        axes[0].plot(group["x"].tolist(), group["top1_agreement"].tolist(), "o-", label=encoding, **style)
+        axes[1].plot(group["x"].tolist(), group[error].tolist(), "o-", **style)
         if has_acc:
-            axes[2].plot(group["x"].tolist(), group["accuracy"].tolist(), "o-")
+            axes[2].plot(group["x"].tolist(), group["accuracy"].tolist(), "o-", **style)
     axes[0].set_ylim(0, 1.05)
     axes[0].set_ylabel("top-1 agreement")
     axes[1].set_ylabel("max |logit error|")
-    axes[1].set_yscale("symlog", linthresh=1e-6)
-    worst = float(df[error].max()) if df[error].notna().any() else 0.0
-    axes[1].set_ylim(0, max(worst * 5, 1e-5))      # errors are >= 0; room above the worst
+    # linear below the smallest error that is not 0, so 1e-12 (random weights' flat logits) shows too
+    errors = [e for e in df[error].tolist() if e == e and e > 0]
+    axes[1].set_yscale("symlog", linthresh=min(errors) if errors else 1e-6)
+    axes[1].set_ylim(0, max(errors) * 5 if errors else 1e-5)      # errors are >= 0; room above the worst
     if has_acc:
         axes[2].axhline(float(df["accuracy_ref"].max()), color="k", linestyle="--", label="unsplit")
         axes[2].set_ylim(0, 1.05)
