@@ -8,7 +8,7 @@ import pytest
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("split_resnet", "split_resnet experiment")
     g.addoption("--split-model", default=None,
-                help="comma-separated models: split_resnet takes resnet18, resnet50 (default resnet18); "
+                help="comma-separated models: split_resnet takes ResNets such as resnet18, resnet50 (default resnet18); "
                      "split_any any torchvision classifier or module:attr (default mobilenet_v3_small)")
     g.addoption("--split-weights", default=None,
                 help="local state_dict .pth for the model (default: random init, fixed seed)")
@@ -18,7 +18,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--split-matrix", choices=("default", "full"), default="default",
                 help="default: layer1-3 x fp32/fp16/int8 + baselines; full: every stage (default default)")
     g.addoption("--split-points", default=None,
-                help="comma-separated split points overriding the matrix's (any named child works); "
+                help="comma-separated split points overriding the matrix's (stem, layer1..layer4 or any module name); "
                      "split_any: auto (3 spread points) or names (default: 2 spread points)")
     g.addoption("--split-mode", choices=("single", "server"), default="single",
                 help="load: single-stream or server (Poisson arrivals) (default single)")
