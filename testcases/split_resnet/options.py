@@ -8,7 +8,7 @@ import pytest
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("split_resnet", "split_resnet experiment")
     g.addoption("--split-model", default=None,
-                help="comma-separated models: split_resnet takes ResNets such as resnet18, resnet50 (default resnet18); "
+                help="comma-separated models: split_resnet takes ResNets, e.g. resnet18, resnet50 (default resnet18); "
                      "split_any any torchvision classifier or module:attr (default mobilenet_v3_small)")
     g.addoption("--split-weights", default=None,
                 help="local state_dict .pth for the model (default: random init, fixed seed)")
