@@ -99,6 +99,8 @@ def boundary_bytes(df: Any) -> Any:
     ax.plot(cuts["x"].tolist(), crossing, "o", color="k", fillstyle="none", markersize=9, label="crossing (fp32)")
     for encoding, group in _by_encoding(df):
         wire = [w if w > 0 else math.nan for w in group["wire_bytes"].fillna(0).tolist()]
+        if all(math.isnan(w) for w in wire):     # nothing sent (on-device): annotated below
+            continue
         ax.plot(group["x"].tolist(), wire, "o-", color=COLORS.get(encoding), label=f"wire, {encoding}")
     for x in df.loc[df["wire_bytes"].fillna(0) <= 0, "x"].unique():   # on-device: a log axis has no 0
         ax.annotate("nothing sent", (x, 0.5), xycoords=("data", "axes fraction"), ha="center", va="center",
