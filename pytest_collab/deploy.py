@@ -37,6 +37,8 @@ PEER_SETTLE_S = 0.5
 #: wrapper ``m`` objects handed to the sink per call (6.4 s at 10 Hz): one lock and one
 #: call per batch instead of per line; the raw .jsonl keeps every line meanwhile
 SAMPLE_BATCH = 64
+#: metric names of board power and energy (docs/energy.md)
+POWER_PREFIXES = ("power_w.", "energy_j.")
 RAW_FLUSH_S = 0.5
 
 
@@ -86,6 +88,10 @@ class Program:
         self.ended_at: float | None = None       # controller's monotonic clock, at the end
         self.peers: list[Program] = [self]       # the test's programs (set by Deployment)
         self.units: dict[str, str] = {}
+        #: the device's power and energy metrics the wrapper found at start (board level)
+        self.power_metrics: list[str] = []
+        self._power: list[tuple[float, dict[str, float]]] = []  # (t, power/energy values) per sample
+        self._started = False
         self._spawned = spawned
         self._ready_rule = re.compile(ready) if isinstance(ready, str) else ready
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -139,12 +145,19 @@ class Program:
                 if kind == "out":
                     self._on_output(obj)
                 elif kind == "m":
+                    if self.power_metrics:  # kept for the test too (energy within the test)
+                        v = obj.get("v", {})
+                        self._power.append((obj["t"], {k: v[k] for k in self.power_metrics if k in v}))
                     self._samples.append(obj)
                     if len(self._samples) >= SAMPLE_BATCH:
                         self._flush_samples()
                 elif kind == "start":
                     self.pid = obj.get("pid")
                     self.units = obj.get("units", {})
+                    self.power_metrics = [m for m in obj.get("board", []) if m.startswith(POWER_PREFIXES)]
+                    with self._cond:
+                        self._started = True
+                        self._cond.notify_all()
                 elif kind == "note":  # the wrapper's own word (no power sensor, ...): log only
                     stamp = time.strftime("%H:%M:%S", time.localtime(obj.get("t", time.time())))
                     self._log.write(f"{stamp} collab_wrapper: {obj.get('line', '')}\n")
@@ -223,6 +236,16 @@ class Program:
 
     def tail(self) -> list[str]:
         return list(self._tail)
+
+    def board_power(self, timeout: float = 60.0) -> list[str]:
+        """The power/energy metrics the wrapper found on the device (waits for its start line)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._started or self._finished, timeout)
+        return list(self.power_metrics)
+
+    def power_samples(self) -> list[tuple[float, dict[str, float]]]:
+        """``(t, {metric: value})`` of every sample so far: the board's power and energy."""
+        return list(self._power)
 
     def output(self) -> list[str]:
         """Every line the program printed so far (stdout and stderr)."""

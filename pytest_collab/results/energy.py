@@ -51,6 +51,11 @@ class Energy:
     covered_s: float         # seconds of the window with data for every basis metric
     scope: str = SCOPE
 
+    @property
+    def mean_w(self) -> float:
+        """Mean board power over the part of the window with data (NaN without any)."""
+        return self.joules / self.covered_s if self.covered_s > 0 else math.nan
+
 
 # -- the arithmetic ---------------------------------------------------------------------
 def _window(t: Any, values: Any, t0: float | None, t1: float | None) -> Any:
@@ -155,6 +160,17 @@ def power_rows(metrics: pandas.DataFrame) -> pandas.DataFrame:
     return out.sort_values("t", kind="stable")
 
 
+def sample_rows(device: str, program: str, pid: int,
+                samples: Iterable[tuple[float, dict[str, float]]]) -> pandas.DataFrame:
+    """:func:`power_rows` of samples a test holds in memory (``Program.power_samples()``),
+    so a test can weigh energy before the run's tables exist."""
+    import pandas as pd
+
+    out = [(device, program, pid, metric, float(value), float(t))
+           for t, values in samples for metric, value in values.items()]
+    return pd.DataFrame(out, columns=["device", "role", "pid", "metric", "value", "t"]).assign(test="")
+
+
 class DeviceSeries:
     """One device's power and energy samples, split per metric (and program) once, so
     that each window is a few binary searches, not a scan of the table."""
@@ -220,11 +236,18 @@ def device_energy(rows: pandas.DataFrame | DeviceSeries, device: str, t0: float 
     return Energy(total, methods, chosen, hi - lo)
 
 
+def window_energy(device: str, samples: Iterable[tuple[float, dict[str, float]]], t0: float,
+                  t1: float) -> Energy:
+    """:func:`device_energy` over ``[t0, t1]`` of one program's in-memory samples
+    (``Program.power_samples()``): a test's own window, before the run's tables exist."""
+    return device_energy(sample_rows(device, "", 0, samples), device, t0, t1)
+
+
 def _row(keys: dict[str, Any], e: Energy, t0: float, t1: float) -> dict[str, Any]:
     seconds_ = max(0.0, t1 - t0)
     return {**keys, "scope": e.scope, "basis": ",".join(e.basis), "method": e.method,
             "joules": e.joules, "seconds": seconds_, "covered_s": e.covered_s,
-            "mean_w": e.joules / e.covered_s if e.covered_s > 0 else math.nan}
+            "mean_w": e.mean_w}
 
 
 def sample_windows(metrics: pandas.DataFrame, keys: list[str]) -> pandas.DataFrame:
