@@ -64,3 +64,23 @@ def test_link_from_link_baseline_rows_separates_rate_and_round_trip(tmp_path):
     assert found is not None and found.mbps == pytest.approx(999.0) and run.name in found.source
     missing, why = profile.link_from_reports(tmp_path, "lab-b")
     assert missing is None and "pytest testcases/link_baseline --lan=lab-b" in why
+
+
+def test_plan_by_energy_uses_the_profiles_power(tmp_path, capsys):
+    edge, server = _profiles()
+    rows = [{**_profile_row(edge, "rpi"), "power_w": 2.0}, {**_profile_row(server, "server"), "power_w": 100.0}]
+    run = _run(tmp_path, rows)
+    assert main(["split", "plan", str(run), "--link-mbps", "8", "--rtt-ms", "2"]) == 0
+    assert capsys.readouterr().out.splitlines()[2].split()[1] == "b"        # fastest
+    assert main(["split", "plan", str(run), "--link-mbps", "8", "--rtt-ms", "2", "--objective", "energy"]) == 0
+    out = capsys.readouterr().out
+    assert "objective energy (board power: rpi 2.00 W, server 100.00 W)" in out
+    best = out.splitlines()[2].split()
+    assert best[1] == "on_device" and float(best[3]) == pytest.approx(0.08)   # least energy: 2 W x 40 ms
+
+
+def test_plan_by_energy_without_power_names_the_devices(tmp_path):
+    edge, server = _profiles()
+    run = _run(tmp_path, [{**_profile_row(edge, "rpi"), "power_w": 2.0}, _profile_row(server, "server")])
+    with pytest.raises(SystemExit, match=r"server reports none: .*power_meter.*testcases/split_plan"):
+        main(["split", "plan", str(run), "--objective", "energy"])
