@@ -9,7 +9,7 @@ device counts (docs/energy.md).
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 
 def has_power(metrics: list[str]) -> bool:
@@ -28,21 +28,20 @@ def mean_power(program: Any, t0: float, t1: float) -> tuple[float | None, float]
 
 def measured_energy(client: Any, server: Any | None, row: Mapping[str, Any]) -> dict[str, float]:
     """``measured_j`` (J per inference, both boards) and each side's part, from a split_head
-    summary row: the edge's mean power over ``t_start``..``t_end`` times that window over
-    ``queries``; the server's mean power over its tail work (``tail_t_start``/``tail_t_end``,
-    its own clock) times the mean work per query. NaN where a board reports no power."""
-    queries = float(row.get("queries") or 0) or math.nan
-    edge_w, _ = mean_power(client, row["t_start"], row["t_end"])
-    parts = {"measured_edge_j": _times(edge_w, (row["t_end"] - row["t_start"]) / queries)}
-    starts, ends = row.get("tail_t_start") or [], row.get("tail_t_end") or []
-    if server is not None and starts:
-        server_w, _ = mean_power(server, min(starts), max(ends))
-        busy = sum(e - s for s, e in zip(starts, ends)) / len(starts)
-        parts["measured_server_j"] = _times(server_w, busy)
-    else:
-        parts["measured_server_j"] = 0.0
+    summary row: per side, the board's mean power over its span of the run times its mean
+    time per query: the edge's whole queries (``t_start``/``t_end``, one per query, its
+    clock), the server's decode + tail (``tail_t_start``/``tail_t_end``, its clock). NaN
+    where a board reports no power."""
+    parts = {"measured_edge_j": _per_query(client, row["t_start"], row["t_end"])}
+    starts = row.get("tail_t_start") or []
+    works = server is not None and len(starts) > 0
+    parts["measured_server_j"] = _per_query(server, starts, row["tail_t_end"]) if works else 0.0
     return {"measured_j": sum(parts.values()), **parts}
 
 
-def _times(watts: float | None, seconds: float) -> float:
+def _per_query(program: Any, starts: Sequence[float], ends: Sequence[float]) -> float:
+    if not len(starts):
+        return math.nan
+    watts, _ = mean_power(program, min(starts), max(ends))
+    seconds = sum(e - s for s, e in zip(starts, ends)) / len(starts)
     return watts * seconds if watts is not None else math.nan

@@ -55,6 +55,7 @@ def test_plan_chooses_by_measured_board_energy(tmp_path: Path) -> None:
     done = _pytest(tmp_path, f"--lan={profile}", *PLAN, f"--collab-out={out}", "--split-plan-margin", "0.5")
     run = (out / "latest").resolve()
     assert (run / "results.parquet").is_file(), done.stdout + done.stderr
+    assert done.returncode == 0, done.stdout[-3000:]
     df = pd.read_parquet(run / "results.parquet")
     df = df[df["testcase"] == "split_plan"]
     profiles = df[df["kind"] == "profile"].set_index("role")
@@ -65,17 +66,17 @@ def test_plan_chooses_by_measured_board_energy(tmp_path: Path) -> None:
     assert (predicted["objective"] == "energy").all()
     chosen = predicted[predicted["is_best"] == True]  # noqa: E712
     assert list(chosen["point"]) == [predicted.loc[predicted["predicted_j"].idxmin(), "point"]]
-    expected = EDGE_W * predicted["predicted_ms"] / 1e3 + SERVER_W * (predicted["decode_ms"] + predicted["tail_ms"]) / 1e3
+    server_s = (predicted["decode_ms"] + predicted["tail_ms"]) / 1e3
+    expected = EDGE_W * predicted["predicted_ms"] / 1e3 + SERVER_W * server_s
     assert list(predicted["predicted_j"]) == pytest.approx(list(expected))
     measured = df[df["kind"] == "measured"].set_index("point")
-    window = (measured["t_end"] - measured["t_start"]) / measured["queries"]
-    assert list(measured["measured_edge_j"]) == pytest.approx(list(EDGE_W * window), rel=1e-6)
+    per_query = [sum(e - s for s, e in zip(t0, t1)) / len(t0) for t0, t1 in zip(measured["t_start"], measured["t_end"])]
+    assert list(measured["measured_edge_j"]) == pytest.approx([EDGE_W * s for s in per_query], rel=1e-6)
     assert measured.loc["on_device", "measured_server_j"] == 0.0
     assert measured.loc["full_offload", "measured_server_j"] > 0.0
     [verdict] = df[df["kind"] == "verdict"].itertuples()
     assert verdict.objective == "energy"
     assert verdict.measured_best == min(measured.index, key=lambda p: measured.loc[p, "measured_j"])
     print(measured[["predicted_ms", "measured_ms", "predicted_j", "measured_j"]].to_string())
-    print(f"predicted best {verdict.predicted_best}, measured best {verdict.measured_best}, regret {verdict.regret:.1%}, "
-          f"median energy error {verdict.median_energy_error:.1%}")
-    assert done.returncode == 0, done.stdout[-3000:]
+    print(f"predicted best {verdict.predicted_best}, measured best {verdict.measured_best}, "
+          f"regret {verdict.regret:.1%}, median energy error {verdict.median_energy_error:.1%}")
