@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, Union
 
+from pytest_collab.devicekit.emit import PREFIX as RESULT_PREFIX
 from pytest_collab.errors import DeployError, ProgramFailed, TransportError
 from pytest_collab.wrapper.emit import decode
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from pytest_collab.lan.profile import Device
     from pytest_collab.transport.base import Spawned
 
-RESULT_PREFIX = "COLLAB_RESULT "
 TAIL_LINES = 40
 #: in a failure message: the first program to die shows this many last lines, the others
 #: FAILURE_OTHER_LINES each, every line cut at FAILURE_LINE_CHARS

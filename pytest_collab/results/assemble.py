@@ -110,7 +110,8 @@ def recorded_so_far(run: RunDir) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if run.run_json.is_file() and run.results.is_file():
         from pytest_collab.results.records import read_results
 
-        return run.read_run_json(), read_results(run.root).to_dict("records")
+        return run.read_run_json(), [{str(k): v for k, v in row.items()}
+                                     for row in read_results(run.root).to_dict("records")]
     header = json.loads((run.parts / HEADER).read_text(encoding="utf-8"))
     return header, [row for path in sorted(run.parts.glob("results-*.jsonl")) for row in read_journal(path)]
 
