@@ -126,7 +126,7 @@ def reply_message(body: dict[str, Any], outputs: Sequence[np.ndarray] | None = N
     return b"".join((b"R", LENGTH.pack(len(raw)), raw, *data))
 
 
-def parse_reply(msg: bytes) -> tuple[dict[str, Any], list[np.ndarray] | None]:
+def parse_reply(msg: bytes | bytearray) -> tuple[dict[str, Any], list[np.ndarray] | None]:
     """The reply's JSON and its output tensors (``None`` when the request asked for none)."""
     if msg[:1] != b"R" or len(msg) < 5:
         raise WireError(f"server sent a reply of unknown kind {msg[:1]!r} ({len(msg)} bytes)")

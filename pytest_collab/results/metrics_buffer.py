@@ -217,7 +217,7 @@ class _SampleBuffer:
         try:
             vs = list(map(_V, samples))
             ts = list(map(_T, samples))
-            pids = list(map(dict.get, samples, _PIDS))  # TypeError unless all are dicts
+            pids = list(map(dict.get, samples, _PIDS))  # type: ignore[arg-type]  # TypeError unless dicts
             keys = tuple(vs[0])
         except (KeyError, TypeError, AttributeError):
             return False
