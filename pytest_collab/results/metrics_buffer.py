@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from itertools import chain, repeat
-from operator import itemgetter, methodcaller
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
 
-_V, _T, _PID = itemgetter("v"), itemgetter("t"), methodcaller("get", "pid")
+_V, _T = itemgetter("v"), itemgetter("t")
+_PIDS = repeat("pid")   # dict.get(obj, "pid") per object: no method look-up per call
 
 
 def timestamp_type() -> pyarrow.DataType:
@@ -216,7 +217,7 @@ class _SampleBuffer:
         try:
             vs = list(map(_V, samples))
             ts = list(map(_T, samples))
-            pids = list(map(_PID, samples))
+            pids = list(map(dict.get, samples, _PIDS))  # type: ignore[arg-type]  # TypeError unless dicts
             keys = tuple(vs[0])
         except (KeyError, TypeError, AttributeError):
             return False
@@ -242,6 +243,12 @@ class _SampleBuffer:
         import numpy as np
         import pyarrow as pa
 
+        if not self.values and all(isinstance(c, tuple) for c in self.chunks):  # only batches: one C pass
+            try:
+                every = chain.from_iterable(map(dict.values, chain.from_iterable(vs for vs, _ in self.chunks)))
+                return pa.array(np.fromiter(every, np.float64, sum(count for _, count in self.chunks)))
+            except (TypeError, ValueError):
+                pass  # chunk by chunk, with _floats' rules for what is not a number
         arrays = []
         for chunk in [*self.chunks, self.values]:
             if isinstance(chunk, tuple):
