@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pytest_collab.results.metrics import LEGACY_PROGRAM_COLUMN
 from pytest_collab.results.records import read_journal
@@ -113,7 +113,8 @@ def recorded_so_far(run: RunDir) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if run.run_json.is_file() and run.results.is_file():
         from pytest_collab.results.records import read_results
 
-        return run.read_run_json(), read_results(run.root).to_dict("records")
+        rows = cast("list[dict[str, Any]]", read_results(run.root).to_dict("records"))  # columns are str
+        return run.read_run_json(), rows
     header = json.loads((run.parts / HEADER).read_text(encoding="utf-8"))
     return header, [row for path in sorted(run.parts.glob("results-*.jsonl")) for row in read_journal(path)]
 

@@ -28,6 +28,7 @@ from pytest_collab.share.metric_rules import (
     sample_spread,
     tolerance_for,
 )
+from pytest_collab.testcase import test_id
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -146,12 +147,6 @@ def _num(value: Any) -> str:
 
 
 # ---------------------------------------------------------------- alignment
-def test_id(nodeid: str, testcase: str) -> str:
-    """The node id below the test case folder: stable wherever the test case lives."""
-    marker = f"{testcase}/"
-    return nodeid.split(marker, 1)[1] if marker in nodeid else nodeid
-
-
 def _is_samples(value: Any) -> bool:
     return hasattr(value, "__len__") and not isinstance(value, (str, bytes))
 

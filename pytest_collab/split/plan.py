@@ -17,10 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from pytest_collab.testcase import testcase_path
+
 FULL_OFFLOAD = "full_offload"
 ON_DEVICE = "on_device"
 BASELINES = (FULL_OFFLOAD, ON_DEVICE)
-LINK_COMMAND = "pytest testcases/link_baseline --lan=PROFILE"
+LINK_COMMAND = f"pytest {testcase_path('link_baseline').as_posix()} --lan=PROFILE"
+#: the run that records the device profiles a plan needs
+PROFILE_COMMAND = f"pytest {testcase_path('split_plan').as_posix()}"
 
 
 class PlanError(ValueError):
