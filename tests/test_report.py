@@ -426,3 +426,14 @@ def test_cli_errors_are_one_line_with_exit_2(tmp_path: Path, capsys: pytest.Capt
     with pytest.raises(SystemExit) as usage:
         main(["export", "latest", "--format", "docx"])
     assert usage.value.code == 2
+
+
+def test_default_headline_leaves_out_points_in_time() -> None:
+    """Per-measurement t_start/t_end are floats but no figures (nor in compare: metric_rules)."""
+    from pytest_collab.report.headline import default_headline
+
+    rows = pd.DataFrame([{"run": RUN_ID, "test": TESTS[0], "testcase": "echo", "record": i, "timestamp": 1.7e9 + i,
+                          "t_start": 1.7e9 + i, "t_end": 1.7e9 + i + 0.2, "tail_t_start": 1.7e9 + i + 0.1,
+                          "rtt_p50_ms": 1.0 + i, "goodput": 2.0 * i} for i in range(3)])
+    headline = default_headline("echo", rows, {})
+    assert headline.figures == ("rtt_p50_ms", "goodput")
