@@ -43,7 +43,7 @@ RAW_FLUSH_S = 0.5
 
 
 class MetricsSink(Protocol):
-    def add_samples(self, *, run: str, test: str, device: str, role: str, pid: int,
+    def add_samples(self, *, run: str, test: str, device: str, program: str, pid: int,
                     samples: list[dict[str, Any]], units: dict[str, str]) -> None: ...
 
 
@@ -109,7 +109,7 @@ class Program:
         self._raw = open(ctx.log_dir / f"{stem}.jsonl", "a", encoding="utf-8", buffering=1)
         # Who these raw lines belong to, so `collab recover` can rebuild metrics after a crash.
         self._raw.write(json.dumps({"k": "program", "run": ctx.run_id, "test": ctx.test,
-                                    "device": device.name, "role": name}) + "\n")
+                                    "device": device.name, "program": name}) + "\n")
         self._reader = threading.Thread(target=self._read, name=f"collab-{stem}", daemon=True)
         self._reader.start()
 
@@ -222,7 +222,7 @@ class Program:
         sink = self.ctx.sink
         if sink is not None and batch:
             sink.add_samples(run=self.ctx.run_id, test=self.ctx.test, device=self.device.name,
-                             role=self.name, pid=int(self.pid or 0), samples=batch,
+                             program=self.name, pid=int(self.pid or 0), samples=batch,
                              units=self.units)
 
     # ------------------------------------------------------------------ waiting

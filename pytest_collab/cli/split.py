@@ -96,11 +96,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from pytest_collab.split import plan
+    from pytest_collab.split.plan import PROFILE_COMMAND
     from pytest_collab.split.profile import profiles_from_results
 
     path = args.run_dir / "results.parquet"
     if not path.is_file():
-        raise SystemExit(f"collab: error: {path} is missing: give a run folder of `pytest testcases/split_plan`")
+        raise SystemExit(f"collab: error: {path} is missing: give a run folder of `{PROFILE_COMMAND}`")
     try:
         edge, server, link = profiles_from_results(pd.read_parquet(path))
         rates = [float(r) for r in args.link_mbps.split(",") if r.strip()]

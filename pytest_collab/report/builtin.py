@@ -72,17 +72,17 @@ def device_charts(series: list[resources.Series], spans: list, title: str, ylabe
     from pytest_collab.report.charts import joined
 
     bands = test_bands(spans, test_label)
-    colours = colours or colour_map(sorted({s.role for s in series}))
+    colours = colours or colour_map(sorted({s.program for s in series}))
     charts = []
     for device in sorted({s.device for s in series}):
         chart = Chart(f"{title}: {device}", "seconds since the run's first sample", ylabel, bands=bands,
                       height=200, half=len({s.device for s in series}) > 1)
         mine = [s for s in series if s.device == device]
-        for role in sorted({s.role for s in mine}):
+        for program in sorted({s.program for s in mine}):
             pieces = [(s.x, s.y) for s in sorted(mine, key=lambda s: s.x[0] if len(s.x) else 0)
-                      if s.role == role]
+                      if s.program == program]
             for x, y in joined(pieces):
-                chart.add(role, x, y, key=role)
+                chart.add(program, x, y, key=program)
         chart.colours = colours
         charts.append(chart)
     return charts
@@ -93,7 +93,7 @@ def _resources(results: Any, metrics: Any, info: dict) -> list:
         return [NO_METRICS]
     spans = resources.test_spans(metrics)
     cpu, rss = resources.cpu_series(metrics), resources.rss_series(metrics)
-    colours = colour_map(sorted({s.role for s in [*cpu, *rss]}))
+    colours = colour_map(sorted({s.program for s in [*cpu, *rss]}))
     items: list = []
     table = resources.summary(metrics)
     if table is not None:

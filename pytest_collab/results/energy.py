@@ -153,8 +153,8 @@ def power_rows(metrics: pandas.DataFrame) -> pandas.DataFrame:
     """The power and energy rows of a metrics table, with ``t`` in epoch seconds."""
     names = metrics["metric"].astype(str)
     rows = metrics[names.str.startswith(POWER) | names.str.startswith(ENERGY)]
-    out = rows[["test", "device", "role", "pid", "metric", "value"]].copy()
-    for col in ("test", "device", "role", "metric"):
+    out = rows[["test", "device", "program", "pid", "metric", "value"]].copy()
+    for col in ("test", "device", "program", "metric"):
         out[col] = out[col].astype(str)
     out["t"] = seconds(rows["timestamp"])
     return out.sort_values("t", kind="stable")
@@ -168,7 +168,7 @@ def sample_rows(device: str, program: str, pid: int,
 
     out = [(device, program, pid, metric, float(value), float(t))
            for t, values in samples for metric, value in values.items()]
-    return pd.DataFrame(out, columns=["device", "role", "pid", "metric", "value", "t"]).assign(test="")
+    return pd.DataFrame(out, columns=["device", "program", "pid", "metric", "value", "t"]).assign(test="")
 
 
 class DeviceSeries:
@@ -178,12 +178,12 @@ class DeviceSeries:
     def __init__(self, rows: pandas.DataFrame) -> None:
         import numpy as np
 
-        #: metric -> [((role, pid), t, values)], each sorted by time
+        #: metric -> [((program, pid), t, values)], each sorted by time
         self.programs: dict[str, list[tuple[tuple, Any, Any]]] = {}
-        for (metric, role, pid), g in rows.groupby(["metric", "role", "pid"], sort=True, dropna=False):
+        for (metric, program, pid), g in rows.groupby(["metric", "program", "pid"], sort=True, dropna=False):
             order = np.argsort(g["t"].to_numpy(), kind="stable")
             self.programs.setdefault(str(metric), []).append(
-                ((role, pid), g["t"].to_numpy()[order], g["value"].to_numpy(dtype=float)[order]))
+                ((program, pid), g["t"].to_numpy()[order], g["value"].to_numpy(dtype=float)[order]))
         self.basis = basis(self.programs)
         self._merged: dict[str, tuple[Any, Any]] = {}
 
@@ -262,9 +262,9 @@ def energy_per_program(metrics: pandas.DataFrame) -> pandas.DataFrame:
     import pandas as pd
 
     rows = by_device(power_rows(metrics))
-    out = [_row({"test": w["test"], "device": w["device"], "program": w["role"]},
+    out = [_row({"test": w["test"], "device": w["device"], "program": w["program"]},
                 device_energy(rows[w["device"]], w["device"], w["min"], w["max"]), w["min"], w["max"])
-           for _, w in sample_windows(metrics, ["test", "device", "role"]).iterrows()
+           for _, w in sample_windows(metrics, ["test", "device", "program"]).iterrows()
            if w["device"] in rows]
     return pd.DataFrame(out)
 

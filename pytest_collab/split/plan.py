@@ -27,10 +27,14 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
+from pytest_collab.testcase import testcase_path
+
 FULL_OFFLOAD = "full_offload"
 ON_DEVICE = "on_device"
 BASELINES = (FULL_OFFLOAD, ON_DEVICE)
-LINK_COMMAND = "pytest testcases/link_baseline --lan=PROFILE"
+LINK_COMMAND = f"pytest {testcase_path('link_baseline').as_posix()} --lan=PROFILE"
+#: the run that records the device profiles a plan needs
+PROFILE_COMMAND = f"pytest {testcase_path('split_plan').as_posix()}"
 OBJECTIVES = ("latency", "energy")
 POWER_FIX = ("give it a power source: a sensor the wrapper reads (RAPL, NVML, hwmon, INA3221, RPi 5 PMIC) or "
              "an external meter in its profile entry, e.g. power_meter: {command: \"ina219-read --watts\"} "
