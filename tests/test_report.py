@@ -437,3 +437,13 @@ def test_default_headline_leaves_out_points_in_time() -> None:
                           "rtt_p50_ms": 1.0 + i, "goodput": 2.0 * i} for i in range(3)])
     headline = default_headline("echo", rows, {})
     assert headline.figures == ("rtt_p50_ms", "goodput")
+
+
+def test_points_in_time_are_not_drawn_as_distributions() -> None:
+    """Per-query ``t_start``/``t_end`` epochs are list columns too, but an ECDF of them means nothing."""
+    pd = pytest.importorskip("pandas")
+    from pytest_collab.report.builtin import _distribution_columns
+
+    results = pd.DataFrame({"testcase": ["echo"], "rtt_ms": [[1.0, 2.0]], "t_start": [[1e9, 1e9 + 1]],
+                            "tail_t_end": [[1e9, 1e9 + 1]], "t_infer_ms": [[0.5, 0.7]]})
+    assert _distribution_columns(results) == ["rtt_ms", "t_infer_ms"]

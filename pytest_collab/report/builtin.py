@@ -21,10 +21,12 @@ MAX_LINES = 20
 
 
 def _distribution_columns(results: Any) -> list[str]:
-    """List columns to draw: those the experiments' headlines name, else all."""
+    """List columns to draw: those the experiments' headlines name, else all but points in
+    time (an ECDF of per-query ``t_start`` epochs says nothing)."""
     from pytest_collab.report.headline import declared_headline
+    from pytest_collab.share.metric_rules import is_timestamp
 
-    found = list_columns(results)
+    found = [c for c in list_columns(results) if not is_timestamp(c)]
     chosen: set[str] = set()
     testcases = set(results["testcase"].astype(str)) if "testcase" in results else set()
     declared = [h for h in map(declared_headline, sorted(testcases)) if h and h.distributions is not None]
