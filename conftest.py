@@ -9,11 +9,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-TESTCASES = Path(__file__).parent / "testcases"
+from pytest_collab.testcase import options_files
 
 
 def _experiment_options():
-    for path in sorted(TESTCASES.glob("*/options.py")):
+    for path in options_files(Path(__file__).parent):
         spec = importlib.util.spec_from_file_location(f"collab_options_{path.parent.name}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

@@ -44,9 +44,9 @@ def make_samples(rows: int) -> list[dict]:
     units = [dict(METRICS) for _ in PROGRAMS]  # each program has its own mapping
     samples = []
     for i in range(rows // len(METRICS)):
-        device, role, pid = PROGRAMS[i % len(PROGRAMS)]
+        device, program, pid = PROGRAMS[i % len(PROGRAMS)]
         samples.append(dict(run=RUN, test=f"testcases/x/test_x.py::test_x[{i // 20000}]",
-                            device=device, role=role, pid=pid, t=t0 + i / 30,
+                            device=device, program=program, pid=pid, t=t0 + i / 30,
                             values={k: rng.random() * 1e6 for k in METRICS},
                             units=units[i % len(PROGRAMS)]))
     return samples
@@ -59,10 +59,10 @@ def make_batches(samples: list[dict], size: int = BATCH) -> list[dict]:
     open_batches: dict[tuple, dict] = {}
     calls = []
     for s in samples:
-        key = (s["test"], s["device"], s["role"], s["pid"])
+        key = (s["test"], s["device"], s["program"], s["pid"])
         if key not in open_batches:
             open_batches[key] = dict(run=s["run"], test=s["test"], device=s["device"],
-                                     role=s["role"], pid=s["pid"], samples=[], units=s["units"])
+                                     program=s["program"], pid=s["pid"], samples=[], units=s["units"])
         batch = open_batches[key]
         batch["samples"].append({"k": "m", "t": s["t"], "pid": s["pid"], "v": s["values"]})
         if len(batch["samples"]) == size:
@@ -71,11 +71,11 @@ def make_batches(samples: list[dict], size: int = BATCH) -> list[dict]:
 
 
 def to_columns(samples: list[dict]) -> dict[str, list]:
-    cols: dict[str, list] = {k: [] for k in ("run", "test", "device", "role", "pid", "timestamp",
+    cols: dict[str, list] = {k: [] for k in ("run", "test", "device", "program", "pid", "timestamp",
                                              "metric", "value", "unit")}
     for s in samples:
         for name, value in s["values"].items():
-            for key in ("run", "test", "device", "role", "pid"):
+            for key in ("run", "test", "device", "program", "pid"):
                 cols[key].append(s[key])
             cols["timestamp"].append(s["t"])
             cols["metric"].append(name)

@@ -46,8 +46,15 @@ def summarise(run: Path) -> list[float]:
         print(f"  predicted best {verdict['predicted_best']}, measured best {verdict['measured_best']}, "
               f"regret {verdict['regret']:.1%}")
     for row in m.itertuples():
+        swapped = f"  with its own compute {row.swapped_error:+.1%}" if "swapped_error" in m else ""
         print(f"  {row.point:<16} {row.encoding:<5} predicted {row.predicted_ms:8.2f} ms  "
-              f"measured {row.measured_ms:8.2f} ms  error {row.error:+.1%}")
+              f"measured {row.measured_ms:8.2f} ms  error {row.error:+.1%}{swapped}")
+    if verdict is not None and "edge_drift" in verdict:
+        print(f"  compute drift (measured baseline / profiled forward): edge {verdict['edge_drift']:.2f}, "
+              f"server {verdict['server_drift']:.2f}")
+    if "swapped_error" in m:   # a diagnostic: the error left once each cut's own compute is used
+        print(f"  median |error| with each cut's own measured compute (link + codec terms only): "
+              f"{m['swapped_error'].abs().median():.1%}")
     return errors
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, Union
 
+from pytest_collab.devicekit.emit import PREFIX as RESULT_PREFIX
 from pytest_collab.errors import DeployError, ProgramFailed, TransportError
 from pytest_collab.wrapper.emit import decode
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from pytest_collab.lan.profile import Device
     from pytest_collab.transport.base import Spawned
 
-RESULT_PREFIX = "COLLAB_RESULT "
 TAIL_LINES = 40
 #: in a failure message: the first program to die shows this many last lines, the others
 #: FAILURE_OTHER_LINES each, every line cut at FAILURE_LINE_CHARS
@@ -37,11 +37,13 @@ PEER_SETTLE_S = 0.5
 #: wrapper ``m`` objects handed to the sink per call (6.4 s at 10 Hz): one lock and one
 #: call per batch instead of per line; the raw .jsonl keeps every line meanwhile
 SAMPLE_BATCH = 64
+#: metric names of board power and energy (docs/energy.md)
+POWER_PREFIXES = ("power_w.", "energy_j.")
 RAW_FLUSH_S = 0.5
 
 
 class MetricsSink(Protocol):
-    def add_samples(self, *, run: str, test: str, device: str, role: str, pid: int,
+    def add_samples(self, *, run: str, test: str, device: str, program: str, pid: int,
                     samples: list[dict[str, Any]], units: dict[str, str]) -> None: ...
 
 
@@ -86,6 +88,10 @@ class Program:
         self.ended_at: float | None = None       # controller's monotonic clock, at the end
         self.peers: list[Program] = [self]       # the test's programs (set by Deployment)
         self.units: dict[str, str] = {}
+        #: the device's power and energy metrics the wrapper found at start (board level)
+        self.power_metrics: list[str] = []
+        self._power: list[tuple[float, dict[str, float]]] = []  # (t, power/energy values) per sample
+        self._started = False
         self._spawned = spawned
         self._ready_rule = re.compile(ready) if isinstance(ready, str) else ready
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -103,7 +109,7 @@ class Program:
         self._raw = open(ctx.log_dir / f"{stem}.jsonl", "a", encoding="utf-8", buffering=1)
         # Who these raw lines belong to, so `collab recover` can rebuild metrics after a crash.
         self._raw.write(json.dumps({"k": "program", "run": ctx.run_id, "test": ctx.test,
-                                    "device": device.name, "role": name}) + "\n")
+                                    "device": device.name, "program": name}) + "\n")
         self._reader = threading.Thread(target=self._read, name=f"collab-{stem}", daemon=True)
         self._reader.start()
 
@@ -139,12 +145,19 @@ class Program:
                 if kind == "out":
                     self._on_output(obj)
                 elif kind == "m":
+                    if self.power_metrics:  # kept for the test too (energy within the test)
+                        v = obj.get("v", {})
+                        self._power.append((obj["t"], {k: v[k] for k in self.power_metrics if k in v}))
                     self._samples.append(obj)
                     if len(self._samples) >= SAMPLE_BATCH:
                         self._flush_samples()
                 elif kind == "start":
                     self.pid = obj.get("pid")
                     self.units = obj.get("units", {})
+                    self.power_metrics = [m for m in obj.get("board", []) if m.startswith(POWER_PREFIXES)]
+                    with self._cond:
+                        self._started = True
+                        self._cond.notify_all()
                 elif kind == "note":  # the wrapper's own word (no power sensor, ...): log only
                     stamp = time.strftime("%H:%M:%S", time.localtime(obj.get("t", time.time())))
                     self._log.write(f"{stamp} collab_wrapper: {obj.get('line', '')}\n")
@@ -209,7 +222,7 @@ class Program:
         sink = self.ctx.sink
         if sink is not None and batch:
             sink.add_samples(run=self.ctx.run_id, test=self.ctx.test, device=self.device.name,
-                             role=self.name, pid=int(self.pid or 0), samples=batch,
+                             program=self.name, pid=int(self.pid or 0), samples=batch,
                              units=self.units)
 
     # ------------------------------------------------------------------ waiting
@@ -223,6 +236,16 @@ class Program:
 
     def tail(self) -> list[str]:
         return list(self._tail)
+
+    def board_power(self, timeout: float = 60.0) -> list[str]:
+        """The power/energy metrics the wrapper found on the device (waits for its start line)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._started or self._finished, timeout)
+        return list(self.power_metrics)
+
+    def power_samples(self) -> list[tuple[float, dict[str, float]]]:
+        """``(t, {metric: value})`` of every sample so far: the board's power and energy."""
+        return list(self._power)
 
     def output(self) -> list[str]:
         """Every line the program printed so far (stdout and stderr)."""

@@ -1,8 +1,9 @@
 """What a test case is on disk: ``testcases/<name>/`` and the files the framework reads there.
 
 An experiment is a folder: its tests, its device programs and helper modules, and optional
-``options.py`` (pytest options), ``report_sections.py`` (report figures) and
-``requirements.txt`` (the deps image layer). pytest imports a test case's helper modules
+``options.py`` (pytest options), ``report_sections.py`` (report figures),
+``requirements.txt`` (the deps image layer) and ``wheels/`` (its wheels, for offline labs).
+Every module that needs the layout asks here. pytest imports a test case's helper modules
 (``import inputs``) as top-level modules, so two experiments with a helper of the same name
 would silently share whichever was imported first. :func:`isolate` keeps them apart: before
 a test case's module is collected or its tests run, its folder goes first on ``sys.path``
@@ -19,11 +20,35 @@ TESTCASES_DIR = "testcases"
 OPTIONS_FILE = "options.py"
 REPORT_SECTIONS_FILE = "report_sections.py"
 REQUIREMENTS_FILE = "requirements.txt"
+#: wheels for ``requirements.txt`` shipped with the experiment (offline labs): deps layer only
+WHEELS_DIR = "wheels"
 #: Never a test case's code: caches, build output and run results (and every dot-file or
 #: dot-folder, e.g. an experiment's ``.artifacts/``, shipped one by one with ``collab.put``).
 NOT_CODE_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules",
                            "reports"})
 NOT_CODE_SUFFIXES = (".pyc", ".pyo", ".egg-info")
+
+
+def testcase_path(name: str, root: Path | str | None = None) -> Path:
+    """``<root>/testcases/<name>``; without ``root`` the relative path, as a user types it."""
+    rel = Path(TESTCASES_DIR) / name
+    return Path(root) / rel if root is not None else rel
+
+
+def options_files(root: Path | str) -> list[Path]:
+    """Every experiment's ``options.py`` under ``<root>/testcases/``, in name order."""
+    return sorted((Path(root) / TESTCASES_DIR).glob(f"*/{OPTIONS_FILE}"))
+
+
+def belongs_to(nodeid: str, name: str) -> bool:
+    """Whether a node id is a test of test case ``name`` (rooted at the project or at ``testcases/``)."""
+    return f"{TESTCASES_DIR}/{name}/" in nodeid or nodeid.startswith(f"{name}/")
+
+
+def test_id(nodeid: str, testcase: str) -> str:
+    """The node id below the test case folder: stable wherever the test case lives."""
+    marker = f"{testcase}/"
+    return nodeid.split(marker, 1)[1] if marker in nodeid else nodeid
 
 
 def is_code(rel_parts: tuple[str, ...]) -> bool:

@@ -120,6 +120,39 @@ def test_n_runs_trend_and_spread_from_the_earlier_runs(tmp_path: Path) -> None:
     assert main(["compare", *map(str, steady), "--gate"]) == 1
 
 
+@pytest.mark.parametrize(("column", "when"), [
+    ("t_start", True), ("t_end", True), ("tail_t_start", True), ("tail_t_end", True), ("t0", True),
+    ("t", True), ("timestamp", True), ("send_ts", True),
+    ("t_infer_ms", False), ("train_time_s", False), ("rtt_ms", False), ("throughput_mbps", False),
+    ("epochs", False), ("tokens", False),
+])
+def test_points_in_time_are_told_from_measured_amounts(column: str, when: bool) -> None:
+    from pytest_collab.share.metric_rules import is_timestamp
+
+    assert is_timestamp(column) is when
+
+
+def test_per_measurement_timestamps_are_no_metrics(tmp_path: Path) -> None:
+    """t_start/t_end differ in every run (scalars as link_baseline records them, lists as
+    split does): compare, the N-run trend and so replay skip them like provenance."""
+    from pytest_collab.share.compare_trend import trend_runs
+
+    def rows(t0: float, rtt: float) -> list[dict]:
+        return [{"test": "test_tiny[1]", "params": {"size": 1}, "rtt_p50_ms": rtt,
+                 "t_start": t0, "t_end": t0 + 0.5, "tail_t_start": [t0 + i for i in range(5)],
+                 "latency_ms": [rtt + 0.01 * i for i in range(5)]}]
+
+    runs = [write_run(tmp_path / f"r{i}", rows(1.7e9 + 3600 * i, 5.0), run_id=f"20260101-00000{i}-aaaaaa")
+            for i in range(3)]
+    cmp = compare_runs(runs[0], runs[1])
+    assert cmp.passed and len(cmp.rows) == 1
+    assert sorted(m.metric for m in cmp.rows[0].metrics) == ["latency_ms", "rtt_p50_ms"]
+    trend = trend_runs(runs, all_metrics=True)
+    assert {r.metric for r in trend.rows} == {"latency_ms", "rtt_p50_ms"} and trend.comparison.passed
+    slower = write_run(tmp_path / "slow", rows(1.7e9, 50.0), run_id="20260101-000009-aaaaaa")
+    assert compare_runs(runs[0], slower).failed_metrics == ["rtt_p50_ms"]  # real metrics still gate
+
+
 def test_significance_on_samples() -> None:
     rng = np.random.default_rng(7)
     same_a, same_b = rng.normal(5, 1, 80), rng.normal(5, 1, 80)

@@ -25,12 +25,12 @@ def exact(a: float, b: float) -> float:
 
 
 def metrics_frame(series: Dict[str, tuple], device: str = "rpi-1", test: str = "t.py::test_a",
-                  role: str = "head", pid: int = 10) -> pd.DataFrame:
+                  program: str = "head", pid: int = 10) -> pd.DataFrame:
     """Long-format metrics rows (the metrics.parquet columns) from ``{metric: (t, values)}``."""
     rows: List[dict] = []
     for metric, (ts, values) in series.items():
         for t, v in zip(ts, values):
-            rows.append({"run": "r", "test": test, "device": device, "role": role, "pid": pid,
+            rows.append({"run": "r", "test": test, "device": device, "program": program, "pid": pid,
                          "timestamp": pd.Timestamp(T0 + t, unit="s", tz="UTC"), "metric": metric,
                          "value": float(v), "unit": "W"})
     return pd.DataFrame(rows)
@@ -95,9 +95,9 @@ def test_counters_of_two_programs_are_never_mixed() -> None:
     late = np.arange(3.0, 10.0001, 0.1)
     frame = pd.concat([
         metrics_frame({"energy_j.nvml.gpu0": (early, 30.0 * early),
-                       "power_w.nvml.gpu0": (early, np.full(len(early), 30.0))}, role="a", pid=1),
+                       "power_w.nvml.gpu0": (early, np.full(len(early), 30.0))}, program="a", pid=1),
         metrics_frame({"energy_j.nvml.gpu0": (late, 30.0 * (late - 3.0)),
-                       "power_w.nvml.gpu0": (late, np.full(len(late), 30.0))}, role="b", pid=2),
+                       "power_w.nvml.gpu0": (late, np.full(len(late), 30.0))}, program="b", pid=2),
     ])
     got = energy.device_energy(energy.power_rows(frame), "rpi-1", T0 + 4.5, T0 + 9.5)
     assert got.joules == pytest.approx(150.0)
@@ -113,7 +113,7 @@ def run_frames() -> tuple:
         frames.append(metrics_frame({"power_w.VDD_IN": (ts, np.full(len(t), watts)),
                                      "cpu_percent": (ts, np.full(len(t), 50.0))}, test=test))
         frames.append(metrics_frame({"power_w.meter": (ts, np.full(len(t), 100.0))}, device="server",
-                                    test=test, role="tail"))
+                                    test=test, program="tail"))
         results.append({"test": test, "split": split, "encoding": "fp16", "queries": 50,
                         "p50_ms": 20.0 + 10 * i, "device": "rpi-1",
                         "t_start": T0 + 100.0 * i + 5.0, "t_end": T0 + 100.0 * i + 15.0})
@@ -155,7 +155,7 @@ def test_rows_without_boundaries_use_their_test_window() -> None:
 
 def test_federated_joules_per_round_per_client() -> None:
     t = np.arange(0.0, 30.0001, 0.1)
-    frame = pd.concat([metrics_frame({"power_w.pmic": (t, np.full(len(t), w))}, device=dev, role="node")
+    frame = pd.concat([metrics_frame({"power_w.pmic": (t, np.full(len(t), w))}, device=dev, program="node")
                        for dev, w in (("rpi-1", 3.0), ("rpi-2", 5.0))])
     rows = pd.DataFrame([{"test": "t.py::test_a", "round": r, "client": dev, "t_start": T0 + 10 * r,
                           "t_end": T0 + 10 * r + 4.0} for r in (0, 1, 2) for dev in ("rpi-1", "rpi-2")]

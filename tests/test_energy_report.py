@@ -57,7 +57,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
                 test = "testcases/split/test_split.py::test_split[%s-%s]" % (split, encoding)
                 lines = wrapped(board, seconds)
                 start = lines[0]
-                writer.add_samples(run=RUN_ID, test=test, device="gpu-box", role="head", pid=start["pid"],
+                writer.add_samples(run=RUN_ID, test=test, device="gpu-box", program="head", pid=start["pid"],
                                    samples=[o for o in lines if o["k"] == "m"], units=start["units"])
                 t_start, t_end = json.loads(next(o["line"] for o in lines if o["k"] == "out"))
                 journal.append({"run": RUN_ID, "test": test, "testcase": "split", "record": 0,
@@ -129,7 +129,7 @@ def test_a_run_without_power_says_so_in_the_report(tmp_path: Path) -> None:
     rundir = RunDir(tmp_path / RUN_ID)
     rundir.root.mkdir()
     with MetricsWriter(rundir.metrics) as writer:
-        writer.add_sample(run=RUN_ID, test="t.py::test_a", device="vm", role="p", pid=1, t=1.8e9,
+        writer.add_sample(run=RUN_ID, test="t.py::test_a", device="vm", program="p", pid=1, t=1.8e9,
                           values={"cpu_percent": 5.0}, units={"cpu_percent": "%"})
     html = render_report(rundir.root).read_text()
     assert "no power recorded" in html

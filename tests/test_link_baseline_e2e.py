@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_COLUMNS = {
-    "run": "string", "test": "string", "device": "string", "role": "string", "pid": "int64",
+    "run": "string", "test": "string", "device": "string", "program": "string", "pid": "int64",
     "timestamp": "timestamp[us, tz=UTC]", "metric": "string", "value": "double", "unit": "string",
 }
 
@@ -41,7 +41,7 @@ def test_metrics_parquet_has_the_long_schema(run_dir: Path) -> None:
     assert {f.name: _plain_type(f) for f in schema} == METRIC_COLUMNS
     table = pq.read_table(run_dir / "metrics.parquet").to_pandas()
     assert set(table["device"]) == {"server-1", "rpi-1"}
-    assert set(table["role"]) == {"server", "client"}
+    assert set(table["program"]) == {"server", "client"}
     assert {"cpu_percent", "rss_bytes", "cpu_user_s", "host_net_rx_bytes"} <= set(table["metric"])
     units = table.drop_duplicates("metric").set_index("metric")["unit"]
     assert units["rss_bytes"] == "B" and units["cpu_percent"] == "%"

@@ -36,14 +36,14 @@ def random_samples(n: int, seed: int = 1) -> list[dict]:
     for i in range(n):
         names = rng.sample(sorted(UNITS), rng.randint(1, 3))
         out.append(dict(run="r1", test=f"t.py::test_{i % 3}", device=f"dev{i % 2}",
-                        role=rng.choice(["server", "client"]), pid=1000 + i % 5,
+                        program=rng.choice(["server", "client"]), pid=1000 + i % 5,
                         t=1_700_000_000 + i * 0.1 + rng.random() / 100,
                         values={k: rng.random() * 100 for k in names}, units=UNITS))
     return out
 
 
 def expected_rows(samples: list[dict]) -> list[tuple]:
-    return [(s["run"], s["test"], s["device"], s["role"], s["pid"], round(s["t"] * 1e6),
+    return [(s["run"], s["test"], s["device"], s["program"], s["pid"], round(s["t"] * 1e6),
              k, v, s["units"][k]) for s in samples for k, v in s["values"].items()]
 
 
@@ -106,7 +106,7 @@ def as_batches(samples: list[dict], size: int) -> list[dict]:
     """add_samples calls: consecutive samples of one source, ``size`` wrapper objects each."""
     calls: list[dict] = []
     for s in samples:
-        head = {k: s[k] for k in ("run", "test", "device", "role", "units")}
+        head = {k: s[k] for k in ("run", "test", "device", "program", "units")}
         if not calls or len(calls[-1]["samples"]) == size or \
                 {k: calls[-1][k] for k in head} != head:
             calls.append(dict(head, pid=None, samples=[]))
@@ -136,7 +136,7 @@ def test_add_samples_batches_equal_per_line_rows_across_threads(tmp_path: Path) 
 
 def test_add_samples_default_pid_unit_change_and_bad_objects(tmp_path: Path) -> None:
     path = tmp_path / "m.parquet"
-    src = dict(run="r", test="t", device="d", role="p", pid=7)
+    src = dict(run="r", test="t", device="d", program="p", pid=7)
     with MetricsWriter(path) as writer:
         writer.add_samples(**src, units={"power": "W"}, samples=[
             {"t": 1.0, "v": {"power": 5.0}}, {"t": 2.0, "pid": 0, "v": {"power": "n/a"}}])
@@ -169,9 +169,9 @@ def test_add_rows_rejects_wrong_columns(tmp_path: Path) -> None:
 def test_unit_change_keeps_each_rows_unit(tmp_path: Path) -> None:
     path = tmp_path / "m.parquet"
     with MetricsWriter(path) as writer:
-        writer.add_sample(run="r", test="t", device="d", role="p", pid=1, t=1.0,
+        writer.add_sample(run="r", test="t", device="d", program="p", pid=1, t=1.0,
                           values={"power": 5.0}, units={"power": "W"})
-        writer.add_sample(run="r", test="t", device="d", role="p", pid=1, t=2.0,
+        writer.add_sample(run="r", test="t", device="d", program="p", pid=1, t=2.0,
                           values={"power": 5000.0}, units={"power": "mW"})
     assert sorted(zip(*(pq.read_table(path).column(c).to_pylist() for c in ("value", "unit")))) \
         == [(5.0, "W"), (5000.0, "mW")]
@@ -189,7 +189,7 @@ from pathlib import Path
 from pytest_collab.results.metrics import MetricsWriter
 w = MetricsWriter(Path(sys.argv[1]), row_group_rows=10)
 for i in range(100):
-    w.add_sample(run="r", test="t", device="d", role="p", pid=1, t=float(i),
+    w.add_sample(run="r", test="t", device="d", program="p", pid=1, t=float(i),
                  values={"cpu_percent": 1.0}, units={"cpu_percent": "%"})
 os._exit(3)  # killed mid-run: no close()
 """
@@ -403,8 +403,8 @@ def test_add_samples_mixed_pids_and_names_in_one_batch(tmp_path: Path) -> None:
              "pid": 7 if i % 2 else None} for i in range(50)]
     path = tmp_path / "m.parquet"
     with MetricsWriter(path) as writer:
-        writer.add_samples(run="r", test="t", device="d", role="x", pid=5, samples=objs, units=UNITS)
-        writer.add_samples(run="r", test="t", device="d", role="x", pid=5, samples=objs[1::2], units=UNITS)
+        writer.add_samples(run="r", test="t", device="d", program="x", pid=5, samples=objs, units=UNITS)
+        writer.add_samples(run="r", test="t", device="d", program="x", pid=5, samples=objs[1::2], units=UNITS)
     want = [("r", "t", "d", "x", o["pid"] or 5, o["t"] * 1_000_000, k, v, UNITS[k])
             for o in objs + objs[1::2] for k, v in o["v"].items()]
     assert sorted(actual_rows(path)) == sorted(want)
@@ -418,7 +418,7 @@ def test_values_of_uniform_and_checked_batches_read_alike(tmp_path: Path) -> Non
     path = tmp_path / "m.parquet"
     with MetricsWriter(path) as writer:
         for batch in (uniform, checked):
-            writer.add_samples(run="r", test="t", device="d", role="x", pid=1, samples=batch, units=UNITS)
+            writer.add_samples(run="r", test="t", device="d", program="x", pid=1, samples=batch, units=UNITS)
     values = pq.read_table(path).sort_by("timestamp").column("value").to_pylist()
     assert values == [1.0, 1.0, 2.5, None, None, 3.25] * 2
 

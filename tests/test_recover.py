@@ -61,7 +61,7 @@ def test_sigkilled_controller_loses_nothing(pytester: pytest.Pytester) -> None:
     results = pd.read_parquet(run / "results.parquet")
     assert list(results["value"]) == [42] and list(results["phase"]) == ["before the crash"]
     metrics = pd.read_parquet(run / "metrics.parquet")
-    assert set(metrics["device"]) == {"rpi-1"} and set(metrics["role"]) == {"prog"}
+    assert set(metrics["device"]) == {"rpi-1"} and set(metrics["program"]) == {"prog"}
     assert metrics["test"].iloc[0].endswith("test_dies.py::test_dies")
     assert (metrics["metric"] == "rss_bytes").sum() >= 10        # ~1.5 s at 20 Hz, all kept
     assert (run / "run.json").is_file()

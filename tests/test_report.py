@@ -65,8 +65,8 @@ def sample_work(writer: MetricsWriter, test: str, seconds: float = 0.3) -> None:
         cpu, now = time.process_time(), time.time()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         rx += len(echo_rtts(512, 1)) * 512
-        for device, role in PROGRAMS:
-            writer.add_sample(run=RUN_ID, test=test, device=device, role=role, pid=os.getpid(),
+        for device, program in PROGRAMS:
+            writer.add_sample(run=RUN_ID, test=test, device=device, program=program, pid=os.getpid(),
                               t=now, units=units,
                               values={"cpu_percent": 100 * (cpu - last_cpu) / (now - last_t),
                                       "rss_bytes": rss, "net_rx_bytes": rx, "net_tx_bytes": rx})
@@ -208,7 +208,7 @@ def test_network_is_labelled_as_measured(tmp_path: Path) -> None:
     from pytest_collab.report.builtin import _network
 
     def frame(metric: str) -> pd.DataFrame:
-        rows = [{"run": RUN_ID, "test": TESTS[0], "device": d, "role": r, "pid": 1,
+        rows = [{"run": RUN_ID, "test": TESTS[0], "device": d, "program": r, "pid": 1,
                  "timestamp": pd.Timestamp(1.7e9 + i / 10, unit="s", tz="UTC"), "metric": metric,
                  "value": 1e6 * i, "unit": "B"} for d, r in PROGRAMS for i in range(20)]
         return pd.DataFrame(rows)
@@ -426,3 +426,24 @@ def test_cli_errors_are_one_line_with_exit_2(tmp_path: Path, capsys: pytest.Capt
     with pytest.raises(SystemExit) as usage:
         main(["export", "latest", "--format", "docx"])
     assert usage.value.code == 2
+
+
+def test_default_headline_leaves_out_points_in_time() -> None:
+    """Per-measurement t_start/t_end are floats but no figures (nor in compare: metric_rules)."""
+    from pytest_collab.report.headline import default_headline
+
+    rows = pd.DataFrame([{"run": RUN_ID, "test": TESTS[0], "testcase": "echo", "record": i, "timestamp": 1.7e9 + i,
+                          "t_start": 1.7e9 + i, "t_end": 1.7e9 + i + 0.2, "tail_t_start": 1.7e9 + i + 0.1,
+                          "rtt_p50_ms": 1.0 + i, "goodput": 2.0 * i} for i in range(3)])
+    headline = default_headline("echo", rows, {})
+    assert headline.figures == ("rtt_p50_ms", "goodput")
+
+
+def test_points_in_time_are_not_drawn_as_distributions() -> None:
+    """Per-query ``t_start``/``t_end`` epochs are list columns too, but an ECDF of them means nothing."""
+    pd = pytest.importorskip("pandas")
+    from pytest_collab.report.builtin import _distribution_columns
+
+    results = pd.DataFrame({"testcase": ["echo"], "rtt_ms": [[1.0, 2.0]], "t_start": [[1e9, 1e9 + 1]],
+                            "tail_t_end": [[1e9, 1e9 + 1]], "t_infer_ms": [[0.5, 0.7]]})
+    assert _distribution_columns(results) == ["rtt_ms", "t_infer_ms"]

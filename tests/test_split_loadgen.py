@@ -67,8 +67,9 @@ def test_every_query_carries_the_devices_own_epoch_timestamps(mode):
     for s, e in zip(run.t_start, run.t_end):
         assert before <= s < e <= after + 1e-3 and e - s >= 0.0095
     assert run.t_start == sorted(run.t_start)
-    if mode == "server":  # started when due: 50 ms apart, not back to back
-        assert run.t_start[3] - run.t_start[0] >= 0.149
+    if mode == "server":  # started when due (150 ms after the schedule's origin), not back to back;
+        # measured from before the run, as the first query may itself start late under load
+        assert run.t_start[3] - before >= 0.149
 
 
 def test_stats_module_is_the_one_percentile_of_link_baseline():

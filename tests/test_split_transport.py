@@ -118,7 +118,7 @@ def _session(address: str) -> socket.socket:
 
 
 def _reply(sock: socket.socket) -> dict:
-    return wire.parse_reply(bytes(dataplane.read_frame(sock, "test")))[0]
+    return dataplane.parse_frame(dataplane.read_frame(sock, "test"))[0]
 
 
 def _raw_meta(n: int) -> dict:
@@ -167,6 +167,35 @@ def test_truncated_or_malformed_frame_gets_an_error_and_the_server_goes_on(sink,
         assert body["ok"] is False and expect in body["error"]
     with wire.TensorClient(sink, transport="tcp") as client:
         assert client.send([codec.pack(np.ones(3, np.float32), "fp32", codec.Compression())]).body["checksum"] == 3.0
+
+
+def _binary(req_id: int, n: int, data: bytes = b"", count: int = 1, meta: bytes | None = None) -> bytes:
+    """A binary request header claiming ``n`` bytes (and ``count`` tensors), then ``data``."""
+    meta = json.dumps([_raw_meta(n)]).encode() if meta is None else meta
+    return (dataplane.REQUEST.pack(b"B", 0, 5, req_id, count, 0, len(meta)) + dataplane.sizes_struct(count).pack(
+        *[n] * count) + meta + data)
+
+
+@pytest.mark.parametrize("frame, expect", [
+    (_binary(3, 1000, b"z" * 10), "after 10 of 1000 bytes of request 3"),
+    (_binary(3, 4)[:7], "ended inside a 20-byte header"),
+    (_binary(3, 4)[:30], "ended inside a 97-byte tensor list"),  # 8 bytes of size, 89 of meta
+    (_binary(3, 4, count=0), "a request carries 1..256"),
+    (_binary(3, 4, meta=b"nope"), "malformed header: meta JSON"),
+    (_binary(3, 4, meta=b"[]"), "not a list of 1 objects"),
+])
+def test_truncated_or_malformed_binary_frame_gets_an_error_and_the_server_goes_on(sink, frame, expect):
+    with _session(sink) as sock:
+        sock.sendall(frame)
+        sock.shutdown(socket.SHUT_WR)
+        body = _reply(sock)
+        assert body["ok"] is False and expect in body["error"]
+    with _session(sink) as sock:  # the binary reply carries the same fields as the JSON one
+        sock.sendall(_binary(4, 2, b"\x01\x02"))
+        body = _reply(sock)
+        assert (body["id"], body["ok"], body["checksum"]) == (4, True, 3.0)
+        server = body["server"]
+        assert set(server) == set(dataplane.SERVER_KEYS) and server["t_end"] >= server["t_start"]
 
 
 def test_shm_header_naming_another_sessions_segment_is_rejected_and_the_connection_goes_on(sink):

@@ -23,6 +23,7 @@ from typing import Sequence
 
 from pytest_collab import __version__
 from pytest_collab.errors import CollabError
+from pytest_collab.testcase import TESTCASES_DIR
 
 EXIT_OK = 0
 EXIT_FOUND_PROBLEMS = 1
@@ -35,7 +36,7 @@ GROUPS = ("lan", "facts", "remote", "images", "registry", "lab", "cleanup", "lea
           "compare", "split", "dashboard")
 
 
-def add_root(parser: argparse.ArgumentParser, what: str = "the project root (holds testcases/ and "
+def add_root(parser: argparse.ArgumentParser, what: str = f"the project root (holds {TESTCASES_DIR}/ and "
                                                            "network_profiles/)") -> None:
     """The one spelling of the project-root option."""
     parser.add_argument("--root", type=Path, default=Path("."), metavar="DIR", help=f"{what} (default: .)")

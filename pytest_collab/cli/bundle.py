@@ -15,8 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pytest_collab.cli import add_root
 from pytest_collab.errors import CollabError
 from pytest_collab.results.rundir import DEFAULT_OUT_DIR, resolve_run_dir
+from pytest_collab.testcase import TESTCASES_DIR, testcase_path
 
 
 def _tolerances(path: Path | None) -> dict[str, Any] | None:
@@ -93,7 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = bundle.add_subparsers(title="bundle commands", metavar="COMMAND")
 
     export = sub.add_parser("export", help=cmd_export.__doc__, description=cmd_export.__doc__)
-    export.add_argument("testcase", metavar="TESTCASE_DIR", help="the test case folder, e.g. testcases/link_baseline")
+    export.add_argument("testcase", metavar="TESTCASE_DIR",
+                        help=f"the test case folder, e.g. {testcase_path('link_baseline')}")
     export.add_argument("--run", required=True, metavar="RUN_DIR",
                         help="the baseline run: a run folder, a run id under --reports-dir, or 'latest'")
     export.add_argument("--reports-dir", type=Path, default=DEFAULT_OUT_DIR,
@@ -108,10 +111,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, func in (("import", cmd_import), ("replay", cmd_replay)):
         p = sub.add_parser(name, help=func.__doc__, description=func.__doc__)
         p.add_argument("file", metavar="FILE")
-        p.add_argument("--root", type=Path, default=Path("."), help="project root holding testcases/ (default: .)")
+        add_root(p, f"project root holding {TESTCASES_DIR}/")
         p.add_argument("--as", dest="name", default=None, metavar="NAME",
-                       help="import under testcases/NAME instead of the bundle's name")
-        p.add_argument("--force", action="store_true", help="replace different code already in testcases/")
+                       help=f"import under {TESTCASES_DIR}/NAME instead of the bundle's name")
+        p.add_argument("--force", action="store_true", help=f"replace different code already in {TESTCASES_DIR}/")
         p.set_defaults(func=func)
         if name == "replay":
             p.add_argument("--lan", default="local", help="LAN profile to replay on (default: local)")

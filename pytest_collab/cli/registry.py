@@ -7,8 +7,11 @@ import time
 from pathlib import Path
 
 from pytest_collab.containers.registry import DEFAULT_PORT
+from pytest_collab.testcase import testcase_path
 
 DEFAULT_REGISTRY = f"127.0.0.1:{DEFAULT_PORT}"
+#: the test case folder `collab registry ensure` builds from when --build is absent
+DEFAULT_BUILD = testcase_path("model_distribution")
 
 
 def _client(args: argparse.Namespace, ref: str | None = None):  # -> RegistryClient
@@ -98,7 +101,7 @@ def _ensure_model(args: argparse.Namespace) -> int:
     task, _, model = parsed.repository.partition("/")
     if not model:
         raise SystemExit(f"{args.ref}: expected <task>/<model> (e.g. classify/mobilenet_v3_small)")
-    build_dir = Path(args.build or "testcases/model_distribution")
+    build_dir = Path(args.build or DEFAULT_BUILD)
     exporter = build_dir / "export_model.py"
 
     def build(folder: Path) -> list[Path]:
@@ -155,7 +158,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     ens.add_argument("ref", metavar="REF", help="image <task>/<model>:<arch>, or model artifact "
                      "<task>/<model> with --arch; optionally host:port/ first")
     ens.add_argument("--build", metavar="TESTCASE_DIR", help="test case folder that builds REF (models: "
-                     "its export_model.py; default testcases/model_distribution)")
+                     f"its export_model.py; default {DEFAULT_BUILD})")
     ens.add_argument("--arch", default=None, help="architecture to build for (default: REF's tag; "
                      "models: this machine's)")
     ens.add_argument("--dest", default=None, help="models: folder to fetch into "

@@ -91,15 +91,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """The predicted best cut per link rate, from the device profiles a split_plan run recorded
-    (RUN_DIR/results.parquet); the round trip is the run's link measurement unless --rtt-ms."""
+    (RUN_DIR/results.parquet); the round trip is the run's link measurement unless --rtt-ms.
+    --objective energy chooses by board energy per inference (the profiles' power)."""
     import pandas as pd
 
     from pytest_collab.split import plan
+    from pytest_collab.split.plan import PROFILE_COMMAND
     from pytest_collab.split.profile import profiles_from_results
 
     path = args.run_dir / "results.parquet"
     if not path.is_file():
-        raise SystemExit(f"collab: error: {path} is missing: give a run folder of `pytest testcases/split_plan`")
+        raise SystemExit(f"collab: error: {path} is missing: give a run folder of `{PROFILE_COMMAND}`")
     try:
         edge, server, link = profiles_from_results(pd.read_parquet(path))
         rates = [float(r) for r in args.link_mbps.split(",") if r.strip()]
@@ -107,15 +109,31 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise SystemExit(f"collab: error: {exc}") from None
     rtt = args.rtt_ms if args.rtt_ms is not None else (link.rtt_ms if link else 0.0)
     where = "--rtt-ms" if args.rtt_ms is not None else (link.source if link else "none in the run: 0 assumed")
-    print(f"{args.run_dir}: {len(edge.points)} cuts; round trip {rtt:.3f} ms ({where})")
-    print(f"{'Mbit/s':>8}  {'best cut':<20} {'encoding':<8} {'predicted ms':>12}  "
-          f"{'on_device':>9}  {'full_offload':>12}")
+    if args.objective == "energy":
+        unpowered = [p.device for p in (edge, server) if p.power_w is None]
+        if unpowered:
+            raise SystemExit(f"collab: error: {plan.no_power(unpowered)}; then run `pytest testcases/split_plan` again")
+    energy = args.objective == "energy"
+    unit = "J" if energy else "ms"
+    print(f"{args.run_dir}: {len(edge.points)} cuts; round trip {rtt:.3f} ms ({where}); objective {args.objective}"
+          + (f" (board power: {edge.device} {edge.power_w:.2f} W, {server.device} {server.power_w:.2f} W)"
+             if energy else ""))
+    print(f"{'Mbit/s':>8}  {'best cut':<20} {'encoding':<8} {'predicted ' + unit:>12}  "
+          f"{'on_device':>9}  {'full_offload':>12}" + (f"  {'latency ms':>10}" if energy else ""))
     for rate in rates:
         preds = plan.predict(edge, server, plan.Link(rate, rtt, "--link-mbps"))
-        top, per = plan.best(preds), plan.best_per_point(preds)
-        base = [f"{per[b].total_ms:.2f}" if b in per else "-" for b in plan.BASELINES]
-        print(f"{rate:>8g}  {top.point:<20} {top.encoding:<8} {top.total_ms:>12.2f}  {base[1]:>9}  {base[0]:>12}")
+        top, per = plan.best(preds, args.objective), plan.best_per_point(preds, args.objective)
+        fmt = "{:.4f}" if energy else "{:.2f}"
+        base = [fmt.format(plan.score(per[b], args.objective)) if b in per else "-" for b in plan.BASELINES]
+        print(f"{rate:>8g}  {top.point:<20} {top.encoding:<8} {fmt.format(plan.score(top, args.objective)):>12}  "
+              f"{base[1]:>9}  {base[0]:>12}" + (f"  {top.total_ms:>10.2f}" if energy else ""))
     return 0
+
+
+def plan_objectives() -> tuple[str, ...]:
+    from pytest_collab.split.plan import OBJECTIVES  # light: plan.py imports nothing heavy
+
+    return OBJECTIVES
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -149,5 +167,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pl.add_argument("--link-mbps", default="10,100,1000", metavar="R1,R2",
                     help="link rates in Mbit/s (default 10,100,1000)")
     pl.add_argument("--rtt-ms", type=float, default=None, help="round trip (default: the run's link measurement)")
+    pl.add_argument("--objective", choices=plan_objectives(), default="latency",
+                    help="minimise latency per query, or board energy per inference (needs the run's profiles "
+                         "to hold power: docs/energy.md)")
     pl.set_defaults(func=cmd_plan)
     group.set_defaults(func=lambda a: group.print_help() or 2)

@@ -20,7 +20,7 @@ from pytest_collab.containers import platforms
 from pytest_collab.containers.platforms import ARCHES, PLATFORMS
 from pytest_collab.containers.tarball import tar_bytes
 from pytest_collab.errors import CollabError
-from pytest_collab.testcase import is_code
+from pytest_collab.testcase import REQUIREMENTS_FILE, WHEELS_DIR, is_code
 
 if TYPE_CHECKING:
     import docker
@@ -33,7 +33,7 @@ IMAGES_DIR = Path(__file__).resolve().parent / "dockerfiles"
 UNHASHED_PREFIXES = ("certs/",)
 #: Files of a test case folder that never go into an image.
 #: beside what is never code (pytest_collab.testcase.is_code): wheels go into the deps layer
-_NOT_RUNTIME = frozenset({"wheels"})
+_NOT_RUNTIME = frozenset({WHEELS_DIR})
 HOST_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 
 
@@ -153,10 +153,10 @@ def deps_spec(testcase_dir: Path, parent: str, arch: str, *, wheels_dir: Path | 
               dockerfiles: Path = IMAGES_DIR) -> LayerSpec:
     """The experiment's ``requirements.txt``: from shipped wheels (offline) or from PyPI."""
     testcase_dir = Path(testcase_dir)
-    req = testcase_dir / "requirements.txt"
+    req = testcase_dir / REQUIREMENTS_FILE
     files = {"Dockerfile": _dockerfile("deps", dockerfiles=dockerfiles),
-             "requirements.txt": req.read_bytes() if req.is_file() else b"",
-             **_wheels(wheels_dir or testcase_dir / "wheels")}
+             "requirements.txt": req.read_bytes() if req.is_file() else b"",  # the Dockerfile's COPY
+             **_wheels(wheels_dir or testcase_dir / WHEELS_DIR)}
     # The host's CA bundle lets pip inside the build reach an index behind a TLS proxy.
     files["certs/ca.crt"] = _ca_bundle()
     return LayerSpec("deps", arch, f"collab/deps-{repo_name(testcase_dir.resolve().name)}",

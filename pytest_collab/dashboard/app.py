@@ -33,6 +33,7 @@ from pytest_collab.dashboard.auth import TokenGuard, form_fields
 from pytest_collab.dashboard.jobs import Jobs
 from pytest_collab.dashboard.live import LiveMonitor, log_tail
 from pytest_collab.errors import CollabError, RunDataError
+from pytest_collab.testcase import testcase_path
 
 HERE = Path(__file__).parent
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
@@ -155,7 +156,7 @@ class Dashboard:
         folder = (self.settings.root / build).resolve() if build else None
         if folder is not None and not folder.is_dir():
             raise CollabError(f"build folder {folder} does not exist (give a test case folder, "
-                              "e.g. testcases/split_resnet)")
+                              f"e.g. {testcase_path('split_resnet')})")
         registry = None if parsed.registry else self.settings.registry
 
         def work(progress: Any) -> dict[str, Any]:

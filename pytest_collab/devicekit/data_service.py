@@ -15,16 +15,30 @@ import re
 import secrets
 import socket
 import threading
+import time
 from typing import Any
 
 import numpy as np
 
 from . import shm
-from .dataplane import TOKEN_BYTES, recv_exact, write_frame
-from .tail_service import Request, TailService, _error, _parse_header
-from .wire import LENGTH, WireError
+from .dataplane import (
+    FRAME,
+    OK,
+    OUTPUTS,
+    REPLY,
+    REQUEST,
+    SERVER_KEYS,
+    TIMED,
+    TOKEN_BYTES,
+    recv_exact,
+    sizes_struct,
+    write_frame,
+)
+from .tail_service import Request, TailService, _error, _parse_header, error_body
+from .wire import LENGTH, MAX_REQUEST, MAX_TENSORS, WireError, output_arrays, reply_message
 
 MAX_HEADER = 1 << 20      # JSON of a header; more is garbage, not a tensor list
+MAX_METAS = 64           # distinct meta JSONs a connection keeps parsed
 MAX_SESSIONS = 1024       # offered but never connected: the oldest are forgotten
 TOKEN_WAIT_S = 10.0
 HANG_UP_S = 2.0           # how long a dropped connection's unread bytes are drained
@@ -105,6 +119,19 @@ class DataServer:
             self.listener.close()
 
 
+def compact_reply(body: dict[str, Any], outputs: list[np.ndarray] | None) -> bytes:
+    """A whole frame (length, REPLY, other fields' JSON, outputs) answering a binary request."""
+    server = body.get("server")
+    extra = {k: v for k, v in body.items() if k not in ("id", "ok", "server")}
+    data: list[memoryview] = []
+    if outputs is not None:
+        extra["outputs"], data = output_arrays(outputs)
+    blob = json.dumps(extra).encode() if extra else b""
+    times = [server[k] for k in SERVER_KEYS] if server else [0.0] * len(SERVER_KEYS)
+    head = REPLY.pack(b"S", (OK if body["ok"] else 0) | (TIMED if server else 0), body["id"], *times, len(blob))
+    return b"".join((FRAME.pack(len(head) + len(blob) + sum(map(len, data))), head, blob, *data))
+
+
 def _hang_up(conn: socket.socket) -> None:
     """Close so that the last (error) frame reaches the client: closing with its unread
     bytes still queued would send a reset, which can discard that frame on the way."""
@@ -127,6 +154,7 @@ class Connection:
         self.token, _, flag = session.partition("+")
         self.names = re.compile(shm.name_pattern(self.token).pattern) if flag == "shm" else None
         self.buf = np.empty(0, np.uint8)
+        self.metas: dict[bytes, list[dict[str, Any]]] = {}   # meta JSON -> parsed (read-only)
         self.maps: dict[str, tuple[str, mmap.mmap]] = {}   # slot -> (segment name, mapping)
 
     def serve(self) -> None:
@@ -143,39 +171,79 @@ class Connection:
 
     def _one(self) -> bool:
         """Answer one frame; False when the connection is done (closed, or framing lost)."""
-        head = bytearray(5)
-        got = recv_exact(self.rfile, memoryview(head))
-        if got == 0:
-            return False
-        if got < 5 or head[:1] != b"H":
-            reason = f"truncated: the connection ended {got} bytes into a frame" if got < 5 else \
-                f"malformed: frame of kind {bytes(head[:1])!r} (expected b'H')"
-            write_frame(self.conn, _error(None, reason))
-            return False
-        (n,) = LENGTH.unpack_from(head, 1)
-        if n > MAX_HEADER:
-            write_frame(self.conn, _error(None, f"malformed: header JSON of {n} bytes (at most {MAX_HEADER})"))
-            return False
-        text = bytearray(n)
-        if recv_exact(self.rfile, memoryview(text)) < n:
-            write_frame(self.conn, _error(None, f"truncated: the connection ended inside a {n}-byte header"))
+        head = self.rfile.read(5)
+        if not head:
             return False
         try:
-            request, _ = _parse_header(bytes(head + text))
+            request = self._binary(head) if head[:1] == b"B" else self._json(head)
         except WireError as exc:
             write_frame(self.conn, _error(None, str(exc)))
             return False
+        compact = head[:1] == b"B"
         if request.shm is not None:
             error = self._mapped(request)
             if error:
-                write_frame(self.conn, _error(request.req_id, error))
+                self._reply(error_body(request.req_id, error), None, compact)
                 return True   # no bytes followed the header: the framing holds
         elif not self._received(request):
-            write_frame(self.conn, _error(request.req_id, f"truncated: the connection ended after {request.got} of "
-                                                          f"{request.nbytes} bytes of request {request.req_id!r}"))
+            self._reply(error_body(request.req_id, f"truncated: the connection ended after {request.got} of "
+                                                   f"{request.nbytes} bytes of request {request.req_id!r}"),
+                        None, compact)
             return False
-        write_frame(self.conn, self.server.service._answer(request))
+        self._reply(*self.server.service.result(request), compact)
         return True
+
+    def _reply(self, body: dict[str, Any], outputs: list[np.ndarray] | None, compact: bool) -> None:
+        """A binary reply to a binary request, wire.py's JSON reply to a JSON one."""
+        if compact:
+            self.conn.sendall(compact_reply(body, outputs))
+        else:
+            write_frame(self.conn, reply_message(body, outputs))
+
+    def _read(self, n: int, what: str) -> bytes:
+        data = self.rfile.read(n)
+        if len(data) < n:
+            raise WireError(f"truncated: the connection ended inside a {what}")
+        return data
+
+    def _json(self, head: bytes) -> Request:
+        """wire.py's header: b"H" + uint32 length + JSON."""
+        if len(head) < 5 or head[:1] != b"H":
+            raise WireError(f"truncated: the connection ended {len(head)} bytes into a frame" if len(head) < 5 else
+                            f"malformed: frame of kind {head[:1]!r} (expected b'B' or b'H')")
+        (n,) = LENGTH.unpack_from(head, 1)
+        if n > MAX_HEADER:
+            raise WireError(f"malformed: header JSON of {n} bytes (at most {MAX_HEADER})")
+        return _parse_header(head + self._read(n, f"{n}-byte header"))[0]
+
+    def _binary(self, head: bytes) -> Request:
+        """dataplane.py's REQUEST header, sizes, segment name and metas (parsed once per
+        distinct JSON: a stream of requests repeats the same shapes)."""
+        fixed = head + self._read(REQUEST.size - len(head), f"{REQUEST.size}-byte header")
+        _, flags, topk, req_id, count, name_len, meta_len = REQUEST.unpack(fixed)
+        if not 1 <= count <= MAX_TENSORS or meta_len > MAX_HEADER:
+            raise WireError(f"malformed header: {count} tensors (a request carries 1..{MAX_TENSORS}), "
+                            f"{meta_len} bytes of meta JSON (at most {MAX_HEADER})")
+        at = 8 * count + name_len
+        rest = self._read(at + meta_len, f"{at + meta_len}-byte tensor list")
+        sizes = sizes_struct(count).unpack_from(rest)
+        blob = rest[at:]
+        metas = self.metas.get(blob)
+        if metas is None:
+            try:
+                metas = json.loads(blob)
+            except ValueError as exc:
+                raise WireError(f"malformed header: meta JSON ({exc})") from exc
+            if not isinstance(metas, list) or len(metas) != count or not all(isinstance(m, dict) for m in metas):
+                raise WireError(f"malformed header: meta JSON is not a list of {count} objects")
+            if len(self.metas) >= MAX_METAS:
+                self.metas.clear()
+            self.metas[blob] = metas
+        if sum(sizes) > MAX_REQUEST:
+            raise WireError(f"malformed header: tensor sizes {list(sizes)} outside 0..{MAX_REQUEST} in all")
+        name = rest[8 * count:at].decode("ascii", "replace")
+        return Request(req_id, list(zip(sizes, metas)), topk, bool(flags & OUTPUTS), time.perf_counter(),
+                       shm=name or None)
 
     def _received(self, request: Request) -> bool:
         """Read the request's bytes into the connection's reused buffer."""

@@ -12,9 +12,14 @@ Negotiation, over gRPC (unary ``/collab.split.Tail/Open``, JSON both ways):
 read the client's probe segment (same tmpfs: same host). The client then connects to the
 port and first sends the 16-byte token (single use: one connection per session; anything
 else is answered with an error frame and the connection closed). Frames on that socket:
-  client -> server   b"H" + uint32 JSON length + JSON (wire.py's header, plus
-                     ``"shm": name`` for shared memory) + the tensors' bytes (tcp only)
-  server -> client   uint64 length + wire.py's reply message (b"R" ...)
+  client -> server   REQUEST (below) + uint64 nbytes per tensor + the shm segment's name
+                     (ASCII) + JSON list of the tensors' metas + the tensors' bytes (tcp only)
+  server -> client   uint64 length + REPLY (below) + JSON of the reply's other fields (topk,
+                     outputs, checksum, error...; none when empty) + the output tensors' bytes
+A fixed binary header and reply, not wire.py's JSON ones: on a 16-byte tensor the JSON of
+header and reply (and its timing fields) was most of the round trip. The server also takes
+wire.py's JSON header (b"H" + uint32 length + JSON, ``"shm": name`` for shared memory) and
+answers it with wire.py's JSON reply (b"R" ...), as it does errors that have no request.
 With ``shm`` the tensors' bytes (of a request over 64 KiB; smaller ones go inline as on
 TCP, one packet being cheaper than a copy and a mapping) lie at offset 0 of the named segment (one per request in
 flight, grown by a new name), and only the header and reply cross the socket, so ordering,
@@ -24,6 +29,8 @@ framing is lost); the server goes on either way.
 """
 from __future__ import annotations
 
+import functools
+import io
 import json
 import queue
 import socket
@@ -32,37 +39,47 @@ import threading
 import time
 from typing import Any, Iterator, Sequence
 
+import numpy as np
+
 from . import shm
-from .wire import Part, WireError, header_message
+from .codec import Buffer
+from .wire import MAX_TENSORS, Part, WireError, output_views, parse_reply
 
 TRANSPORTS = ("auto", "grpc", "tcp", "shm")
+# b"B", flags (OUTPUTS), topk, request id, tensors, shm name length, meta JSON length
+REQUEST = struct.Struct("<cBHQHHI")
+# b"S", flags (OK, TIMED), request id, SERVER_KEYS, length of the JSON of the other fields
+REPLY = struct.Struct("<cBQ6dI")
+OUTPUTS, OK, TIMED = 1, 1, 2
+SERVER_KEYS = ("recv_s", "decompress_s", "decode_s", "tail_s", "t_start", "t_end")
 OPEN = "/collab.split.Tail/Open"
 TOKEN_BYTES = 16
 FRAME = struct.Struct("<Q")
 SMALL = 64 << 10   # below this, header and data go out as one joined buffer (one packet)
 
 
-def recv_exact(src: Any, view: memoryview) -> int:
+def recv_exact(src: Any, view: Buffer) -> int:
     """Fill ``view`` from ``src`` (a socket, or its buffered ``makefile("rb")``, which reads a
     small frame whole in one system call); the bytes read (fewer only when the peer closed)."""
-    read = getattr(src, "readinto", None) or src.recv_into
+    if isinstance(src, io.BufferedReader):  # a blocking reader fills ``view`` itself, in C
+        return src.readinto(view)
+    view = memoryview(view).cast("B")
     got = 0
     while got < len(view):
-        n = read(view[got:])
+        n = src.recv_into(view[got:])
         if not n:
             break
         got += n
     return got
 
 
-def read_frame(sock: Any, what: str) -> bytearray:
+def read_frame(src: Any, what: str) -> bytearray:
     """One length-prefixed frame (a reply), in its own buffer (outputs are views of it)."""
     head = bytearray(FRAME.size)
-    if recv_exact(sock, memoryview(head)) < FRAME.size:
+    if recv_exact(src, head) < FRAME.size:
         raise WireError(f"the data connection to {what} closed without a reply")
-    (n,) = FRAME.unpack(head)
-    body = bytearray(n)
-    if recv_exact(sock, memoryview(body)) < n:
+    body = bytearray(FRAME.unpack(head)[0])
+    if recv_exact(src, body) < len(body):
         raise WireError(f"the data connection to {what} closed mid-reply")
     return body
 
@@ -71,10 +88,41 @@ def write_frame(sock: socket.socket, msg: bytes) -> None:
     sock.sendall(FRAME.pack(len(msg)) + msg)
 
 
+@functools.lru_cache(maxsize=MAX_TENSORS)
+def sizes_struct(count: int) -> struct.Struct:
+    """The ``count`` uint64 tensor sizes after a REQUEST."""
+    return struct.Struct(f"<{count}Q")
+
+
+def request_header(req_id: int, views: Sequence[memoryview], meta: bytes, topk: int, outputs: bool,
+                   shm_name: str = "") -> bytes:
+    """A request's header (the tensors' bytes follow it, or lie in segment ``shm_name``);
+    ``meta``: the JSON list of the tensors' metas."""
+    name = shm_name.encode()
+    return b"".join((REQUEST.pack(b"B", OUTPUTS if outputs else 0, max(0, min(topk, 0xFFFF)), req_id, len(views),
+                                  len(name), len(meta)),
+                     sizes_struct(len(views)).pack(*map(len, views)), name, meta))
+
+
+def parse_frame(msg: bytearray) -> tuple[dict[str, Any], list[np.ndarray] | None]:
+    """A reply frame's body (wire.py's reply JSON, rebuilt) and output tensors (views of ``msg``)."""
+    if msg[:1] != b"S":
+        return parse_reply(msg)
+    if len(msg) < REPLY.size:
+        raise WireError(f"server sent a reply of {len(msg)} bytes, shorter than its {REPLY.size}-byte header")
+    _, flags, req_id, *times, n = REPLY.unpack_from(msg)
+    body: dict[str, Any] = {"id": req_id, "ok": bool(flags & OK)}
+    if flags & TIMED:
+        body["server"] = dict(zip(SERVER_KEYS, times))
+    if n:
+        body.update(json.loads(msg[REPLY.size:REPLY.size + n]))
+    return body, output_views(msg, body.get("outputs"), REPLY.size + n)
+
+
 def send_parts(sock: socket.socket, head: bytes, views: Sequence[memoryview]) -> None:
-    """Header then data, without joining big tensors (sendall of each view copies only
-    into the kernel, like raw)."""
-    if len(head) + sum(len(v) for v in views) <= SMALL:
+    """Header then data in one ``sendall`` when small (one packet), else without joining big
+    tensors (sendall of each view copies only into the kernel, like raw)."""
+    if len(head) + sum(map(len, views)) <= SMALL:
         sock.sendall(b"".join((head, *views)))
         return
     sock.sendall(head)
@@ -90,6 +138,17 @@ class DataPlane:
         self.rfile = sock.makefile("rb", buffering=SMALL)
         self.segments: dict[int, shm.Segment] = {}
         self._generation = 0
+        self._meta: tuple[Any, bytes] = (None, b"")   # the last metas sent (a copy) and their JSON
+
+    def _meta_json(self, tensors: Sequence[Part]) -> bytes:
+        """The tensors' metas as JSON; the last request's again when they compare equal (a
+        stream of requests repeats its shapes, and comparing costs a tenth of encoding)."""
+        metas = [meta for _, meta in tensors]
+        if metas == self._meta[0]:
+            return self._meta[1]
+        blob = json.dumps(metas).encode()
+        self._meta = (json.loads(blob), blob)
+        return blob
 
     def _segment(self, slot: int, size: int) -> shm.Segment:
         seg = self.segments.get(slot)
@@ -101,30 +160,34 @@ class DataPlane:
             seg = self.segments[slot] = shm.Segment(shm.segment_name(self.token, slot, self._generation), grown)
         return seg
 
-    def put(self, req_id: Any, tensors: Sequence[Part], topk: int, outputs: bool, slot: int = 0) -> None:
+    def put(self, req_id: int, tensors: Sequence[Part], topk: int, outputs: bool, slot: int = 0) -> None:
         """Write one request (its reply is read by :meth:`get`)."""
         views = [memoryview(d).cast("B") for d, _ in tensors]
-        parts = [(len(v), meta) for v, (_, meta) in zip(views, tensors)]
-        if self.transport == "shm" and sum(len(v) for v in views) > SMALL:  # small ones: one packet is cheaper
-            seg = self._segment(slot, sum(len(v) for v in views))
+        metas = self._meta_json(tensors)
+        total = sum(map(len, views))
+        if self.transport == "shm" and total > SMALL:  # small ones: one packet is cheaper
+            seg = self._segment(slot, total)
             at = 0
             for v in views:
                 seg.map[at:at + len(v)] = v
                 at += len(v)
-            self.sock.sendall(header_message(req_id, parts, topk, outputs, extra={"shm": seg.name}))
+            self.sock.sendall(request_header(req_id, views, metas, topk, outputs, seg.name))
         else:
-            send_parts(self.sock, header_message(req_id, parts, topk, outputs), views)
+            send_parts(self.sock, request_header(req_id, views, metas, topk, outputs), views)
 
-    def get(self) -> bytearray:
-        return read_frame(self.rfile, self.address)
+    def get(self) -> tuple[dict[str, Any], list[np.ndarray] | None]:
+        """The next reply's body and outputs."""
+        return parse_frame(read_frame(self.rfile, self.address))
 
-    def exchange(self, req_id: Any, tensors: Sequence[Part], topk: int, outputs: bool) -> tuple[bytearray, float]:
+    def exchange(self, req_id: int, tensors: Sequence[Part], topk: int,
+                 outputs: bool) -> tuple[dict[str, Any], list[np.ndarray] | None, float]:
+        """One request, its reply's body and outputs, and the seconds from writing to parsed."""
         t0 = time.perf_counter()
         self.put(req_id, tensors, topk, outputs)
-        return self.get(), time.perf_counter() - t0
+        return (*self.get(), time.perf_counter() - t0)
 
     def pipelined(self, requests: Iterator[tuple[Any, Sequence[Part]]], window: int, topk: int,
-                  outputs: bool) -> Iterator[tuple[Any, bytearray, float]]:
+                  outputs: bool) -> Iterator[tuple[Any, dict[str, Any], list[np.ndarray] | None, float]]:
         """Up to ``window`` requests awaiting replies; a thread writes (as raw's bench does),
         so a large request never waits behind a reply the caller has not read yet."""
         slots = threading.Semaphore(window)
@@ -148,8 +211,8 @@ class DataPlane:
         thread.start()
         try:
             while (item := sent.get()) is not None:
-                msg = self.get()
-                yield item[0], msg, time.perf_counter() - item[1]
+                body, arrays = self.get()
+                yield item[0], body, arrays, time.perf_counter() - item[1]
                 slots.release()
         finally:
             stop.set()

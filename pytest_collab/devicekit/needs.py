@@ -38,3 +38,18 @@ def require(program: str, *modules: str) -> None:
         raise SystemExit(
             f"{program} on device {device_name()!r}: missing Python package(s) {', '.join(absent)}; "
             f"install them on that device (pip install {pip}) or run it in an image that has them")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m collab_devicekit.needs MODULE...``: a device check a controller can run
+    before the real work (exit 1 naming the device and what to install, else 0)."""
+    import sys
+
+    modules = sys.argv[1:] if argv is None else argv
+    require("needs", *modules)
+    print(f"{device_name()}: {', '.join(modules) or 'nothing asked'} importable", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

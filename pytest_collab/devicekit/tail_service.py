@@ -52,8 +52,12 @@ class Request:
         return out
 
 
+def error_body(req_id: Any, text: str) -> dict[str, Any]:
+    return {"id": req_id, "ok": False, "error": text}
+
+
 def _error(req_id: Any, text: str) -> bytes:
-    return reply_message({"id": req_id, "ok": False, "error": text})
+    return reply_message(error_body(req_id, text))
 
 
 def _parse_header(msg: bytes) -> tuple[Request, memoryview]:
@@ -162,7 +166,12 @@ class TailService:
             yield out
 
     def _answer(self, p: Request) -> bytes:
-        """Decompress, decode, run the tail; any failure becomes an error reply."""
+        """:meth:`result` as a reply message."""
+        return reply_message(*self.result(p))
+
+    def result(self, p: Request) -> tuple[dict[str, Any], list[np.ndarray] | None]:
+        """Decompress, decode, run the tail: the reply's body and outputs (``None``: the
+        request asked for none); any failure becomes an error body."""
         t_recv = time.perf_counter() - p.t0
         try:
             wall0, t0 = time.time(), time.perf_counter()
@@ -176,7 +185,7 @@ class TailService:
                          if outputs is None and self.checksum else None)
             t3 = time.perf_counter()
         except Exception as exc:  # the server must keep serving whatever one request did
-            return _error(p.req_id, f"{type(exc).__name__}: {exc}")
+            return error_body(p.req_id, f"{type(exc).__name__}: {exc}"), None
         # In sink mode the checksum is the "tail": a client subtracting the server's work from
         # its round trip (transfer = rpc - decompress - decode - tail) leaves it out of transfer.
         body: dict[str, Any] = {"id": p.req_id, "ok": True, "server": {
@@ -185,12 +194,12 @@ class TailService:
         if outputs is None:  # sink mode (benchmarks, tests): prove the tensors arrived intact
             if checksums is not None:
                 body.update(checksum=float(np.sum(checksums)), checksums=checksums)
-            return reply_message(body)
+            return body, None
         first = outputs[0] if outputs else None
         if first is not None and first.ndim and first.dtype.kind == "f":
             k = max(1, min(p.topk, first.shape[-1]))
             body["topk"] = np.argsort(-first, axis=-1)[..., :k].tolist()
-        return reply_message(body, outputs if p.outputs else None)
+        return body, (outputs if p.outputs else None)
 
     async def sink(self, requests: AsyncIterator[bytes], context: Any) -> bytes:
         """Counts bytes: the quick link-throughput probe over the same connection."""

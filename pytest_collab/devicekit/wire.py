@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import struct
 import time
 from dataclasses import dataclass
@@ -107,31 +108,44 @@ def _chunked(views: list[memoryview], chunk: int) -> Iterator[list[memoryview]]:
         yield group
 
 
+def output_arrays(outputs: Sequence[np.ndarray]) -> tuple[list[dict[str, Any]], list[memoryview]]:
+    """A reply's ``outputs`` specs (``{"shape", "dtype"}``) and each array's bytes, in order."""
+    # ascontiguousarray makes a 0-d array 1-d: keep each output's own shape
+    arrays = [np.ascontiguousarray(o).reshape(np.shape(o)) for o in outputs]
+    return ([{"shape": list(a.shape), "dtype": a.dtype.str} for a in arrays],
+            [a.reshape(-1).view(np.uint8).data for a in arrays])
+
+
 def reply_message(body: dict[str, Any], outputs: Sequence[np.ndarray] | None = None) -> bytes:
     """A reply; ``outputs`` (the tail's tensors) follow the JSON in their own dtypes."""
-    # ascontiguousarray makes a 0-d array 1-d: keep each output's own shape
-    arrays = [np.ascontiguousarray(o).reshape(np.shape(o)) for o in outputs] if outputs is not None else []
+    data: list[memoryview] = []
     if outputs is not None:
-        body = {**body, "outputs": [{"shape": list(a.shape), "dtype": a.dtype.str} for a in arrays]}
+        specs, data = output_arrays(outputs)
+        body = {**body, "outputs": specs}
     raw = json.dumps(body).encode()
-    return b"".join((b"R", LENGTH.pack(len(raw)), raw, *(a.reshape(-1).view(np.uint8).data for a in arrays)))
+    return b"".join((b"R", LENGTH.pack(len(raw)), raw, *data))
 
 
-def parse_reply(msg: bytes) -> tuple[dict[str, Any], list[np.ndarray] | None]:
+def parse_reply(msg: bytes | bytearray) -> tuple[dict[str, Any], list[np.ndarray] | None]:
     """The reply's JSON and its output tensors (``None`` when the request asked for none)."""
     if msg[:1] != b"R" or len(msg) < 5:
         raise WireError(f"server sent a reply of unknown kind {msg[:1]!r} ({len(msg)} bytes)")
     (n,) = LENGTH.unpack_from(msg, 1)
     body = json.loads(msg[5:5 + n])
-    if body.get("outputs") is None:
-        return body, None
-    arrays, offset = [], 5 + n
-    for spec in body["outputs"]:
+    return body, output_views(msg, body.get("outputs"), 5 + n)
+
+
+def output_views(msg: Buffer, specs: list[dict[str, Any]] | None, offset: int) -> list[np.ndarray] | None:
+    """The output arrays ``specs`` describe, as views of ``msg`` from ``offset`` on."""
+    if specs is None:
+        return None
+    arrays = []
+    for spec in specs:
         dtype, shape = np.dtype(spec["dtype"]), tuple(spec["shape"])
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         arrays.append(np.frombuffer(msg, dtype, count=count, offset=offset).reshape(shape))
         offset += count * dtype.itemsize
-    return body, arrays
+    return arrays
 
 
 # ---------------------------------------------------------------- client side
@@ -247,11 +261,11 @@ class TensorClient:
     def send(self, tensors: Sequence[Part], topk: int = 5, outputs: bool = True) -> Reply:
         """Send one request of encoded, compressed ``(data, meta)`` tensors (in the order the
         tail takes them); raise WireError on an error reply."""
+        if self.plane is not None:  # the lean path: no generator, no event loop
+            self._next_id += 1
+            return self._checked(Reply(*self.plane.exchange(self._next_id, tensors, topk, outputs)), self._next_id)
         req_id, messages = self._numbered(tensors, topk, outputs)
-        if self.plane is None:
-            return self._checked(self.send_raw(messages), req_id)
-        msg, rpc_s = self.plane.exchange(req_id, tensors, topk, outputs)
-        return self._checked(Reply(*parse_reply(msg), rpc_s), req_id)
+        return self._checked(self.send_raw(messages), req_id)
 
     def send_pipelined(self, requests: Iterable[Sequence[Part]], window: int = 2,
                        topk: int = 5, outputs: bool = True) -> list[Reply]:
@@ -268,8 +282,8 @@ class TensorClient:
             raise ValueError(f"window must be at least 1, got {window}")
         if self.plane is not None:
             numbered = ((self._numbered(t, topk, outputs)[0], t) for t in requests)
-            return [self._checked(Reply(*parse_reply(msg), rpc_s), req_id)
-                    for req_id, msg, rpc_s in self.plane.pipelined(numbered, window, topk, outputs)]
+            return [self._checked(Reply(body, arrays, rpc_s), req_id)
+                    for req_id, body, arrays, rpc_s in self.plane.pipelined(numbered, window, topk, outputs)]
 
         async def run() -> list[Reply]:
             slots = asyncio.Semaphore(window)

@@ -21,10 +21,12 @@ MAX_LINES = 20
 
 
 def _distribution_columns(results: Any) -> list[str]:
-    """List columns to draw: those the experiments' headlines name, else all."""
+    """List columns to draw: those the experiments' headlines name, else all but points in
+    time (an ECDF of per-query ``t_start`` epochs says nothing)."""
     from pytest_collab.report.headline import declared_headline
+    from pytest_collab.share.metric_rules import is_timestamp
 
-    found = list_columns(results)
+    found = [c for c in list_columns(results) if not is_timestamp(c)]
     chosen: set[str] = set()
     testcases = set(results["testcase"].astype(str)) if "testcase" in results else set()
     declared = [h for h in map(declared_headline, sorted(testcases)) if h and h.distributions is not None]
@@ -72,17 +74,17 @@ def device_charts(series: list[resources.Series], spans: list, title: str, ylabe
     from pytest_collab.report.charts import joined
 
     bands = test_bands(spans, test_label)
-    colours = colours or colour_map(sorted({s.role for s in series}))
+    colours = colours or colour_map(sorted({s.program for s in series}))
     charts = []
     for device in sorted({s.device for s in series}):
         chart = Chart(f"{title}: {device}", "seconds since the run's first sample", ylabel, bands=bands,
                       height=200, half=len({s.device for s in series}) > 1)
         mine = [s for s in series if s.device == device]
-        for role in sorted({s.role for s in mine}):
+        for program in sorted({s.program for s in mine}):
             pieces = [(s.x, s.y) for s in sorted(mine, key=lambda s: s.x[0] if len(s.x) else 0)
-                      if s.role == role]
+                      if s.program == program]
             for x, y in joined(pieces):
-                chart.add(role, x, y, key=role)
+                chart.add(program, x, y, key=program)
         chart.colours = colours
         charts.append(chart)
     return charts
@@ -93,7 +95,7 @@ def _resources(results: Any, metrics: Any, info: dict) -> list:
         return [NO_METRICS]
     spans = resources.test_spans(metrics)
     cpu, rss = resources.cpu_series(metrics), resources.rss_series(metrics)
-    colours = colour_map(sorted({s.role for s in [*cpu, *rss]}))
+    colours = colour_map(sorted({s.program for s in [*cpu, *rss]}))
     items: list = []
     table = resources.summary(metrics)
     if table is not None:

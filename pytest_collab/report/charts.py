@@ -7,7 +7,7 @@ the plot, drag to zoom, double-click to reset). uPlot itself (MIT, see
 offline file.
 
 Colours: the ten Tableau colours up to ten series, Kelly's twenty colours of maximum
-contrast past that, then dashes; the same key (a program's role) keeps its colour in
+contrast past that, then dashes; the same key (a program's name) keeps its colour in
 every chart of a page.
 """
 from __future__ import annotations

@@ -6,7 +6,8 @@
 - ``xlsx``: ``<run-id>.xlsx`` with sheets metrics, results, run (needs openpyxl);
 - ``json``: metrics.json, results.json (list of records, 15 significant digits) and run.json;
 - ``pickle``: metrics.pkl, results.pkl (pandas DataFrames, list columns as arrays);
-- ``parquet``: copies of metrics.parquet and results.parquet.
+- ``parquet``: copies of metrics.parquet and results.parquet (an old run's metrics with
+  ``role`` renamed ``program``, as every reader sees it).
 """
 from __future__ import annotations
 
@@ -96,8 +97,12 @@ def _pickle(run: RunData, out: Path) -> list[Path]:
 
 
 def _parquet(run: RunData, out: Path) -> list[Path]:
-    return [Path(shutil.copy2(src, out / src.name))
-            for src in (run.run.metrics, run.run.results) if src.is_file()]
+    from pytest_collab.results.metrics import copy_metrics
+
+    paths = [copy_metrics(run.run.metrics, out / run.run.metrics.name)] if run.run.metrics.is_file() else []
+    if run.run.results.is_file():
+        paths.append(Path(shutil.copy2(run.run.results, out / run.run.results.name)))
+    return paths
 
 
 FORMATS: dict[str, Callable[[RunData, Path], list[Path]]] = {

@@ -120,7 +120,7 @@ def default_headline(testcase: str, rows: pandas.DataFrame, info: Mapping[str, A
     """Parameters and varying settings as columns, measured numbers as figures."""
     import pandas as pd
 
-    from pytest_collab.share.compare import direction
+    from pytest_collab.share.metric_rules import direction, is_timestamp
 
     lists = _lists(rows)
     params = [p for t in (info.get("tests") or {}).values() if t.get("testcase", testcase) == testcase
@@ -128,7 +128,7 @@ def default_headline(testcase: str, rows: pandas.DataFrame, info: Mapping[str, A
     columns = [c for c in dict.fromkeys(params) if c in rows.columns]
     figures: list[str] = []
     for name in rows.columns:
-        if name in RESULTS_LEAD or name in PROVENANCE or name in columns:
+        if name in RESULTS_LEAD or name in PROVENANCE or name in columns or is_timestamp(name):
             continue
         col = rows[name]
         if name in lists:

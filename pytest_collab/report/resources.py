@@ -33,7 +33,7 @@ class Series:
     """One program's (or, host-wide, one device's) values over one test."""
 
     device: str
-    role: str
+    program: str
     test: str
     x: Any       # seconds since the run's first sample
     y: Any
@@ -52,14 +52,14 @@ def _groups(rows: pandas.DataFrame, keys: tuple[str, ...]) -> Any:
 
 
 def _wide(metrics: pandas.DataFrame, names: list[str]) -> pandas.DataFrame:
-    """Rows of ``names`` pivoted to one row per sample (device, role, test, pid, time)."""
+    """Rows of ``names`` pivoted to one row per sample (device, program, test, pid, time)."""
     rows = metrics[metrics["metric"].astype(str).isin(names)].copy()
     if rows.empty:
         return rows
     rows["secs"] = _seconds(metrics).loc[rows.index]
-    for k in ("device", "role", "test", "metric"):
+    for k in ("device", "program", "test", "metric"):
         rows[k] = rows[k].astype(str)
-    wide = rows.pivot_table(index=["device", "role", "test", "pid", "secs"], columns="metric",
+    wide = rows.pivot_table(index=["device", "program", "test", "pid", "secs"], columns="metric",
                             values="value", aggfunc="last", observed=True)
     return wide.reset_index()
 
@@ -69,19 +69,19 @@ def cpu_series(metrics: pandas.DataFrame) -> list[Series]:
     counters = _wide(metrics, ["cpu_user_s", "cpu_system_s"])
     out: list[Series] = []
     if not counters.empty and {"cpu_user_s", "cpu_system_s"} <= set(counters.columns):
-        for (device, role, test, _), g in _groups(counters, ("device", "role", "test", "pid")):
+        for (device, program, test, _), g in _groups(counters, ("device", "program", "test", "pid")):
             g = g.sort_values("secs")
             t, r = rates.sound_rates(g["secs"], g["cpu_user_s"].fillna(0) + g["cpu_system_s"].fillna(0))
             if len(t):
-                out.append(Series(device, role, test, t, r * 100.0))
+                out.append(Series(device, program, test, t, r * 100.0))
         return out
     percent = _wide(metrics, ["cpu_percent"])
     if percent.empty:
         return out
-    for (device, role, test, _), g in _groups(percent, ("device", "role", "test", "pid")):
+    for (device, program, test, _), g in _groups(percent, ("device", "program", "test", "pid")):
         g = g.sort_values("secs")
         t, v = rates.sound_samples(g["secs"], g["cpu_percent"])
-        out.append(Series(device, role, test, t, v))
+        out.append(Series(device, program, test, t, v))
     return out
 
 
@@ -91,11 +91,11 @@ def rss_series(metrics: pandas.DataFrame) -> list[Series]:
     out: list[Series] = []
     if wide.empty:
         return out
-    for (device, role, test, _), g in _groups(wide, ("device", "role", "test", "pid")):
+    for (device, program, test, _), g in _groups(wide, ("device", "program", "test", "pid")):
         g = g.sort_values("secs")
         if len(g) > 1 and g["rss_bytes"].iloc[-1] == 0:
             g = g.iloc[:-1]  # the exit sample of a zombie reads 0: the program ended, it did not shrink
-        out.append(Series(device, role, test, g["secs"].to_numpy(), g["rss_bytes"].to_numpy() / 1e6))
+        out.append(Series(device, program, test, g["secs"].to_numpy(), g["rss_bytes"].to_numpy() / 1e6))
     return out
 
 
@@ -112,7 +112,7 @@ def network_series(metrics: pandas.DataFrame, metric: str,
     """MB/s of one network counter over sound intervals.
 
     Host-wide counters are the same for every program of a host, so each host gets one
-    series per test (role ``host``; devices sharing a host, per ``hosts``, are one);
+    series per test (program ``host``; devices sharing a host, per ``hosts``, are one);
     namespace counters stay per program.
     """
     wide = _wide(metrics, [metric])
@@ -120,10 +120,10 @@ def network_series(metrics: pandas.DataFrame, metric: str,
     if wide.empty:
         return out
     if not metric.startswith("host_"):
-        for (device, role, test, _), g in _groups(wide, ("device", "role", "test", "pid")):
+        for (device, program, test, _), g in _groups(wide, ("device", "program", "test", "pid")):
             t, r = rates.sound_rates(g.sort_values("secs")["secs"], g.sort_values("secs")[metric])
             if len(t):
-                out.append(Series(device, role, test, t, r / 1e6))
+                out.append(Series(device, program, test, t, r / 1e6))
         return out
     hosts = hosts or {}
     wide["host"] = wide["device"].map(lambda d: hosts.get(d, d))
@@ -146,18 +146,18 @@ def summary(metrics: pandas.DataFrame) -> pandas.DataFrame | None:
 
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     for s in cpu_series(metrics):
-        entry = rows.setdefault((s.test, s.device, s.role), {})
+        entry = rows.setdefault((s.test, s.device, s.program), {})
         values = np.concatenate([entry.get("_cpu", np.array([])), np.asarray(s.y, dtype=float)])
         entry["_cpu"] = values
     for s in rss_series(metrics):
-        entry = rows.setdefault((s.test, s.device, s.role), {})
+        entry = rows.setdefault((s.test, s.device, s.program), {})
         entry["RSS MB peak"] = max(entry.get("RSS MB peak", 0.0), float(np.nanmax(s.y)))
     if not rows:
         return None
     table = []
-    for (test, device, role), entry in rows.items():
+    for (test, device, program), entry in rows.items():
         cpu = entry.pop("_cpu", np.array([]))
-        table.append({"test": test, "device": device, "program": role,
+        table.append({"test": test, "device": device, "program": program,
                       "CPU % median": round(float(np.median(cpu)), 1) if cpu.size else None,
                       "CPU % peak": round(float(np.max(cpu)), 1) if cpu.size else None,
                       "RSS MB peak": round(entry["RSS MB peak"], 1) if "RSS MB peak" in entry else None})

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_collab.errors import CollabWarning
+from pytest_collab.testcase import REPORT_SECTIONS_FILE, testcase_path
 
 ENTRY_POINT_GROUP = "pytest_collab.report_sections"
 #: sections shipped in the package that register through this same API, on first use
@@ -93,12 +94,11 @@ def registered_sections() -> list[Section]:
 def load_testcase_sections(testcases: "list[str] | set[str]", roots: "list[str]") -> list[str]:
     """Import ``<root>/testcases/<name>/report_sections.py`` for each test case; return the files."""
     import importlib.util
-    from pathlib import Path
 
     loaded = []
     for name in sorted(testcases):
         for root in roots:
-            path = Path(root) / "testcases" / str(name) / "report_sections.py"
+            path = testcase_path(str(name), root) / REPORT_SECTIONS_FILE
             if not path.is_file():
                 continue
             module_name = f"collab_report_sections_{name}"

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from pytest_collab.results.metrics import LEGACY_PROGRAM_COLUMN
 from pytest_collab.results.records import read_journal
 from pytest_collab.results.rundir import RunDir
 from pytest_collab.wrapper.emit import decode
@@ -29,7 +30,9 @@ def _proc(part: Path, prefix: str, suffix: str) -> str:
 
 
 def raw_programs(logs: Path) -> Iterator[tuple[dict[str, Any], dict[str, str], list[dict[str, Any]]]]:
-    """(program header, units, samples) for each raw wrapper log that has a header."""
+    """(program header, units, samples) for each raw wrapper log that has a header.
+
+    The header names the program under ``program`` (logs written before the rename: ``role``)."""
     for path in sorted(logs.rglob("*.jsonl")) if logs.is_dir() else []:
         header: dict[str, Any] | None = None
         units: dict[str, str] = {}
@@ -40,7 +43,7 @@ def raw_programs(logs: Path) -> Iterator[tuple[dict[str, Any], dict[str, str], l
                 continue  # a line torn by the crash
             kind = obj["k"]
             if kind == "program":
-                header = obj
+                header = {**obj, "program": obj.get("program", obj.get(LEGACY_PROGRAM_COLUMN, ""))}
             elif kind == "start":
                 units = obj.get("units") or {}
             elif kind == "m":
@@ -85,7 +88,7 @@ def write_metrics(run: RunDir) -> tuple[Path, int, list[str]]:
         with MetricsWriter(rebuilt_part) as writer:
             for header, units, samples in missing:
                 writer.add_samples(run=header["run"], test=header["test"], device=header["device"],
-                                   role=header["role"], pid=0, samples=samples, units=units)
+                                   program=header["program"], pid=0, samples=samples, units=units)
                 rows += sum(len(s.get("v", {})) for s in samples)
         closed.append(rebuilt_part)
     merge_parquet(closed, run.metrics, metrics_schema())
@@ -110,7 +113,8 @@ def recorded_so_far(run: RunDir) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if run.run_json.is_file() and run.results.is_file():
         from pytest_collab.results.records import read_results
 
-        return run.read_run_json(), read_results(run.root).to_dict("records")
+        rows = cast("list[dict[str, Any]]", read_results(run.root).to_dict("records"))  # columns are str
+        return run.read_run_json(), rows
     header = json.loads((run.parts / HEADER).read_text(encoding="utf-8"))
     return header, [row for path in sorted(run.parts.glob("results-*.jsonl")) for row in read_journal(path)]
 

@@ -51,6 +51,11 @@ class Energy:
     covered_s: float         # seconds of the window with data for every basis metric
     scope: str = SCOPE
 
+    @property
+    def mean_w(self) -> float:
+        """Mean board power over the part of the window with data (NaN without any)."""
+        return self.joules / self.covered_s if self.covered_s > 0 else math.nan
+
 
 # -- the arithmetic ---------------------------------------------------------------------
 def _window(t: Any, values: Any, t0: float | None, t1: float | None) -> Any:
@@ -148,11 +153,22 @@ def power_rows(metrics: pandas.DataFrame) -> pandas.DataFrame:
     """The power and energy rows of a metrics table, with ``t`` in epoch seconds."""
     names = metrics["metric"].astype(str)
     rows = metrics[names.str.startswith(POWER) | names.str.startswith(ENERGY)]
-    out = rows[["test", "device", "role", "pid", "metric", "value"]].copy()
-    for col in ("test", "device", "role", "metric"):
+    out = rows[["test", "device", "program", "pid", "metric", "value"]].copy()
+    for col in ("test", "device", "program", "metric"):
         out[col] = out[col].astype(str)
     out["t"] = seconds(rows["timestamp"])
     return out.sort_values("t", kind="stable")
+
+
+def sample_rows(device: str, program: str, pid: int,
+                samples: Iterable[tuple[float, dict[str, float]]]) -> pandas.DataFrame:
+    """:func:`power_rows` of samples a test holds in memory (``Program.power_samples()``),
+    so a test can weigh energy before the run's tables exist."""
+    import pandas as pd
+
+    out = [(device, program, pid, metric, float(value), float(t))
+           for t, values in samples for metric, value in values.items()]
+    return pd.DataFrame(out, columns=["device", "program", "pid", "metric", "value", "t"]).assign(test="")
 
 
 class DeviceSeries:
@@ -162,12 +178,12 @@ class DeviceSeries:
     def __init__(self, rows: pandas.DataFrame) -> None:
         import numpy as np
 
-        #: metric -> [((role, pid), t, values)], each sorted by time
+        #: metric -> [((program, pid), t, values)], each sorted by time
         self.programs: dict[str, list[tuple[tuple, Any, Any]]] = {}
-        for (metric, role, pid), g in rows.groupby(["metric", "role", "pid"], sort=True, dropna=False):
+        for (metric, program, pid), g in rows.groupby(["metric", "program", "pid"], sort=True, dropna=False):
             order = np.argsort(g["t"].to_numpy(), kind="stable")
             self.programs.setdefault(str(metric), []).append(
-                ((role, pid), g["t"].to_numpy()[order], g["value"].to_numpy(dtype=float)[order]))
+                ((program, pid), g["t"].to_numpy()[order], g["value"].to_numpy(dtype=float)[order]))
         self.basis = basis(self.programs)
         self._merged: dict[str, tuple[Any, Any]] = {}
 
@@ -220,11 +236,18 @@ def device_energy(rows: pandas.DataFrame | DeviceSeries, device: str, t0: float 
     return Energy(total, methods, chosen, hi - lo)
 
 
+def window_energy(device: str, samples: Iterable[tuple[float, dict[str, float]]], t0: float,
+                  t1: float) -> Energy:
+    """:func:`device_energy` over ``[t0, t1]`` of one program's in-memory samples
+    (``Program.power_samples()``): a test's own window, before the run's tables exist."""
+    return device_energy(sample_rows(device, "", 0, samples), device, t0, t1)
+
+
 def _row(keys: dict[str, Any], e: Energy, t0: float, t1: float) -> dict[str, Any]:
     seconds_ = max(0.0, t1 - t0)
     return {**keys, "scope": e.scope, "basis": ",".join(e.basis), "method": e.method,
             "joules": e.joules, "seconds": seconds_, "covered_s": e.covered_s,
-            "mean_w": e.joules / e.covered_s if e.covered_s > 0 else math.nan}
+            "mean_w": e.mean_w}
 
 
 def sample_windows(metrics: pandas.DataFrame, keys: list[str]) -> pandas.DataFrame:
@@ -239,9 +262,9 @@ def energy_per_program(metrics: pandas.DataFrame) -> pandas.DataFrame:
     import pandas as pd
 
     rows = by_device(power_rows(metrics))
-    out = [_row({"test": w["test"], "device": w["device"], "program": w["role"]},
+    out = [_row({"test": w["test"], "device": w["device"], "program": w["program"]},
                 device_energy(rows[w["device"]], w["device"], w["min"], w["max"]), w["min"], w["max"])
-           for _, w in sample_windows(metrics, ["test", "device", "role"]).iterrows()
+           for _, w in sample_windows(metrics, ["test", "device", "program"]).iterrows()
            if w["device"] in rows]
     return pd.DataFrame(out)
 

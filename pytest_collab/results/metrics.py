@@ -29,7 +29,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 COMPRESSION = "zstd"
 #: metrics columns stored dictionary-encoded: few distinct values, millions of rows
-_DICT_COLUMNS = ("run", "test", "device", "role", "metric", "unit")
+_DICT_COLUMNS = ("run", "test", "device", "program", "metric", "unit")
+#: the ``program`` column's name in runs written before it was renamed (it held the
+#: program's name, not the device kind ``Program.role`` means); read as ``program``
+LEGACY_PROGRAM_COLUMN = "role"
 #: Parquet dictionary pages only where values repeat: trying them on random doubles
 #: hashes a whole row group before giving up (measured: 2x slower at 131k-row groups)
 WRITE_OPTIONS = {"compression": COMPRESSION, "use_dictionary": [*_DICT_COLUMNS, "pid"]}
@@ -41,7 +44,7 @@ def metrics_schema() -> pyarrow.Schema:
 
     text = pa.dictionary(pa.int32(), pa.string())
     return pa.schema([
-        ("run", text), ("test", text), ("device", text), ("role", text),
+        ("run", text), ("test", text), ("device", text), ("program", text),
         ("pid", pa.int64()), ("timestamp", timestamp_type()),
         ("metric", text), ("value", pa.float64()), ("unit", text),
     ])
@@ -74,13 +77,13 @@ class MetricsWriter:
         self._writer = pq.ParquetWriter(str(self.tmp_path), self.schema, **WRITE_OPTIONS)
 
     # -- adding rows -------------------------------------------------------------------
-    def add_sample(self, *, run: str, test: str, device: str, role: str, pid: int | None,
+    def add_sample(self, *, run: str, test: str, device: str, program: str, pid: int | None,
                    t: float, values: Mapping[str, float], units: Mapping[str, str]) -> None:
         """One wrapper sample (``m`` line): ``len(values)`` rows sharing run..timestamp."""
         if values:
-            self._add(units, _SampleBuffer.add_one, (run, test, device, role, pid), t, values)
+            self._add(units, _SampleBuffer.add_one, (run, test, device, program, pid), t, values)
 
-    def add_samples(self, *, run: str, test: str, device: str, role: str, pid: int | None,
+    def add_samples(self, *, run: str, test: str, device: str, program: str, pid: int | None,
                     samples: Iterable[Mapping[str, Any]], units: Mapping[str, str]) -> None:
         """Many wrapper ``m`` objects of one program, as parsed: ``{"t", "v"[, "pid"]}``.
 
@@ -91,7 +94,7 @@ class MetricsWriter:
         objects you no longer change, as the device readers do); objects
         without ``t`` or a ``v`` mapping are counted in ``skipped_samples``, not raised.
         """
-        self._add(units, _SampleBuffer.add, (run, test, device, role, pid), samples)
+        self._add(units, _SampleBuffer.add, (run, test, device, program, pid), samples)
 
     def _add(self, units: Mapping[str, str], fill: Callable[..., int | None], *args: Any) -> None:
         """``fill(buffer, *args)`` under the lock once ``units`` agree with the buffer's."""
@@ -181,10 +184,21 @@ class MetricsWriter:
         self.close()
 
 
+def upgrade_metrics(table: pyarrow.Table) -> pyarrow.Table:
+    """A metrics table as this version names its columns: a run written before the rename
+    (``role``, no ``program``) reads as if it had ``program``. Every reader of metrics
+    files goes through here (:func:`read_metrics`, :func:`merge_parquet`, the exports)."""
+    names = table.column_names
+    if LEGACY_PROGRAM_COLUMN in names and "program" not in names:
+        return table.rename_columns(["program" if n == LEGACY_PROGRAM_COLUMN else n for n in names])
+    return table
+
+
 def _conform(table: pyarrow.Table, schema: pyarrow.Schema) -> pyarrow.Table:
     """Reorder/cast ``table`` to ``schema``; columns it lacks become nulls."""
     import pyarrow as pa
 
+    table = upgrade_metrics(table)
     arrays = [table.column(f.name).cast(f.type) if f.name in table.column_names
               else pa.nulls(len(table), f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
@@ -225,7 +239,24 @@ def merge_parquet(parts: list[Path], out: Path, schema: pyarrow.Schema | None = 
     return durable_replace(tmp, out)
 
 
+def copy_metrics(src: Path, dest: Path) -> Path:
+    """``src`` copied to ``dest`` byte for byte; a run written before the ``program`` rename
+    is rewritten through :func:`upgrade_metrics` instead, so every export names it the same."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    if LEGACY_PROGRAM_COLUMN in pq.read_schema(str(src)).names:
+        return merge_parquet([src], dest, metrics_schema())
+    return Path(shutil.copy2(src, dest))
+
+
 def read_frame(path: Path, what: str) -> pandas.DataFrame:
+    """A run's Parquet table as a DataFrame; RunDataError naming the file and the fix."""
+    return read_table(path, what).to_pandas()
+
+
+def read_table(path: Path, what: str) -> pyarrow.Table:
     import pyarrow.parquet as pq
 
     if not path.parent.is_dir():
@@ -236,11 +267,12 @@ def read_frame(path: Path, what: str) -> pandas.DataFrame:
             path.with_name(path.name + ".tmp").exists() else ""
         raise RunDataError(f"{path}: {what} file missing{hint}; re-run the tests to record it")
     try:
-        return pq.read_table(str(path)).to_pandas()
+        return pq.read_table(str(path))
     except Exception as exc:  # noqa: BLE001
         raise RunDataError(f"{path}: unreadable Parquet ({exc}); delete it and re-run") from exc
 
 
 def read_metrics(run_dir: Path) -> pandas.DataFrame:
-    """``metrics.parquet`` of a run as a DataFrame (strings as categoricals)."""
-    return read_frame(RunDir(run_dir).metrics, "metrics")
+    """``metrics.parquet`` of a run as a DataFrame (strings as categoricals); a run
+    written before the ``role`` -> ``program`` rename reads the same (:func:`upgrade_metrics`)."""
+    return upgrade_metrics(read_table(RunDir(run_dir).metrics, "metrics")).to_pandas()

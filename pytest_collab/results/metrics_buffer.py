@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from itertools import chain, repeat
-from operator import itemgetter, methodcaller
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
 
-_V, _T, _PID = itemgetter("v"), itemgetter("t"), methodcaller("get", "pid")
+_V, _T = itemgetter("v"), itemgetter("t")
+_PIDS = repeat("pid")   # dict.get(obj, "pid") per object: no method look-up per call
 
 
 def timestamp_type() -> pyarrow.DataType:
@@ -74,7 +75,7 @@ _PROBE = 256        # elements compared before a candidate period is checked in 
 def _codes(values: list[Any], code: dict[Any, int]) -> Any:
     """int32 codes of ``values`` into ``code`` (value -> code, grown here).
 
-    Long-format metric rows are regular: run, test, device, role and pid repeat per
+    Long-format metric rows are regular: run, test, device, program and pid repeat per
     sample and the metric name cycles through a sample's metrics, so a column is, piece
     by piece, a short pattern tiled. A list comparison (C speed, identity first) proves
     the period and only the pattern is hashed; irregular stretches are halved until
@@ -129,7 +130,7 @@ def _text(values: Any) -> pyarrow.Array:
 class _SampleBuffer:
     """Wrapper samples not yet written, interned so the hot path stays a few appends.
 
-    A program's (run, test, device, role, pid) and a sample's set of metric names repeat
+    A program's (run, test, device, program, pid) and a sample's set of metric names repeat
     on every line, so each is stored once and referred to by a small int; the expansion
     to one row per metric is vectorised (numpy / Arrow) at flush time, where the usual
     case (every sample has the same number of metrics) is a plain ``np.repeat``.
@@ -138,7 +139,7 @@ class _SampleBuffer:
     __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "chunks", "units", "merged", "rows")
 
     def __init__(self) -> None:
-        self.sources: dict[tuple, int] = {}     # (run, test, device, role, pid) -> id
+        self.sources: dict[tuple, int] = {}     # (run, test, device, program, pid) -> id
         self.keysets: dict[tuple, int] = {}     # metric names of a sample -> id
         self.sid: list[int] = []
         self.kid: list[int] = []
@@ -216,7 +217,7 @@ class _SampleBuffer:
         try:
             vs = list(map(_V, samples))
             ts = list(map(_T, samples))
-            pids = list(map(_PID, samples))
+            pids = list(map(dict.get, samples, _PIDS))  # type: ignore[arg-type]  # TypeError unless dicts
             keys = tuple(vs[0])
         except (KeyError, TypeError, AttributeError):
             return False
@@ -242,6 +243,12 @@ class _SampleBuffer:
         import numpy as np
         import pyarrow as pa
 
+        if not self.values and all(isinstance(c, tuple) for c in self.chunks):  # only batches: one C pass
+            try:
+                every = chain.from_iterable(map(dict.values, chain.from_iterable(vs for vs, _ in self.chunks)))
+                return pa.array(np.fromiter(every, np.float64, sum(count for _, count in self.chunks)))
+            except (TypeError, ValueError):
+                pass  # chunk by chunk, with _floats' rules for what is not a number
         arrays = []
         for chunk in [*self.chunks, self.values]:
             if isinstance(chunk, tuple):
@@ -276,8 +283,8 @@ class _SampleBuffer:
         else:
             codes, per_row = per_sample[per_sample >= 0], lens[kid]
         sid = np.asarray(self.sid, dtype=np.intp)
-        run, test, device, role, pid = (list(c) for c in zip(*self.sources))
-        per_source = [_text(run), _text(test), _text(device), _text(role),
+        run, test, device, program, pid = (list(c) for c in zip(*self.sources))
+        per_source = [_text(run), _text(test), _text(device), _text(program),
                       pa.array(pid, type=pa.int64())]
         units = pa.array([self.units.get(n) for n in names], pa.string()).dictionary_encode()
         return pa.Table.from_arrays([

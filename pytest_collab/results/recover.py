@@ -2,7 +2,7 @@
 
 Nothing measured is lost on such a crash: every program's raw wrapper lines are in
 ``logs/<test>/<device>.<program>.jsonl`` (headed by a ``program`` line naming run, test,
-device and role), every ``record()`` and every printed ``COLLAB_RESULT`` row is in a
+device and program), every ``record()`` and every printed ``COLLAB_RESULT`` row is in a
 journal under ``.parts/``, and so is each test's run.json entry; the controller wrote
 the run's header (git, profile, options) there when the run began. The rules that turn
 parts into tables are :mod:`pytest_collab.results.assemble`'s, shared with a normal end.

@@ -30,7 +30,7 @@ from typing import Any
 
 from pytest_collab.errors import CollabError
 from pytest_collab.share.bundle_config import resolve_config, resolve_lock, sanitize_run_info
-from pytest_collab.testcase import is_code
+from pytest_collab.testcase import TESTCASES_DIR, is_code, testcase_path
 
 FORMAT_VERSION = 1
 SUFFIX = ".collab.tar.gz"
@@ -119,7 +119,7 @@ def build_members(testcase_dir: Path, run_dir: Path, tolerances: dict[str, Any] 
     """Every member of the bundle of ``testcase_dir`` with the baseline ``run_dir``."""
     testcase_dir, run_dir = Path(testcase_dir), Path(run_dir)
     if not testcase_dir.is_dir():
-        raise BundleError(f"{testcase_dir}: no such test case folder; pass testcases/<name>")
+        raise BundleError(f"{testcase_dir}: no such test case folder; pass {TESTCASES_DIR}/<name>")
     code = code_members(testcase_dir)
     if not any(PurePosixPath(p).name.startswith("test_") and p.endswith(".py") for p in code):
         raise BundleError(f"{testcase_dir}: no test_*.py file; a bundle needs the test case's tests")
@@ -138,7 +138,7 @@ def build_members(testcase_dir: Path, run_dir: Path, tolerances: dict[str, Any] 
     config = resolve_config(name, clean)
     if not config["tests"]:
         raise BundleError(f"{run_dir}: the run has no test of test case {name!r}; "
-                          f"run `pytest testcases/{name}` and pass that run folder")
+                          f"run `pytest {TESTCASES_DIR}/{name}` and pass that run folder")
     members = {f"code/{k}": v for k, v in code.items()}
     members.update({
         "config.json": _dump(config),
@@ -242,7 +242,7 @@ def import_bundle(path: Path, rootdir: Path, name: str | None = None, force: boo
     """
     bundle = read_bundle(path)
     name = name or bundle.name
-    target = Path(rootdir) / "testcases" / name
+    target = testcase_path(name, rootdir)
     files = bundle.code_files()
     written = False
     if target.exists():

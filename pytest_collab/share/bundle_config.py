@@ -11,6 +11,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from pytest_collab.testcase import belongs_to
+
 #: the run.json keys a bundle keeps (the rest are local details: rootdir, ...)
 KEPT_KEYS = ("run_id", "started", "finished", "argv", "tests", "versions", "git", "workers",
              "settings", "options", "images", "artifacts", "seeds")
@@ -89,7 +91,7 @@ def testcase_tests(name: str, info: dict[str, Any]) -> dict[str, dict[str, Any]]
     """The run's tests that belong to test case ``name``."""
     found = {}
     for nodeid, test in (info.get("tests") or {}).items():
-        if test.get("testcase") == name or f"testcases/{name}/" in nodeid or nodeid.startswith(f"{name}/"):
+        if test.get("testcase") == name or belongs_to(nodeid, name):
             found[nodeid] = test
     return found
 

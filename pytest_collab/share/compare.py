@@ -25,21 +25,28 @@ from pytest_collab.share.metric_rules import (
     default_tolerance,
     describe_tolerance,
     direction,
+    is_timestamp,
     sample_spread,
     tolerance_for,
 )
+from pytest_collab.testcase import test_id
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
 #: provenance columns every result row carries: never keys nor metrics
 SKIP = (*RESULTS_LEAD, *PROVENANCE)
+
+
+def is_metric_column(name: str, keys: list[str]) -> bool:
+    """Neither provenance, nor a row key, nor a point in time (``t_start``): a metric."""
+    return name not in SKIP and name not in keys and not is_timestamp(name)
 #: recorded columns that identify a measurement rather than measure something
 KEY_HINTS = ("size_bytes", "size", "split", "round", "step", "epoch", "client", "batch_size",
              "partition", "codec", "model", "quant_bits", "kind", "encoding", "transport")
 ALPHA = 0.05  # significance shown in tables; gates use their own alpha
 __all__ = ["ALPHA", "Comparison", "MetricDelta", "RowDelta", "compare_frames", "compare_runs",
-           "default_tolerance", "describe_tolerance", "direction", "key_columns", "load_results",
+           "default_tolerance", "describe_tolerance", "direction", "is_metric_column", "key_columns", "load_results",
            "permutation_test", "significance", "tolerance_for"]
 
 
@@ -146,12 +153,6 @@ def _num(value: Any) -> str:
 
 
 # ---------------------------------------------------------------- alignment
-def test_id(nodeid: str, testcase: str) -> str:
-    """The node id below the test case folder: stable wherever the test case lives."""
-    marker = f"{testcase}/"
-    return nodeid.split(marker, 1)[1] if marker in nodeid else nodeid
-
-
 def _is_samples(value: Any) -> bool:
     return hasattr(value, "__len__") and not isinstance(value, (str, bytes))
 
@@ -292,7 +293,7 @@ def compare_frames(a: pandas.DataFrame, info_a: dict[str, Any], b: pandas.DataFr
     """
     keys = keys if keys is not None else row_keys(a, info_a, b, info_b, tolerances)
     rows_a, rows_b = aligned_rows(a, keys), aligned_rows(b, keys)
-    metrics = [c for c in dict.fromkeys([*a.columns, *b.columns]) if c not in SKIP and c not in keys]
+    metrics = [c for c in dict.fromkeys([*a.columns, *b.columns]) if is_metric_column(c, keys)]
     rows, only_a, only_b = [], [], []
     for key in sorted(set(rows_a) | set(rows_b), key=sort_key):
         described = {"testcase": key[0], "test": key[1],

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_collab.share.compare import (
-    SKIP,
     Comparison,
     aligned_rows,
     compare_frames,
     direction,
+    is_metric_column,
     key_columns,
     load_results,
     sort_key,
@@ -79,7 +79,7 @@ def trend_frames(runs: list[tuple[pandas.DataFrame, dict[str, Any], str]],
     aligned = [aligned_rows(frame, keys) for frame, _, _ in runs]
     wanted = None if all_metrics else _headline_figures(runs[-1][0], runs[-1][1])
     metrics = [c for c in dict.fromkeys(c for frame, _, _ in runs for c in frame.columns)
-               if c not in SKIP and c not in keys and (wanted is None or c in wanted)]
+               if is_metric_column(c, keys) and (wanted is None or c in wanted)]
     if wanted:  # the experiment's own order: its key figure first
         metrics.sort(key=list(wanted).index)
     rows: list[TrendRow] = []

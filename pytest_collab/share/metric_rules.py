@@ -5,6 +5,10 @@ here). Direction comes from the *quantity* a column measures (its tokens: ``qps`
 ``throughput``, ``accuracy`` higher; ``latency``, ``ms``, ``bytes``, ``loss`` lower),
 never from a qualifier: ``qps_with_overhead`` is a rate, so higher is better.
 
+A column that says *when* something happened (``t_start``, ``t_end``, ``tail_t_start``,
+``timestamp``: wall-clock or epoch times) is no metric at all: it differs in every run and
+has no better direction, so compare and replay skip it like a provenance column.
+
 Tolerance, when nobody declared one, comes from the runs' own spread: the baseline's
 samples (a ``list<double>`` column: its interquartile range relative to its median) or
 the same row over several baseline runs (their range). Only without any spread does a
@@ -30,6 +34,10 @@ _QUALIFIERS = {"with", "without", "overhead", "mean", "median", "avg", "max", "m
 _TIGHT = {"accuracy", "acc", "top1", "top5", "fidelity", "agreement", "f1", "precision", "recall", "psnr",
           "ssim", "iou"}
 _TIMES = {"latency", "time", "ms", "us", "ns", "s", "sec", "seconds", "rtt", "duration", "wait"}
+#: a column with one of these tokens is a point in time ...
+_WHEN = {"timestamp", "timestamps", "ts"}
+#: ... and so is one with a ``t`` token (``t_start``, ``t0``) unless a duration unit follows
+_DURATION_UNITS = {"ms", "us", "ns", "s", "sec", "seconds"}
 #: a spread-based tolerance is this many times the measured relative spread ...
 SPREAD_FACTOR = 2.0
 #: ... and never tighter than this (identical repeats would otherwise flag any change)
@@ -39,6 +47,15 @@ ALPHA = 0.001  # significance a sample-list change must reach to fail
 
 def tokens(metric: str) -> list[str]:
     return [t for t in re.split(r"[^a-z0-9]+", metric.lower()) if t]
+
+
+def is_timestamp(column: str) -> bool:
+    """Whether ``column`` holds points in time rather than a measured amount: ``t_start``,
+    ``tail_t_end``, ``t0``, ``timestamp``, ``send_ts``; ``t_infer_ms`` is a duration."""
+    words = set(tokens(column))
+    if words & _WHEN:
+        return True
+    return any(re.fullmatch(r"t\d*", w) for w in words) and not words & _DURATION_UNITS
 
 
 def direction(metric: str) -> str | None:

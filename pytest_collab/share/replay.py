@@ -20,7 +20,8 @@ from typing import Any
 from pytest_collab.report.sections import register_section
 from pytest_collab.share.bundle import Bundle, import_bundle
 from pytest_collab.share.bundle_config import lab_class, option_args, recorded_options
-from pytest_collab.share.compare import Comparison, compare_frames, load_results, test_id
+from pytest_collab.share.compare import Comparison, compare_frames, load_results
+from pytest_collab.testcase import test_id
 
 REPLAY_HTML = "replay.html"
 

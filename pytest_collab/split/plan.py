@@ -11,16 +11,34 @@ link_baseline. The two baselines are cuts too: ``full_offload`` (no head, the ra
 crosses) and ``on_device`` (no tail, nothing crosses, no round trip). Everything here is
 pure arithmetic on :class:`Profile` so it is unit-tested on hand-made numbers; the
 profiles themselves come from ``collab_devicekit.split_profile`` (one pass per device).
+
+With ``objective="energy"`` the plan minimises energy per inference instead, each board at
+the mean power it drew during its profile pass (board level, docs/energy.md)::
+
+    energy(cut, encoding) = edge W x latency(cut, encoding) + server W x (decode + tail)
+
+The edge board is on for the whole query (waiting for the answer included, at its busy
+power: an upper bound for the wait); the server counts only while it works for the query
+(between queries it serves others or idles whichever cut is chosen). See docs/split.md.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
+
+from pytest_collab.testcase import testcase_path
 
 FULL_OFFLOAD = "full_offload"
 ON_DEVICE = "on_device"
 BASELINES = (FULL_OFFLOAD, ON_DEVICE)
-LINK_COMMAND = "pytest testcases/link_baseline --lan=PROFILE"
+LINK_COMMAND = f"pytest {testcase_path('link_baseline').as_posix()} --lan=PROFILE"
+#: the run that records the device profiles a plan needs
+PROFILE_COMMAND = f"pytest {testcase_path('split_plan').as_posix()}"
+OBJECTIVES = ("latency", "energy")
+POWER_FIX = ("give it a power source: a sensor the wrapper reads (RAPL, NVML, hwmon, INA3221, RPi 5 PMIC) or "
+             "an external meter in its profile entry, e.g. power_meter: {command: \"ina219-read --watts\"} "
+             "(docs/energy.md, 'An external meter')")
 
 
 class PlanError(ValueError):
@@ -50,6 +68,8 @@ class DeviceProfile:
     points: tuple[str, ...]
     segments_ms: tuple[float, ...]
     boundaries: Mapping[str, Mapping[str, Boundary]] = field(default_factory=dict)
+    #: mean board power during the profile pass (W), None where the device reports none
+    power_w: float | None = None
 
     def __post_init__(self) -> None:
         if len(self.segments_ms) != len(self.points) + 1:
@@ -72,7 +92,9 @@ class DeviceProfile:
         b = {p: {e: Boundary(*map(float, v)) for e, v in encs.items()} for p, encs in raw.items()}
         points, segments = (json.loads(v) if isinstance(v, str) else v for v in (row["points"], row["segments_ms"]))
         device = str(row.get("role") or row.get("device") or "")
-        return cls(device, tuple(points), tuple(float(x) for x in segments), b)
+        power = row.get("power_w")
+        power = float(power) if power is not None and math.isfinite(float(power)) else None
+        return cls(device, tuple(points), tuple(float(x) for x in segments), b, power)
 
 
 @dataclass(frozen=True)
@@ -102,16 +124,46 @@ class Prediction:
     decode_ms: float
     tail_ms: float
     wire_bytes: float
+    edge_w: float | None = None     # the devices' board power (W), from their profiles
+    server_w: float | None = None
 
     @property
     def total_ms(self) -> float:
         return self.head_ms + self.encode_ms + self.transfer_ms + self.rtt_ms + self.decode_ms + self.tail_ms
 
+    @property
+    def energy_j(self) -> float | None:
+        """Board energy per inference (J): the edge's power over the whole query plus the
+        server's over its own work (decode + tail); None when a board it needs has no power."""
+        server_s = (self.decode_ms + self.tail_ms) / 1e3
+        if self.edge_w is None or (server_s and self.server_w is None):
+            return None
+        return self.edge_w * self.total_ms / 1e3 + (self.server_w or 0.0) * server_s
+
     def as_row(self) -> dict[str, Any]:
         return {"point": self.point, "position": self.position, "encoding": self.encoding,
                 "head_ms": self.head_ms, "encode_ms": self.encode_ms, "transfer_ms": self.transfer_ms,
                 "rtt_ms": self.rtt_ms, "decode_ms": self.decode_ms, "tail_ms": self.tail_ms,
-                "wire_bytes": self.wire_bytes, "predicted_ms": self.total_ms}
+                "wire_bytes": self.wire_bytes, "predicted_ms": self.total_ms,
+                "edge_w": self.edge_w, "server_w": self.server_w, "predicted_j": self.energy_j}
+
+
+def score(p: Prediction, objective: str = "latency") -> float:
+    """What the plan minimises: predicted ms, or predicted J per inference."""
+    if objective == "latency":
+        return p.total_ms
+    if objective != "energy":
+        raise PlanError(f"objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
+    if p.energy_j is None:
+        missing = [d for d, w in (("edge", p.edge_w), ("server", p.server_w)) if w is None]
+        raise no_power(missing)
+    return p.energy_j
+
+
+def no_power(devices: Sequence[str]) -> PlanError:
+    """The error of an energy plan over devices that report no power (names them, says the fix)."""
+    return PlanError(f"the energy objective needs power on every device, and {', '.join(devices)} "
+                     f"report{'s' if len(devices) == 1 else ''} none: {POWER_FIX}")
 
 
 def _check_pair(edge: DeviceProfile, server: DeviceProfile) -> None:
@@ -144,7 +196,7 @@ def predict(edge: DeviceProfile, server: DeviceProfile, link: Link,
                                 f"{edge.device if enc not in encs_e else server.device}")
             out.append(_one(point, k + 1, enc, head, encs_e[enc], encs_s[enc], tail, link))
     out.append(Prediction(ON_DEVICE, n + 1, "none", edge.total_ms, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
-    return out
+    return [replace(p, edge_w=edge.power_w, server_w=server.power_w) for p in out]
 
 
 def _one(point: str, position: int, enc: str, head: float, at_edge: Boundary, at_server: Boundary,
@@ -155,28 +207,29 @@ def _one(point: str, position: int, enc: str, head: float, at_edge: Boundary, at
                       link.rtt_ms, at_server.decode_ms, tail, at_edge.wire_bytes)
 
 
-def best(predictions: Iterable[Prediction]) -> Prediction:
-    """The fastest predicted (cut, encoding); ties go to the earlier position (less on the edge)."""
+def best(predictions: Iterable[Prediction], objective: str = "latency") -> Prediction:
+    """The best predicted (cut, encoding) by ``objective`` (fastest, or least energy); ties go
+    to the earlier position (less on the edge)."""
     preds = list(predictions)
     if not preds:
         raise PlanError("no predictions: the profiles hold no cuts")
-    return min(preds, key=lambda p: (p.total_ms, p.position))
+    return min(preds, key=lambda p: (score(p, objective), p.position))
 
 
-def best_per_point(predictions: Iterable[Prediction]) -> dict[str, Prediction]:
-    """Per cut, its fastest encoding (the curve one draws per link rate), in position order."""
+def best_per_point(predictions: Iterable[Prediction], objective: str = "latency") -> dict[str, Prediction]:
+    """Per cut, its best encoding by ``objective`` (the curve one draws per link rate), in position order."""
     out: dict[str, Prediction] = {}
-    for p in sorted(predictions, key=lambda p: (p.position, p.total_ms)):
+    for p in sorted(predictions, key=lambda p: (p.position, score(p, objective))):
         out.setdefault(p.point, p)
     return out
 
 
-def to_measure(predictions: Sequence[Prediction], neighbours: int = 1) -> list[Prediction]:
+def to_measure(predictions: Sequence[Prediction], neighbours: int = 1, objective: str = "latency") -> list[Prediction]:
     """The predicted best, ``neighbours`` cuts either side of it (their best encodings) and both
     baselines: what a run measures to check the prediction. Position order, no repeats."""
-    per_point = best_per_point(predictions)
+    per_point = best_per_point(predictions, objective)
     ordered = list(per_point.values())
-    top = best(predictions)
+    top = best(predictions, objective)
     i = next(j for j, p in enumerate(ordered) if p.point == top.point)
     chosen = {top.point: top}
     for p in ordered[max(0, i - neighbours): i + neighbours + 1]:
@@ -188,20 +241,22 @@ def to_measure(predictions: Sequence[Prediction], neighbours: int = 1) -> list[P
 
 
 def sweep(edge: DeviceProfile, server: DeviceProfile, rtt_ms: float, rates_mbps: Sequence[float],
-          encodings: Sequence[str] | None = None) -> dict[float, Prediction]:
+          encodings: Sequence[str] | None = None, objective: str = "latency") -> dict[float, Prediction]:
     """The predicted best per link rate (same round trip): where the optimum moves."""
-    return {r: best(predict(edge, server, Link(r, rtt_ms, "sweep"), encodings)) for r in rates_mbps}
+    return {r: best(predict(edge, server, Link(r, rtt_ms, "sweep"), encodings), objective) for r in rates_mbps}
 
 
 @dataclass(frozen=True)
 class Check:
-    """Predicted vs measured for the cuts a run measured, and whether the partitioner chose well."""
+    """Predicted vs measured for the cuts a run measured, and whether the partitioner chose well
+    (the measured values are ms, or J per inference for the energy objective)."""
 
     predicted_best: str
     measured_best: str
     predicted_best_measured_ms: float
     measured_best_ms: float
     margin: float
+    unit: str = "ms"       # "J" when the objective is energy (the *_ms fields then hold J)
 
     @property
     def regret(self) -> float:
@@ -213,17 +268,17 @@ class Check:
         return self.regret <= self.margin
 
     def explain(self) -> str:
-        return (f"predicted best {self.predicted_best} measured {self.predicted_best_measured_ms:.2f} ms; "
-                f"measured best {self.measured_best} {self.measured_best_ms:.2f} ms "
+        return (f"predicted best {self.predicted_best} measured {self.predicted_best_measured_ms:.4g} {self.unit}; "
+                f"measured best {self.measured_best} {self.measured_best_ms:.4g} {self.unit} "
                 f"({self.regret:.1%} faster, margin {self.margin:.0%})")
 
 
-def check(measured_ms: Mapping[str, float], predicted_best: str, margin: float) -> Check:
-    """Compare the measured latencies (point -> ms) with the prediction's choice."""
+def check(measured_ms: Mapping[str, float], predicted_best: str, margin: float, unit: str = "ms") -> Check:
+    """Compare the measured latencies (point -> ms; or J per inference) with the prediction's choice."""
     if predicted_best not in measured_ms:
         raise PlanError(f"the predicted best {predicted_best!r} was not measured (measured: {sorted(measured_ms)})")
     winner = min(measured_ms, key=lambda k: measured_ms[k])
-    return Check(predicted_best, winner, measured_ms[predicted_best], measured_ms[winner], margin)
+    return Check(predicted_best, winner, measured_ms[predicted_best], measured_ms[winner], margin, unit)
 
 
 def relative_errors(pairs: Iterable[tuple[float, float]]) -> list[float]:

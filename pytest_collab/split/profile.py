@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from pytest_collab.split.plan import LINK_COMMAND, Link
+from pytest_collab.split.plan import LINK_COMMAND, PROFILE_COMMAND, Link
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,14 @@ def profiles_from_results(results: Any, edge: str = "rpi", server: str = "server
     from pytest_collab.split.plan import DeviceProfile, PlanError
 
     if "kind" not in results:
-        raise PlanError("this run holds no split_plan profiles: run `pytest testcases/split_plan` first")
+        raise PlanError(f"this run holds no split_plan profiles: run `{PROFILE_COMMAND}` first")
     rows = results[results["kind"] == "profile"]
     found = {}
     for role in (edge, server):
         mine = rows[rows["role"] == role]
         if not len(mine):
             raise PlanError(f"this run holds no {role!r} profile (roles: {sorted(set(rows['role']))}): "
-                            "run `pytest testcases/split_plan` first")
+                            f"run `{PROFILE_COMMAND}` first")
         found[role] = DeviceProfile.from_row(mine.iloc[-1].to_dict())
     link = None
     planned = results[(results["kind"] == "predicted") & (results.get("measured_link") == True)]  # noqa: E712

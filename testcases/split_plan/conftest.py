@@ -17,6 +17,7 @@ def plan_options(pytestconfig: pytest.Config) -> dict[str, Any]:
             "depth": opt("split_plan_depth"), "samples": opt("split_plan_samples"),
             "encodings": [e.strip() for e in str(opt("split_plan_encodings")).split(",") if e.strip()],
             "margin": opt("split_plan_margin"), "threads": opt("split_plan_threads"),
+            "objective": opt("split_plan_objective"),
             "link_mbps": opt("split_plan_link_mbps"), "rtt_ms": opt("split_plan_rtt_ms"),
             "sweep": [float(r) for r in str(opt("split_plan_sweep")).split(",") if r.strip()],
             "artifacts": Path(__file__).resolve().parent / ".artifacts"}

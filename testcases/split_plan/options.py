@@ -22,5 +22,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="link throughput to plan with (Mbit/s); 0 = the newest link_baseline run of this lab")
     g.addoption("--split-plan-rtt-ms", type=float, default=0.0,
                 help="round trip with --split-plan-link-mbps (ms)")
+    g.addoption("--split-plan-objective", choices=("latency", "energy"), default="latency",
+                help="what the plan minimises: latency per query, or board energy per inference "
+                     "(needs power on every device: a sensor or a power_meter, docs/energy.md)")
     g.addoption("--split-plan-sweep", default="5,20,100,1000",
                 help="link rates (Mbit/s) the report draws predicted curves for (default 5,20,100,1000)")

@@ -50,21 +50,41 @@ def curves(results: Any):
     return fig
 
 
+def _cols(df: Any, names: list[str]) -> list[str]:
+    return [n for n in names if n in df]
+
+
+def objective(results: Any) -> str:
+    """What the run's plan minimised: ``latency`` (runs before the energy objective) or ``energy``."""
+    df = results[(results["testcase"] == "split_plan") & (results["kind"] == "verdict")]
+    return str(df["objective"].iloc[-1]) if "objective" in df and len(df) and df["objective"].notna().any() \
+        else "latency"
+
+
 def tables(results: Any) -> list:
     df = results[results["testcase"] == "split_plan"]
     pred = df[(df["kind"] == "predicted") & (df["is_best"] == True)]  # noqa: E712
-    best = pred[["link_mbps", "point", "encoding", "predicted_ms"]].rename(
-        columns={"point": "predicted best", "predicted_ms": "predicted ms"})
-    verdict = df[df["kind"] == "verdict"][["link_mbps", "measured_best", "regret", "ok", "median_error"]]
+    best = pred[_cols(pred, ["link_mbps", "point", "encoding", "predicted_ms", "predicted_j"])].rename(
+        columns={"point": "predicted best", "predicted_ms": "predicted ms", "predicted_j": "predicted J"})
+    verdict = df[df["kind"] == "verdict"]
+    verdict = verdict[_cols(verdict, ["link_mbps", "objective", "measured_best", "regret", "ok", "median_error",
+                                      "median_energy_error"])]
     best = best.merge(verdict, on="link_mbps", how="left").sort_values("link_mbps")
-    meas = df[df["kind"] == "measured"][["point", "encoding", "link_mbps", "predicted_ms", "measured_ms", "error"]]
-    return [best.round(3), meas.round(3)]
+    meas = df[df["kind"] == "measured"]
+    meas = meas[_cols(meas, ["point", "encoding", "link_mbps", "predicted_ms", "measured_ms", "error",
+                             "predicted_j", "measured_j"])]
+    return [best.round(4), meas.round(4)]
 
 
 def _render(results: Any, metrics: Any, run_info: Any) -> list:
     meas = results[(results["testcase"] == "split_plan") & (results["kind"] == "measured")]
     err = meas["error"].abs().median()
-    return [curves(results), f"<p>Median |predicted - measured| / measured over the {len(meas)} measured cuts: "
+    chosen = objective(results)
+    why = ("the least board energy per inference (edge board over the whole query + server board over its "
+           "work, at each board's power in its profile pass; scope: board)" if chosen == "energy"
+           else "the least latency per query")
+    return [curves(results), f"<p>Objective: <b>{chosen}</b>, the plan chose {why}. "
+            f"Median |predicted - measured| / measured latency over the {len(meas)} measured cuts: "
             f"{err:.1%}. Predictions assume a serial pipeline of one query (docs/split.md, "
             "'Choosing a cut'); measured rows exist only for the run's own link rate.</p>", *tables(results)]
 

@@ -1,21 +1,40 @@
 """split_plan: profile both devices once, predict the best cut, then measure it, its
 neighbours and the baselines, and fail when the partitioner chose wrong.
 
-Profiles come from the device kit's one-pass profiler (profile_device.py), the link from
-the newest link_baseline run of this lab (or --split-plan-link-mbps); measurements from
+Profiles come from the device kit's one-pass profiler (profile_device.py), with each board's
+mean power over its pass where the device reports power; the link from the newest
+link_baseline run of this lab (or --split-plan-link-mbps). ``--split-plan-objective energy``
+chooses by predicted J per inference and checks against measured J; measurements from
 the kit's split_head/split_tail (head_client.py, tail_server.py). Every prediction and
 measurement is a row of results.parquet; report_sections.py draws them.
 """
 from __future__ import annotations
 
 import json
+import math
 import statistics
 
 import pytest
 
 from pytest_collab import split
 from pytest_collab.devicekit.tail_service import READY_PATTERN
-from pytest_collab.split import experiment, plan, profile
+from pytest_collab.split import experiment, plan, power, profile
+
+
+def _require_power(collab, o) -> None:
+    """With the energy objective every device must report power: ask each wrapper before any
+    work (a tiny device check whose start line lists the board's sensors)."""
+    if o["objective"] != "energy":
+        return
+    missing = []
+    for kind in ("rpi", "server"):
+        probe = collab.start(kind, "module:collab_devicekit.needs", "numpy", "blosc2", "torch", name="power_probe")
+        metrics = probe.board_power()
+        probe.wait(timeout=300)
+        if not power.has_power(metrics):
+            missing.append(f"{probe.device.name} ({kind})")
+    if missing:
+        pytest.fail(f"split_plan --split-plan-objective energy: {plan.no_power(missing)}", pytrace=False)
 
 
 def _profile(collab, kind: str, files: profile.ProfileInputs, o) -> plan.DeviceProfile:
@@ -28,11 +47,17 @@ def _profile(collab, kind: str, files: profile.ProfileInputs, o) -> plan.DeviceP
     rows = proc.results()
     assert len(rows) == 1, f"profile_device.py on {kind} printed {len(rows)} COLLAB_RESULT lines, expected 1"
     row = rows[0]
-    prof = plan.DeviceProfile.from_row(row)
+    watts, covered = power.mean_power(proc, row["t_start"], row["t_end"])
+    if o["objective"] == "energy" and watts is None:
+        pytest.fail(f"split_plan: {proc.device.name} ({kind}) reported no power during its "
+                    f"{row['t_end'] - row['t_start']:.2f} s profile pass: raise --split-plan-samples (a longer pass) "
+                    "or --collab-hz", pytrace=False)
+    prof = plan.DeviceProfile.from_row({**row, "power_w": watts})
     collab.record(kind="profile", role=kind, model=o["model"], points=row["points"], segments_ms=row["segments_ms"],
                   segments_raw_ms=row["segments_raw_ms"], forward_ms=row["forward_ms"],
                   interpreter_ms=row["interpreter_ms"], samples=row["samples"],
-                  boundaries_json=json.dumps(row["boundaries"]))
+                  boundaries_json=json.dumps(row["boundaries"]), power_w=watts, power_covered_s=covered,
+                  power_scope="board", t_start=row["t_start"], t_end=row["t_end"])
     return prof
 
 
@@ -46,7 +71,8 @@ def _link(collab_options, o) -> plan.Link:
 
 
 def _measure(collab, model, pred: plan.Prediction, images, o, analyses: dict) -> dict:
-    """Run one cut (or baseline) with the kit's head and tail programs; its summary row."""
+    """Run one cut (or baseline) with the kit's head and tail programs; its summary row, with
+    J per inference where the devices report power."""
     prep = experiment.prepare(model, pred.point, pred.encoding if pred.encoding != "none" else "raw", images,
                               o["artifacts"], analyses=analyses)
     head_dev, tail_dev = experiment.choose_devices(collab.devices)
@@ -66,13 +92,23 @@ def _measure(collab, model, pred: plan.Prediction, images, o, analyses: dict) ->
     client.wait(timeout=900)
     rows = client.results()
     assert len(rows) == 1, f"head_client printed {len(rows)} COLLAB_RESULT lines for {pred.point}"
-    return rows[0]
+    return {**rows[0], **power.measured_energy(client, server, rows[0])}
+
+
+def _compute_swapped(pred: plan.Prediction, row: dict) -> dict:
+    """A diagnostic beside the prediction, never instead of it: the prediction with its compute
+    terms (head, tail) swapped for this cut's own measured medians. Its error is what the link
+    and codec terms miss; the rest of the raw error is the devices' compute drifting between
+    profile and measurement (or the profile timing compute differently)."""
+    swapped = pred.total_ms - pred.head_ms - pred.tail_ms + row["head_ms_p50"] + row["tail_ms_p50"]
+    return {"swapped_ms": swapped, "swapped_error": (swapped - row["p50_ms"]) / row["p50_ms"]}
 
 
 @pytest.mark.devices(rpi=1, server=1)
 def test_split_plan(collab, collab_options, plan_options):
     o = plan_options
     link = _link(collab_options, o)      # before any device work: without a link there is no plan
+    _require_power(collab, o)            # nor without power, for the energy objective
     model = split.load_model(o["model"])
     images = split.synthetic(o["samples"], o["shape"], seed=0)
     digest = experiment.model_digest(model, o["shape"])
@@ -80,37 +116,51 @@ def test_split_plan(collab, collab_options, plan_options):
                             depth=o["depth"], model_name=o["model"])
     edge, server = _profile(collab, "rpi", files, o), _profile(collab, "server", files, o)
 
+    objective = o["objective"]
     preds = plan.predict(edge, server, link, o["encodings"])
-    top = plan.best(preds)
+    top = plan.best(preds, objective)
     for rate in sorted({*o["sweep"], link.mbps}):
         rated = preds if rate == link.mbps else plan.predict(edge, server, plan.Link(rate, link.rtt_ms), o["encodings"])
-        chosen = plan.best(rated)
-        for p in plan.best_per_point(rated).values():
-            collab.record(kind="predicted", model=o["model"], link_mbps=rate, link_rtt_ms=link.rtt_ms,
-                          link_source=link.source if rate == link.mbps else "sweep",
+        chosen = plan.best(rated, objective)
+        for p in plan.best_per_point(rated, objective).values():
+            collab.record(kind="predicted", model=o["model"], objective=objective, link_mbps=rate,
+                          link_rtt_ms=link.rtt_ms, link_source=link.source if rate == link.mbps else "sweep",
                           measured_link=rate == link.mbps, is_best=p.point == chosen.point, **p.as_row())
 
     measured: dict[str, float] = {}
     stage: dict[str, dict] = {}
     analyses: dict = {}
-    for pred in plan.to_measure(preds):
+    chosen_cuts = plan.to_measure(preds, objective=objective)
+    for pred in chosen_cuts:
         row = _measure(collab, model, pred, images, o, analyses)
-        measured[pred.point] = row["p50_ms"]
+        measured[pred.point] = row["p50_ms"] if objective == "latency" else row["measured_j"]
         stage[pred.point] = row
-        collab.record(kind="measured", model=o["model"], point=pred.point, position=pred.position,
-                      encoding=pred.encoding, link_mbps=link.mbps, rtt_ms=link.rtt_ms, link_source=link.source,
-                      predicted_ms=pred.total_ms, measured_ms=row["p50_ms"], is_best=pred.point == top.point,
-                      error=(pred.total_ms - row["p50_ms"]) / row["p50_ms"],
-                      latency_ms=row["latency_ms"], queries=row["queries"],
+        collab.record(kind="measured", model=o["model"], objective=objective, point=pred.point,
+                      position=pred.position, encoding=pred.encoding, link_mbps=link.mbps, rtt_ms=link.rtt_ms,
+                      link_source=link.source, predicted_ms=pred.total_ms, measured_ms=row["p50_ms"],
+                      is_best=pred.point == top.point, error=(pred.total_ms - row["p50_ms"]) / row["p50_ms"],
+                      latency_ms=row["latency_ms"], queries=row["queries"], predicted_j=pred.energy_j,
+                      t_start=row["t_start"], t_end=row["t_end"], **_compute_swapped(pred, row),
                       **{k: row[k] for k in ("head_ms_p50", "encode_ms_p50", "transfer_ms_p50", "decode_ms_p50",
-                                             "tail_ms_p50", "wire_bytes")})
-    verdict = plan.check(measured, top.point, o["margin"])
+                                             "tail_ms_p50", "wire_bytes", "measured_j", "measured_edge_j",
+                                             "measured_server_j")})
+    unweighed = [k for k, v in measured.items() if not math.isfinite(v)]
+    if unweighed:
+        pytest.fail(f"split_plan: no power samples inside the measurement of {', '.join(unweighed)} (too short "
+                    "for the wrapper's rate): raise --split-plan-samples or --collab-hz", pytrace=False)
+    verdict = plan.check(measured, top.point, o["margin"], "ms" if objective == "latency" else "J")
     # How far each device's compute moved between its profile and the measurement (the
     # baselines run the whole model on one side): 1.0 = no drift; contention shows here.
     drift = {"edge_drift": stage["on_device"]["head_ms_p50"] / edge.total_ms,
              "server_drift": stage["full_offload"]["tail_ms_p50"] / server.total_ms}
-    errors = plan.relative_errors((p.total_ms, measured[p.point]) for p in plan.to_measure(preds))
-    collab.record(kind="verdict", model=o["model"], link_mbps=link.mbps, predicted_best=verdict.predicted_best,
+    errors = plan.relative_errors((p.total_ms, stage[p.point]["p50_ms"]) for p in chosen_cuts)
+    rest = plan.relative_errors((_compute_swapped(p, stage[p.point])["swapped_ms"], stage[p.point]["p50_ms"])
+                                for p in chosen_cuts)
+    joules = [(p.energy_j, stage[p.point]["measured_j"]) for p in chosen_cuts if p.energy_j is not None]
+    energy_errors = plan.relative_errors((p, m) for p, m in joules if math.isfinite(m))
+    collab.record(kind="verdict", model=o["model"], objective=objective, link_mbps=link.mbps,
+                  predicted_best=verdict.predicted_best,
                   measured_best=verdict.measured_best, regret=verdict.regret, margin=o["margin"], ok=verdict.ok,
-                  median_error=statistics.median(errors), **drift)
+                  median_error=statistics.median(errors), median_swapped_error=statistics.median(rest),
+                  median_energy_error=statistics.median(energy_errors) if energy_errors else None, **drift)
     assert verdict.ok, "the partitioner chose wrong: " + verdict.explain()

@@ -217,7 +217,7 @@ def live_state(run: Path, pid: int, programs: list[dict] | None = None, worker: 
 
 def write_samples(path: Path, start: float, values: list[dict], exit_code: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [{"k": "program", "run": "r", "test": "t", "device": "d", "role": "x"},
+    lines = [{"k": "program", "run": "r", "test": "t", "device": "d", "program": "x"},
              {"k": "start", "t": start, "pid": 1, "units": {}}]
     lines += [{"k": "m", "t": start + 0.5 * i, "pid": 1, "v": v} for i, v in enumerate(values)]
     if exit_code is not None:

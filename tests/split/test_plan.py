@@ -95,3 +95,59 @@ def test_profile_round_trips_through_a_result_row():
 
 def test_relative_errors():
     assert plan.relative_errors([(11.0, 10.0), (9.0, 10.0), (1.0, 0.0)]) == pytest.approx([0.1, 0.1])
+
+
+def _powered(edge_w=2.0, server_w=100.0, **kw):
+    from dataclasses import replace
+
+    edge, server = _profiles(**kw)
+    return replace(edge, power_w=edge_w), replace(server, power_w=server_w)
+
+
+def test_energy_terms_of_one_cut():
+    edge, server = _powered()
+    preds = plan.predict(edge, server, Link(8.0, 2.0))
+    b = next(p for p in preds if p.point == "b" and p.encoding == "fp32")
+    # the edge board over the whole query (44.75 ms at 2 W) + the server over decode + tail (2.25 ms at 100 W)
+    assert b.energy_j == pytest.approx(2.0 * 0.04475 + 100.0 * 0.00225)
+    assert preds[-1].energy_j == pytest.approx(2.0 * 0.040)      # on_device: the edge alone
+    assert b.as_row()["predicted_j"] == b.energy_j and b.as_row()["server_w"] == 100.0
+
+
+def test_energy_optimum_differs_from_the_latency_optimum():
+    # a frugal edge (2 W) and a hungry server (100 W): at 8 Mbit/s cut b is fastest (30.5 ms),
+    # but every millisecond on the server costs 50 of the edge's, so staying on the device wins
+    edge, server = _powered()
+    preds = plan.predict(edge, server, Link(8.0, 2.0))
+    fast, frugal = plan.best(preds), plan.best(preds, "energy")
+    assert (fast.point, fast.encoding) == ("b", "int8")
+    assert frugal.point == "on_device" and frugal.energy_j == pytest.approx(0.08)
+    assert fast.energy_j == pytest.approx(2.0 * 0.0305 + 100.0 * 0.0025)
+    assert fast.energy_j > frugal.energy_j
+    # the same devices with the power the other way round: offloading early saves the edge's energy
+    edge, server = _powered(edge_w=100.0, server_w=2.0)
+    moved = plan.sweep(edge, server, 2.0, [8.0, 1000.0], objective="energy")
+    assert [p.point for p in moved.values()] == ["b", "full_offload"]
+    measure = plan.to_measure(plan.predict(edge, server, Link(8.0, 2.0)), objective="energy")
+    assert [p.point for p in measure] == ["full_offload", "a", "b", "c", "on_device"]
+
+
+def test_energy_objective_without_power_names_the_device_and_the_meter():
+    edge, server = _profiles()
+    preds = plan.predict(edge, server, Link(8.0, 2.0))
+    with pytest.raises(PlanError, match=r"edge, server report none: .*power_meter.*docs/energy.md"):
+        plan.best(preds, "energy")
+    edge, server = _powered(server_w=None)
+    preds = plan.predict(edge, server, Link(8.0, 2.0))
+    assert preds[-1].energy_j is not None                # on_device needs no server power
+    with pytest.raises(PlanError, match=r"server reports none"):
+        plan.best(preds, "energy")
+    with pytest.raises(PlanError, match="choose one of latency, energy"):
+        plan.best(preds, "joules")
+
+
+def test_profile_rows_carry_power():
+    row = {"role": "rpi", "points": ["a"], "segments_ms": [1.0, 2.0], "boundaries": {}, "power_w": 4.5}
+    assert DeviceProfile.from_row(row).power_w == 4.5
+    assert DeviceProfile.from_row({**row, "power_w": float("nan")}).power_w is None
+    assert DeviceProfile.from_row({k: v for k, v in row.items() if k != "power_w"}).power_w is None

@@ -48,5 +48,10 @@ def test_section_draws_curves_tables_and_error():
         assert list(best["predicted best"]) == ["b", "full_offload"]
         assert list(best["measured_best"].fillna("-")) == ["-", "full_offload"]
         assert len(measured) == 3
+        assert "Objective: <b>latency</b>" in items[1]      # a run from before the energy objective
+        energy = df.assign(objective="energy", predicted_j=0.5, measured_j=0.6)
+        items = mod._render(energy, None, {})
+        assert "Objective: <b>energy</b>" in items[1] and "scope: board" in items[1]
+        assert {"predicted J", "objective"} <= set(items[2].columns) and "measured_j" in items[3]
     finally:
         unregister_section(mod.SECTION)

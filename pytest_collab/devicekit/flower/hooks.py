@@ -17,14 +17,14 @@ reads from the executor program. Every row carries ``"flower"``: ``round`` or ``
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 import types
 from typing import Any, Callable
 
-RESULT_PREFIX = "COLLAB_RESULT "
+from ..emit import result_line
+
 #: Heavy frameworks whose presence in a task process is reported in its client rows.
 HEAVY = ("torch", "tensorflow", "jax")
 #: Seconds between reply polls of the ServerApp (Flower's ``send_and_receive``: 3 s).
@@ -36,7 +36,7 @@ _out_fd: int | None = None
 def emit(row: dict[str, Any]) -> None:
     """One result row on the task's original stdout (never through Flower's log stream)."""
     fd = _out_fd if _out_fd is not None else 1
-    os.write(fd, (RESULT_PREFIX + json.dumps(row, default=str) + "\n").encode())
+    os.write(fd, (result_line(row) + "\n").encode())
 
 
 def scalars(record: Any) -> dict[str, float | int]:

@@ -25,9 +25,10 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from ..emit import PREFIX as RESULT
+from ..emit import emit
 from ._launch import check_flower, flower_bin, flower_env
 
-RESULT = "COLLAB_RESULT "
 ERROR_LINES = 25
 
 
@@ -60,10 +61,6 @@ def unpack(archive: str) -> str:
     if len(found) != 1:
         sys.exit(f"{archive}: expected one app folder with a pyproject.toml, found {len(found)}")
     return str(found[0])
-
-
-def emit(row: dict) -> None:
-    print(RESULT + json.dumps(row), flush=True)
 
 
 def main() -> int:
