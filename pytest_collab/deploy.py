@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, Union
 
 from pytest_collab.devicekit.emit import PREFIX as RESULT_PREFIX
-from pytest_collab.errors import DeployError, ProgramFailed, TransportError
+from pytest_collab.errors import ProgramFailed, TransportError
 from pytest_collab.wrapper.emit import decode
 
 if TYPE_CHECKING:
