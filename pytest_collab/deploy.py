@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, Union
 
 from pytest_collab.devicekit.emit import PREFIX as RESULT_PREFIX
-from pytest_collab.errors import DeployError, ProgramFailed, TransportError
+from pytest_collab.errors import ProgramFailed, TransportError
 from pytest_collab.wrapper.emit import decode
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class Program:
         self.exit_signal: int | None = None
         self.wall_s: float | None = None
         self.ended_at: float | None = None       # controller's monotonic clock, at the end
-        self.peers: list[Program] = [self]       # the test's programs (set by Deployment)
+        self.peers: list[Program] = [self]       # the test's programs (set by deployment.Deployment)
         self.units: dict[str, str] = {}
         #: the device's power and energy metrics the wrapper found at start (board level)
         self.power_metrics: list[str] = []
@@ -302,6 +302,13 @@ class Program:
 
     def wait_ready(self, timeout: float) -> "Program":
         """Block until the readiness rule holds; fail fast if the program dies first."""
+        if not self.ready_within(timeout):
+            raise self._not_ready(timeout)
+        return self
+
+    def ready_within(self, timeout: float) -> bool:
+        """True once the readiness rule holds, False if not within ``timeout`` s;
+        raises ProgramFailed if the program ends first."""
         deadline = time.monotonic() + timeout
         port_rule = self._ready_rule if isinstance(self._ready_rule, Port) else None
         while True:
@@ -310,13 +317,16 @@ class Program:
                     self._ready = True
             with self._cond:
                 if self._ready:
-                    return self
+                    return True
                 if self._finished:
                     raise self._failure(f"{self._describe_exit()} before it was ready")
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise self._failure(f"not ready after {timeout:g} s ({self._describe_rule()})")
+                    return False
                 self._cond.wait(min(left, 0.1 if port_rule else left))
+
+    def _not_ready(self, timeout: float) -> "ProgramFailed | TransportError":
+        return self._failure(f"not ready after {timeout:g} s ({self._describe_rule()})")
 
     def _describe_rule(self) -> str:
         if isinstance(self._ready_rule, Port):
@@ -370,46 +380,3 @@ def _port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-class Deployment:
-    """The programs of one test, started in order and always stopped."""
-
-    def __init__(self, ready_timeout: float, launcher: Callable[..., Program]) -> None:
-        self.ready_timeout = ready_timeout
-        self.programs: list[Program] = []
-        self._launcher = launcher
-
-    def start(self, *, after: "Program | Sequence[Program] | None" = None,
-              ready_timeout: float | None = None, wait: bool = True, **spec: Any) -> Program:
-        """Launch once every ``after`` program is ready; with ``wait``, return once this one is."""
-        timeout = ready_timeout or self.ready_timeout
-        for earlier in _as_list(after):
-            earlier.wait_ready(timeout)
-        program = self._launcher(**spec)
-        self.programs.append(program)
-        program.peers = self.programs   # one shared list: a failure names who died first
-        if wait:
-            program.wait_ready(timeout)
-        return program
-
-    def stop_all(self) -> list[str]:
-        """Stop every program, newest first; return problems instead of raising."""
-        problems = []
-        for program in reversed(self.programs):
-            try:
-                program.stop()
-            except Exception as exc:  # teardown must reach every program
-                problems.append(f"{program!r}: {exc}")
-        return problems
-
-
-def _as_list(after: "Program | Sequence[Program] | None") -> list[Program]:
-    if after is None:
-        return []
-    if isinstance(after, Program):
-        return [after]
-    for item in after:
-        if not isinstance(item, Program):
-            raise DeployError(f"after= takes Program objects returned by collab.start(), got {item!r}")
-    return list(after)

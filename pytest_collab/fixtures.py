@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
-from pytest_collab.deploy import Deployment, Port, Program, ProgramContext, Ready
+from pytest_collab.deploy import Port, Program, ProgramContext, Ready
+from pytest_collab.deployment import Deployment, StartSpec
 from pytest_collab.errors import CollabError, DeployError
 from pytest_collab.secrets import redactor
 from pytest_collab.session import get_session
@@ -41,7 +42,7 @@ class Collab:
         self.params: dict[str, Any] = dict(callspec.params) if callspec else {}
         self._records = 0
         self._names: dict[str, int] = {}
-        self._deployment = Deployment(session.settings["ready_timeout"], self._launch)
+        self._deployment = Deployment(session.settings["ready_timeout"], self._launch, self._launched)
         self._redact = redactor(request.config, session.lan.secret_env)
 
     # ------------------------------------------------------------ devices
@@ -92,17 +93,48 @@ class Collab:
         ``wait`` (the default) this returns only once the program itself is ready, so
         ``.match`` holds what the readiness regex captured (e.g. a port).
         """
-        device = self.device(target)
-        return self._deployment.start(after=after, ready_timeout=ready_timeout, wait=wait, device=device,
-                                      program=program, args=args, ready=ready, env=env, name=name,
-                                      role=target if isinstance(target, str) else device.kind)
+        spec = StartSpec(target, program, args, ready, env, name)
+        return self._deployment.start(after=after, ready_timeout=ready_timeout, wait=wait,
+                                      **self._resolve(spec))
+
+    @staticmethod
+    def spec(target: "str | Device", program: str, *args: Any, ready: Ready = None,
+             env: dict[str, str] | None = None, name: str | None = None) -> StartSpec:
+        """One program for :meth:`start_many`: ``start``'s arguments, not launched yet."""
+        return StartSpec(target, program, args, ready, env, name)
+
+    def start_many(self, specs: "list[StartSpec]", *, after: "Program | list[Program] | None" = None,
+                   ready_timeout: float | None = None, wait: bool = True) -> list[Program]:
+        """Start several programs side by side (``collab.spec(...)`` each), e.g. one per device.
+
+        Each launch (code and image check, SSH exec or container start) waits on its
+        device, so 8 devices cost about the slowest one, not 8 launches. ``after`` and
+        ``wait`` mean what they mean for :meth:`start`; with ``wait`` this returns once
+        every program is ready, and a program that dies first fails it at once.
+        """
+        resolved = [self._resolve(spec) for spec in specs]
+        return self._deployment.start_many(resolved, after=after, ready_timeout=ready_timeout, wait=wait)
+
+    def _resolve(self, spec: StartSpec) -> dict[str, Any]:
+        """The launcher's arguments, checked and named here (on the caller's thread, in order)."""
+        device = self.device(spec.target)
+        program = spec.program
+        module = _module_of(program)
+        if module is None and not (self.test_dir / program).exists() and not program.startswith("-"):
+            raise DeployError(f"program {program!r} not found in {self.test_dir}")
+        base = spec.name or (module.rsplit(".", 1)[-1] if module else Path(program).stem)
+        self._names[base] = self._names.get(base, 0) + 1
+        unique = base if self._names[base] == 1 else f"{base}-{self._names[base]}"
+        env = dict(spec.env or {})
+        self._redact.learn(env)
+        return {"device": device, "program": program, "args": tuple(spec.args), "ready": spec.ready,
+                "env": env, "name": unique,
+                "role": spec.target if isinstance(spec.target, str) else device.kind}
 
     def _launch(self, *, device: "Device", program: str, args: tuple[Any, ...], ready: Ready,
-                env: dict[str, str] | None, name: str | None, role: str) -> Program:
-        module = program[len(MODULE_PREFIX):] if program.startswith(MODULE_PREFIX) else None
-        source = self.test_dir / program
-        if module is None and not source.exists() and not program.startswith("-"):
-            raise DeployError(f"program {program!r} not found in {self.test_dir}")
+                env: dict[str, str], name: str, role: str) -> Program:
+        """Prepare the device and launch (may run on several threads at once)."""
+        module = _module_of(program)
         runtime = self._session.runtime_for(device)
         code_dir = runtime.prepare(self.test_dir)
         if module is not None:
@@ -111,37 +143,34 @@ class Collab:
             argv = [f"{code_dir}/{program}", *map(str, args)]
             if program.endswith(".py"):
                 argv.insert(0, runtime.python)
-        base = name or (module.rsplit(".", 1)[-1] if module else Path(program).stem)
-        self._names[base] = self._names.get(base, 0) + 1
-        unique = base if self._names[base] == 1 else f"{base}-{self._names[base]}"
-        self._redact.learn(env or {})
         ctx = ProgramContext(run_id=self._session.run_id, test=self._node.nodeid,
                              log_dir=self._session.run_dir.logs_for(self._node.nodeid),
                              sink=self._session.metrics_sink, redact=self._redact,
                              on_result=self._session.program_printed)
         full_env = {"COLLAB_RUN_ID": self._session.run_id, "COLLAB_DEVICE": device.name,
-                    "COLLAB_KIND": device.kind, "COLLAB_PROGRAM": unique, **(env or {})}
+                    "COLLAB_KIND": device.kind, "COLLAB_PROGRAM": name, **env}
         spawned = runtime.launch(argv, cwd=code_dir, env=full_env,
-                                 hz=self._session.settings["hz"], name=unique)
-        started = Program(unique, device, role, argv, spawned, ctx, ready)
+                                 hz=self._session.settings["hz"], name=name)
+        return Program(name, device, role, argv, spawned, ctx, ready)
+
+    def _launched(self, started: Program) -> None:
+        """Bookkeeping of a launched program, on the test's thread and in start order."""
         self._session.live.add(started)
         self._session.publisher.program_started(started)
         info = self._session.test_info(self._node.nodeid)
-        info.setdefault("programs", []).append({"name": unique, "device": device.name,
-                                                "argv": self._redact.value(argv)})
-        return started
+        info.setdefault("programs", []).append({"name": started.name, "device": started.device.name,
+                                                "argv": self._redact.value(started.argv)})
 
     def ship_code(self) -> None:
-        """Sync the test case and the device packages to every selected device that runs
-        plain processes, before the test body: a failed sync is then a setup ERROR naming
-        the device. (Container devices build their image at their first start.)"""
+        """Before the test body, side by side on every selected device: sync the test case
+        and the device packages (plain processes), or check (build, pull) the test case's
+        image (containers). A failure is then a setup ERROR naming the device, and 8
+        devices wait about as long as the slowest."""
         from pytest_collab.runtime.parallel import each
-        from pytest_collab.runtime.process import ProcessRuntime
 
         chosen = {d.name: d for ds in self.devices.values() for d in ds}.values()
-        runtimes = [self._session.runtime_for(d) for d in chosen]
-        each([r for r in runtimes if isinstance(r, ProcessRuntime)], lambda r: r.prepare(self.test_dir),
-             name="collab-sync")
+        each([self._session.runtime_for(d) for d in chosen], lambda r: r.prepare(self.test_dir),
+             name="collab-prepare")
 
     @property
     def programs(self) -> list[Program]:
@@ -171,6 +200,11 @@ class Collab:
         row.update(values)
         self._session.record_row(self._redact.value(row) if self._redact else row, values)
         self._records += 1
+
+
+def _module_of(program: str) -> str | None:
+    """``"module:pkg.mod"`` -> ``"pkg.mod"``; a file path -> None."""
+    return program[len(MODULE_PREFIX):] if program.startswith(MODULE_PREFIX) else None
 
 
 def _plain(value: Any) -> Any:

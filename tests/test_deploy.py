@@ -242,3 +242,35 @@ def test_failure_names_the_program_that_died_first_then_the_others_trimmed(pytes
     noise = [line for line in failures.splitlines() if "client noise" in line]
     assert 0 < len(noise) <= 4, noise                     # the client's last 5 lines only
     assert all(len(line) < 400 for line in noise)         # each cut
+
+
+MANY_TEST = """
+import json, pathlib, pytest
+
+@pytest.mark.devices(rpi=3)
+def test_many(collab):
+    progs = collab.start_many([collab.spec(d, "echo.py", d.name, ready=r"^READY (\\S+)")
+                               for d in collab.devices["rpi"]])
+    assert [p.match[1] for p in progs] == ["rpi-1", "rpi-2", "rpi-3"]
+    assert [p.name for p in progs] == ["echo", "echo-2", "echo-3"]
+    late = collab.start_many([collab.spec("rpi#1", "echo.py", "x", name="late")], after=progs, wait=False)
+    assert late[0].wait(timeout=60) == 0
+"""
+
+ECHO = """
+import sys, time
+print("READY", sys.argv[1], flush=True)
+time.sleep(0.5)
+"""
+
+
+def test_start_many_starts_one_program_per_device_in_order(pytester: pytest.Pytester) -> None:
+    import json
+
+    pytester.makepyfile(echo=ECHO, test_many=MANY_TEST)
+    result = pytester.runpytest("--collab-out=out")
+    result.assert_outcomes(passed=1)
+    run_json = pytester.path / "out" / "latest" / "run.json"
+    [entry] = json.loads(run_json.read_text())["tests"].values()
+    assert [(p["name"], p["device"]) for p in entry["programs"]] == [
+        ("echo", "rpi-1"), ("echo-2", "rpi-2"), ("echo-3", "rpi-3"), ("late", "rpi-1")]

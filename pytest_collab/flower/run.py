@@ -110,18 +110,19 @@ def _run(collab: "Collab", server_dev: "Device", devices: list["Device"],
     server_exec = collab.start(server_dev, KIT + "superexec", "--runtime-api", addr, "--apps",
                                "serverapp", "--name", server_dev.name, "--warm", warm_arg,
                                ready=r"READY superexec", after=link, wait=False, name="serverapp")
-    nodes: list[Program] = []
-    for i, dev in enumerate(devices):
-        text = node_config_text(_node_config(node_config, i, len(devices), dev))
-        nodes.append(collab.start(dev, KIT + "supernode", "--superlink", addr, "--node-config",
-                                  text, "--name", dev.name, "--fleet-poll", fleet_poll,
-                                  after=link, ready=r"READY supernode name=\S+ port=(\d+)",
-                                  name=f"supernode-{dev.name}"))
+    # side by side: N SuperNodes (and then N executors) start in about the time of one
+    nodes = collab.start_many(
+        [collab.spec(dev, KIT + "supernode", "--superlink", addr, "--node-config",
+                     node_config_text(_node_config(node_config, i, len(devices), dev)),
+                     "--name", dev.name, "--fleet-poll", fleet_poll,
+                     ready=r"READY supernode name=\S+ port=(\d+)", name=f"supernode-{dev.name}")
+         for i, dev in enumerate(devices)], after=link)
     # The Runtime API listens on the device's loopback: the executor runs on that device.
-    execs = [collab.start(dev, KIT + "superexec", "--runtime-api", f"127.0.0.1:{node.match[1]}",
-                          "--name", dev.name, "--warm", warm_arg, ready=r"READY superexec",
-                          after=node, wait=False, name=f"clientapp-{dev.name}")
-             for dev, node in zip(devices, nodes) if node.match is not None]
+    execs = collab.start_many(
+        [collab.spec(dev, KIT + "superexec", "--runtime-api", f"127.0.0.1:{node.match[1]}",
+                     "--name", dev.name, "--warm", warm_arg, ready=r"READY superexec",
+                     name=f"clientapp-{dev.name}")
+         for dev, node in zip(devices, nodes) if node.match is not None], wait=False)
     args = [x for kv in config_args(config) for x in ("-c", kv)]
     t0 = time.monotonic()
     runner = collab.start(server_dev, KIT + "run_app", "--superlink", addr, "--app-archive",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ class ProcessRuntime:
         self._synced: dict[Path, str] = {}
         self._root = posixpath.join(device.workdir, run_id)
         self._packages_ready = False
+        self._lock = threading.Lock()   # programs of one device may start side by side
 
     @property
     def python(self) -> str:
@@ -38,19 +40,22 @@ class ProcessRuntime:
     def _ensure_packages(self) -> None:
         if self.local or self._packages_ready:
             return
-        for name, folder in device_packages().items():
-            self.transport.sync(folder, posixpath.join(self._root, name))
-        self._packages_ready = True
+        with self._lock:
+            if not self._packages_ready:
+                for name, folder in device_packages().items():
+                    self.transport.sync(folder, posixpath.join(self._root, name))
+                self._packages_ready = True
 
     def prepare(self, test_dir: Path) -> str:
         if self.local:
             return str(test_dir)
         self._ensure_packages()
-        if test_dir not in self._synced:
-            remote = posixpath.join(self._root, "cases", test_dir.name)
-            self.transport.sync(test_dir, remote)
-            self._synced[test_dir] = remote
-        return self._synced[test_dir]
+        with self._lock:
+            if test_dir not in self._synced:
+                remote = posixpath.join(self._root, "cases", test_dir.name)
+                self.transport.sync(test_dir, remote)
+                self._synced[test_dir] = remote
+            return self._synced[test_dir]
 
     def put(self, local: Path) -> str:
         if self.local:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_collab.deploy import Deployment, Port, Program, ProgramContext
+from pytest_collab.deploy import Port, Program, ProgramContext
+from pytest_collab.deployment import Deployment
 from pytest_collab.errors import ProgramFailed
 from pytest_collab.runtime import labels as lbl
 from pytest_collab.runtime.container import create
