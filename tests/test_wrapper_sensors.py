@@ -162,9 +162,11 @@ def test_meter_goes_quiet_when_stale(board: FakeBoard) -> None:
         m.stale_s = 0.2
         time.sleep(0.3)
         assert m() == {}
+        pid = m._pid
+        assert pid is not None and os.path.exists("/proc/%d" % pid)  # the sleep, still running
     finally:
         m.close()
-    assert m._proc is not None and m._proc.poll() is not None  # the command was ended
+    assert m._pid is None and not os.path.exists("/proc/%d" % pid)  # the command was ended and reaped
 
 
 def test_meter_command_without_readings_is_reported_once() -> None:
