@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 
-from pytest_collab.wrapper import PROTOCOL_VERSION, source_dir
+from pytest_collab.wrapper import PROTOCOL_VERSION, procfs, source_dir
 from pytest_collab.wrapper.sensors import Sensors
 
 HELPERS = Path(__file__).parent / "wrapper_helpers"
@@ -267,3 +267,24 @@ def test_protocol_lines_decode_in_one_place() -> None:
     assert decode(b'{"k":"exit","code":0}')["k"] == "exit"
     for other in ("hello", '{"k": 3}', "[1, 2]", '{"t": 1}', '{"k":"m",'):
         assert decode(other) is None, other
+
+
+def test_net_dev_bigger_than_the_first_buffer_is_read_whole(tmp_path: Path) -> None:
+    """A host with hundreds of interfaces (container veths): every line counts, colons
+    glued to big numbers included."""
+    lines = ["Inter-|   Receive |  Transmit", " face |bytes packets|bytes packets"]
+    lines += ["veth%d:%d 1 0 0 0 0 0 0 %d 1 0 0 0 0 0 0" % (i, 10**12 + i, 7 * i) for i in range(300)]
+    fake = tmp_path / "dev"
+    fake.write_text("\n".join(lines) + "\n")
+    assert fake.stat().st_size > procfs._BUF
+    net = procfs.NetDev(os.getpid())
+    procfs.close(net._fd)
+    net._fd = procfs.open_ro(str(fake))
+    try:
+        assert net.read(lambda: []) == (0, 0)  # counts start at the first read
+        fake.write_text("\n".join(lines[:2] + [line.replace(":", ":5", 1) if "veth7:" in line else line
+                                                for line in lines[2:]]) + "\n")
+        assert net.read(lambda: []) == (5 * 10**13, 0)  # veth7: 1e12+7 became 51e12+7
+    finally:
+        net.close()
+    assert procfs.parse_net_dev(fake.read_bytes())[1] == sum(7 * i for i in range(300))

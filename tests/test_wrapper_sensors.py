@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -162,9 +164,11 @@ def test_meter_goes_quiet_when_stale(board: FakeBoard) -> None:
         m.stale_s = 0.2
         time.sleep(0.3)
         assert m() == {}
+        pid = m._pid
+        assert pid is not None and os.path.exists("/proc/%d" % pid)  # the sleep, still running
     finally:
         m.close()
-    assert m._proc is not None and m._proc.poll() is not None  # the command was ended
+    assert m._pid is None and not os.path.exists("/proc/%d" % pid)  # the command was ended and reaped
 
 
 def test_meter_command_without_readings_is_reported_once() -> None:
@@ -177,6 +181,47 @@ def test_meter_command_without_readings_is_reported_once() -> None:
         assert "echo starting; exit 3" in problems[0] and "exit code 3" in problems[0]
     finally:
         m.close()
+
+
+def test_meter_command_runs_without_a_shell_only_when_it_is_a_plain_program_line() -> None:
+    echo = shutil.which("echo")
+    assert meter.command_argv("echo 5  W") == [echo, "5", "W"]
+    for shell in ("echo 5; exit 3", "echo $W", "read-meter > /tmp/x", "W=1 echo 5", "no-such-meter-program 5"):
+        assert meter.command_argv(shell) == ["/bin/sh", "-c", shell]
+
+
+def test_meter_script_without_a_shebang_is_run_by_the_shell(tmp_path: Path) -> None:
+    script = tmp_path / "meter"
+    script.write_text("echo 6.5\n")  # no #! line: exec fails, as it does for posix_spawn
+    script.chmod(0o755)
+    m = Meter({"command": str(script), "period_s": 0.1})
+    try:
+        assert meter.command_argv(str(script)) == [str(script)]
+        assert until(m) == {"power_w.meter": 6.5}
+    finally:
+        m.close()
+
+
+def test_spawned_command_gets_default_sigpipe_and_no_inherited_descriptor(tmp_path: Path) -> None:
+    r, w = os.pipe()
+    os.dup2(w, 63, inheritable=True)  # left open and inheritable, as by a careless parent
+    try:
+        pid, fd, wait = meter.spawn(["/bin/sh", "-c", "grep SigIgn /proc/self/status; ls /proc/self/fd"], [63])
+        out = b""
+        while True:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            out += chunk
+        os.close(fd)
+        assert wait() == 0
+    finally:
+        for d in (r, w, 63):
+            os.close(d)
+    ignored = int(out.split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))  # the wrapper ignores SIGPIPE; the command must not
+    assert "63" not in out.decode().split()[2:]
+    assert os.getsid(0) != pid  # it had a session of its own
 
 
 def test_meter_close_ends_what_the_command_started(tmp_path: Path) -> None:

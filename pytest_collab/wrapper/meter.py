@@ -17,14 +17,16 @@ numbers. One thread reads; the sampling loop only picks up the latest value.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
 import time
-from typing import IO, Any, Callable, Dict, List, Mapping, Optional
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .probing import note, shown, under
 
@@ -32,6 +34,8 @@ KEYS = ("command", "serial", "baud", "period_s", "scale")
 METRIC = "power_w.meter"
 #: runs of a command without a reading before the meter is reported broken (once)
 FAILED_RUNS = 3
+#: bytes kept of a line still without its end (a meter printing garbage must not fill memory)
+_LONGEST_LINE = 4096
 _NUMBER = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -73,6 +77,80 @@ def parse_line(line: bytes, scale: float = 1.0) -> Optional[float]:
     return float(found.group()) * scale if found else None
 
 
+#: characters that make a command a shell command (quotes, expansions, redirections, ...)
+_SHELL_SYNTAX = frozenset("|&;<>()$`\\\"'*?[]#~=%{}!\n")
+
+
+def command_argv(command: str) -> List[str]:
+    """How to start ``command``: a plain ``program args`` line found on PATH as itself,
+    anything else through ``/bin/sh -c`` (a shell start per reading costs about as much
+    as the meter program itself)."""
+    words = command.split()
+    if words and not _SHELL_SYNTAX.intersection(command):
+        found = shutil.which(words[0])
+        if found:
+            return [found] + words[1:]
+    return ["/bin/sh", "-c", command]
+
+
+def _inherited_fds() -> List[int]:
+    """Descriptors above 2 a started command would inherit (left open by the wrapper's
+    parent): closed in the child, as ``close_fds`` would. The wrapper opens none itself."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return []
+    found = []
+    for fd in sorted(int(name) for name in names if name.isdigit() and int(name) > 2):
+        try:
+            if os.get_inheritable(fd):
+                found.append(fd)
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return found
+
+
+def _wait(pid: int) -> Optional[int]:
+    """Reap ``pid``: its exit code, or minus the signal that ended it (as subprocess says)."""
+    try:
+        status = os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return None
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+
+
+def spawn(argv: List[str], close: Sequence[int] = ()) -> Tuple[int, int, Callable[[], Optional[int]]]:
+    """Start ``argv`` in a session of its own, stdin and stderr on /dev/null.
+
+    Returns ``(pid, fd, wait)``: the read end of its stdout, and what reaps it. This runs
+    once a second for a meter command, so it uses ``posix_spawn`` (vfork semantics: the
+    wrapper's memory is not copied, and far less Python than ``subprocess`` runs);
+    ``subprocess`` stays the fallback (Python 3.7, a C library without setsid in spawn).
+    """
+    r, w = os.pipe()
+    try:
+        try:
+            actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, w, 1),
+                       (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
+            actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in close]
+            # Python ignores SIGPIPE; a started program expects the default (subprocess resets it too).
+            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions, setsid=True,
+                                 setsigdef=_DEFAULT_SIGNALS)
+            return pid, r, functools.partial(_wait, pid)
+        except (AttributeError, NotImplementedError):  # no posix_spawn, or no setsid in it
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=w, stderr=subprocess.DEVNULL,
+                                    close_fds=True, start_new_session=True)
+            return proc.pid, r, proc.wait
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+
+
+_DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name))
+
+
 def _set_baud(fd: int, baud: int) -> None:
     """Raw mode at ``baud`` on a terminal; other files (a FIFO in a demo) are left alone."""
     if not os.isatty(fd):
@@ -104,7 +182,7 @@ class Meter:
         self.units = {METRIC: "W"}
         self._latest: Optional[tuple] = None  # (monotonic time, watts)
         self._stop = threading.Event()
-        self._proc: Optional[subprocess.Popen] = None
+        self._pid: Optional[int] = None  # the running command's (its session's) pid
         self._on_problem = on_problem or note
         self._stream: Optional[IO[bytes]] = None
         if "serial" in self.spec:
@@ -157,23 +235,27 @@ class Meter:
 
     def _run_command(self) -> None:
         command = self.spec["command"]
+        argv = command_argv(command)
+        keep = _inherited_fds()
         failed = 0
         while not self._stop.is_set():
             started = time.monotonic()
             before = self._latest
             try:
-                # Its own session: ending the meter ends whatever the command started.
-                proc = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        close_fds=True, start_new_session=True)
-            except OSError:
+                pid, fd, wait = spawn(argv, keep)
+            except OSError as exc:
+                if argv[0] != "/bin/sh":  # a script without a #! line, say: the shell runs it
+                    argv = ["/bin/sh", "-c", command]
+                    continue
+                self._on_problem("power meter command %r can not be started (%s): check 'power_meter: "
+                                 "command:' in the profile" % (command, exc))
                 return
-            self._proc = proc
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                self._take(line)
-            proc.stdout.close()
-            code = proc.wait()
+            self._pid = pid
+            if self._stop.is_set():  # close() came while it started
+                self._kill(signal.SIGTERM)
+            self._read_lines(fd)
+            code = wait()
+            self._pid = None
             failed = 0 if self._latest is not before else failed + 1
             if failed == FAILED_RUNS and not self._stop.is_set():
                 self._on_problem("power meter command %r printed no reading in %d runs (last exit code %s): "
@@ -181,16 +263,41 @@ class Meter:
                                  "reading per line" % (command, FAILED_RUNS, code))
             self._stop.wait(max(0.0, self.period - (time.monotonic() - started)))
 
+    def _read_lines(self, fd: int) -> None:
+        """Take every line of ``fd`` as it comes (a streaming meter), until EOF; close it."""
+        rest = b""
+        try:
+            while True:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()[-_LONGEST_LINE:]
+                for line in lines:
+                    self._take(line)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        if rest:
+            self._take(rest)
+
+    def _kill(self, sig: int) -> None:
+        """Signal the running command's session: the command and whatever it started."""
+        pid = self._pid
+        if pid is not None:
+            try:
+                os.killpg(pid, sig)
+            except OSError:
+                pass
+
     def close(self) -> None:
         """Stop reading: end the command, close the serial stream."""
         self._stop.set()
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=2)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
+        if self._pid is not None:  # the thread reaps it: give it the time to, then insist
+            self._kill(signal.SIGTERM)
+            self._thread.join(timeout=2)
+            self._kill(signal.SIGKILL)
         if self._stream is not None:
             try:
                 self._stream.close()

@@ -126,7 +126,9 @@ class CounterReader:
 
     def __init__(self, read_raw: Callable[[], Dict[str, float]], wraps: Dict[str, Optional[float]]) -> None:
         self._read_raw = read_raw
-        self._counters = {name: Counter(wrap) for name, wrap in wraps.items()}
+        # name -> (its counter, its energy metric, its power metric): names built once
+        self._counters = {name: (Counter(wrap), "energy_j." + name, "power_w." + name)
+                          for name, wrap in wraps.items()}
         self.units: Dict[str, str] = {}
         for name in wraps:
             self.units["power_w." + name] = "W"
@@ -135,10 +137,11 @@ class CounterReader:
     def __call__(self) -> Dict[str, float]:
         now = time.monotonic()
         out: Dict[str, float] = {}
+        counters = self._counters
         for name, raw in self._read_raw().items():
-            counter = self._counters[name]
+            counter, energy, power = counters[name]
             counter.update(raw, now)
-            out["energy_j." + name] = round(counter.total, 6)
+            out[energy] = round(counter.total, 6)
             if counter.power is not None:
-                out["power_w." + name] = round(counter.power, 3)
+                out[power] = round(counter.power, 3)
         return out

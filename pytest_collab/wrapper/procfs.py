@@ -7,6 +7,8 @@ recycled pid can never be read by mistake (reads then fail with ESRCH).
 from __future__ import annotations
 
 import os
+import re
+from itertools import chain
 from typing import Callable, Dict, List, Optional, Tuple
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -81,14 +83,17 @@ def parse_pids(data: Optional[bytes]) -> List[int]:
     return [int(p) for p in data.split()] if data else []
 
 
+#: an interface line of ``net/dev``: ``name: rx_bytes`` and 7 more receive fields, then
+#: ``tx_bytes`` (a name never holds a colon; the two header lines have none)
+_NET_DEV_LINE = re.compile(rb"^[^:\n]*:\s*(\d+)(?:\s+\d+){7}\s+(\d+)", re.M)
+
+
 def parse_net_dev(data: bytes) -> Tuple[int, int]:
-    """``(rx_bytes, tx_bytes)`` summed over every interface of ``/proc/<pid>/net/dev``."""
-    rx = tx = 0
-    for line in data.splitlines()[2:]:
-        f = line[line.index(b":") + 1:].split()
-        rx += int(f[0])
-        tx += int(f[8])
-    return rx, tx
+    """``(rx_bytes, tx_bytes)`` summed over every interface of ``/proc/<pid>/net/dev``.
+
+    One regex pass: a Python loop splitting each line was the costliest part of a sample."""
+    counts = list(map(int, chain.from_iterable(_NET_DEV_LINE.findall(data))))  # rx, tx, rx, tx, ...
+    return sum(counts[0::2]), sum(counts[1::2])
 
 
 def children_files_supported(pid: int) -> bool:
@@ -149,18 +154,28 @@ class NetDev:
 
     def __init__(self, pid: int) -> None:
         self._fd = open_ro("/proc/%d/net/dev" % pid)
+        self._size = _BUF  # grows with the file (a host with many interfaces)
         self._base: Optional[Tuple[int, int]] = None
         self._last = (0, 0)
 
+    def _pread(self) -> Optional[bytes]:
+        """The whole file; a buffer the file filled is too small: a bigger one reads it again.
+        (A 64 KiB buffer every time costs more than the read itself, for a 1 KiB file.)"""
+        data = pread(self._fd, self._size)
+        while data is not None and len(data) >= self._size:
+            self._size *= 4
+            data = pread(self._fd, self._size)
+        return data
+
     def read(self, fallback_pids: Callable[[], List[int]]) -> Optional[Tuple[int, int]]:
-        data = pread(self._fd, 1 << 16) if self._fd >= 0 else None
+        data = self._pread() if self._fd >= 0 else None
         if data is None:
             close(self._fd)
             self._fd = -1
             for pid in fallback_pids():
                 self._fd = open_ro("/proc/%d/net/dev" % pid)
                 if self._fd >= 0:
-                    data = pread(self._fd, 1 << 16)
+                    data = self._pread()
                     if data is not None:
                         break
         if data is None:

@@ -176,6 +176,9 @@ class Sensors:
         for reader, period in found:
             self.units.update(reader.units)
             self._active.append([reader, period, 0.0, {}])
+        # Read at every sample, or at most every period_s (then the last values repeat).
+        self._every: List[Reader] = [entry[0] for entry in self._active if entry[1] <= 0]
+        self._throttled = [entry for entry in self._active if entry[1] > 0]
         self.notes = take_notes()
         if probes is None and "W" not in self.units.values():
             self.notes.append(NO_POWER)
@@ -185,8 +188,15 @@ class Sensors:
 
     def read(self, into: Dict[str, float]) -> None:
         """Add every sensor's current values (or a throttled sensor's last ones) to ``into``."""
+        for reader in self._every:
+            try:
+                into.update(reader())
+            except Exception:  # a sensor that fails now may read again at the next sample
+                pass
+        if not self._throttled:
+            return
         now = time.monotonic()
-        for entry in self._active:
+        for entry in self._throttled:
             if now >= entry[2]:
                 try:
                     entry[3] = entry[0]()

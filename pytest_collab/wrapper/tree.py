@@ -133,37 +133,40 @@ class Tree:
         now = time.monotonic()
         self.discover()
         self._refresh()
-        totals = dict(self._gone)
+        gone = self._gone
+        utime, stime = gone["utime"], gone["stime"]
+        read_bytes, write_bytes = gone["read_bytes"], gone["write_bytes"]
+        ctx_vol, ctx_invol = gone["ctx_vol"], gone["ctx_invol"]
         procs = threads = rss = 0
         io_complete = True
-        for p in self._procs.values():
-            totals["utime"] += p.utime
-            totals["stime"] += p.stime
-            totals["read_bytes"] += p.read_bytes
-            totals["write_bytes"] += p.write_bytes
-            totals["ctx_vol"] += p.ctx_vol
-            totals["ctx_invol"] += p.ctx_invol
+        for p in self._procs.values():  # plain locals: this loop runs at every tick
+            utime += p.utime
+            stime += p.stime
+            read_bytes += p.read_bytes
+            write_bytes += p.write_bytes
+            ctx_vol += p.ctx_vol
+            ctx_invol += p.ctx_invol
             if not p.zombie:
                 procs += 1
                 threads += p.threads
                 rss += p.rss
                 io_complete = io_complete and p.io >= 0
-        ticks = totals["utime"] + totals["stime"]
+        ticks = utime + stime
         elapsed = now - self._last_t
         into.clear()
         into["cpu_percent"] = (
             round(100.0 * (ticks - self._last_ticks) / procfs.CLK_TCK / elapsed, 2) if elapsed > 0 else 0.0)
         self._last_t, self._last_ticks = now, ticks
-        into["cpu_user_s"] = totals["utime"] / procfs.CLK_TCK
-        into["cpu_system_s"] = totals["stime"] / procfs.CLK_TCK
+        into["cpu_user_s"] = utime / procfs.CLK_TCK
+        into["cpu_system_s"] = stime / procfs.CLK_TCK
         into["rss_bytes"] = rss * procfs.PAGE_SIZE
         into["threads"] = threads
         into["procs"] = procs
         if io_complete:  # a partial sum would be a guess: leave the metric out instead
-            into["read_bytes"] = totals["read_bytes"]
-            into["write_bytes"] = totals["write_bytes"]
-        into["ctx_voluntary"] = totals["ctx_vol"]
-        into["ctx_involuntary"] = totals["ctx_invol"]
+            into["read_bytes"] = read_bytes
+            into["write_bytes"] = write_bytes
+        into["ctx_voluntary"] = ctx_vol
+        into["ctx_involuntary"] = ctx_invol
 
     def readable(self, pid: int) -> bool:
         """Whether ``pid`` is tracked and its files still read (zombies included)."""
