@@ -26,7 +26,7 @@ READY_PATTERN = r"READY port=(\d+)"
 
 # ---------------------------------------------------------------- server side: assembling
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """One request as it arrives: header fields, the data so far, when its header came."""
 
@@ -180,10 +180,10 @@ class TailService:
         t_recv = time.perf_counter() - p.t0
         try:
             wall0, t0 = time.time(), time.perf_counter()
-            raws = [(codec.decompress(data, str(meta.get("codec", "none"))), meta) for data, meta in p.tensors()]
+            decoders = p.decoders or [codec.decoder(meta) for _, meta in p.parts]
+            raws = [codec.decompress(data, dec.codec) for (data, _), dec in zip(p.tensors(), decoders)]
             t1 = time.perf_counter()
-            decoders = p.decoders or [codec.decoder(meta) for _, meta in raws]
-            arrays = [dec(raw) for dec, (raw, _) in zip(decoders, raws)]
+            arrays = [dec(raw) for dec, raw in zip(decoders, raws)]
             t2 = time.perf_counter()
             with self.lock:
                 outputs = list(self.infer(arrays)) if self.infer is not None else None
