@@ -197,8 +197,8 @@ class DataPlane:
         """One request, its reply's body and outputs, and the seconds from writing to parsed."""
         t0 = time.perf_counter()
         self.put(req_id, tensors, topk, request_flags(outputs, timings))
-        body, outputs = self.get()
-        return body, outputs, time.perf_counter() - t0
+        body, arrays = self.get()
+        return body, arrays, time.perf_counter() - t0
 
     def pipelined(self, requests: Iterator[tuple[Any, Sequence[Part]]], window: int, topk: int, outputs: bool,
                   timings: bool = True) -> Iterator[tuple[Any, dict[str, Any], list[np.ndarray] | None, float]]:
