@@ -13,7 +13,9 @@ rounds after one warm-up round.
   tcp   the same client on the data plane's side socket (dataplane.py);
   shm   the same client through a shared-memory segment, header and reply on the socket.
 The sink decodes (a view, codec none) and skips the checksum; nothing is subtracted from
-any round trip. ``ratio`` = raw seconds / transport seconds (> 1: faster than raw);
+any round trip. The replies leave out the server's timings (``send(timings=False)``: no one
+reads them here, as raw's 1-byte ack has none); the 16-byte size also runs ``tcp+timings``,
+the reply split_head asks for. ``ratio`` = raw seconds / transport seconds (> 1: faster than raw);
 ``CPU-s/GB`` counts both processes. The last line is the minimum ratio over >= 1 MiB of
 the transport ``auto`` picks here.
 
@@ -41,6 +43,7 @@ from pytest_collab.devicekit import codec, heap, wire  # noqa: E402
 
 SIZES = [16, 1 << 20, 4 << 20, 16 << 20]
 TRANSPORTS = ("grpc", "tcp", "shm")
+TIMED = "tcp+timings"   # 16 bytes only: the reply with the server's timings (what split_head reads)
 RAW_SERVER = r"""
 import socket, struct
 srv = socket.create_server(("127.0.0.1", 0)); print(srv.getsockname()[1], flush=True)
@@ -119,13 +122,14 @@ def measure(reps: int, batch_bytes: int) -> tuple[dict[int, dict[str, list[tuple
         for rep in range(reps + 1):
             for size, part in payloads.items():
                 count = 400 if size < 1 << 20 else max(3, batch_bytes // size)
-                order = names[rep % len(names):] + names[:rep % len(names)]
+                variants = names if size >= 1 << 20 else [*names, TIMED]
+                order = variants[rep % len(variants):] + variants[:rep % len(variants)]
                 for name in order:
                     if name == "raw":
                         got = batch(lambda: raw.send(memoryview(part[0])), count, raw.proc.pid)
                     else:
-                        client = clients[name]
-                        got = batch(lambda: client.send([part], outputs=False), count, proc.pid)
+                        client, timings = clients[name.split("+")[0]], name == TIMED
+                        got = batch(lambda: client.send([part], outputs=False, timings=timings), count, proc.pid)
                     if rep:  # the first round warms every connection and buffer up
                         out[size].setdefault(name, []).append(got)
     finally:
@@ -156,7 +160,11 @@ def report(out: dict[int, dict[str, list[tuple[float, float]]]], default: str, r
                          f"{cpu / raw_cpu:>11.2f}")
     raw_rtt = med(SIZES[0], "raw", 0)
     lines.append("16-byte round trip: raw {:.3f} ms; ".format(raw_rtt * 1e3) + ", ".join(
-        f"{t} {med(SIZES[0], t, 0) * 1e3:.3f} ms ({med(SIZES[0], t, 0) / raw_rtt:.1f}x raw)" for t in TRANSPORTS))
+        f"{t} {med(SIZES[0], t, 0) * 1e3:.3f} ms ({med(SIZES[0], t, 0) / raw_rtt:.1f}x raw)"
+        for t in (*TRANSPORTS, TIMED)))
+    raw_cpu = med(SIZES[0], "raw", 1)
+    lines.append("16-byte CPU of both ends per round trip: raw {:.3f} ms; ".format(raw_cpu * 1e3) + ", ".join(
+        f"{t} {med(SIZES[0], t, 1) * 1e3:.3f} ms ({med(SIZES[0], t, 1) / raw_cpu:.1f}x)" for t in (*TRANSPORTS, TIMED)))
     lines.append("ratio min over >=1 MiB: " + ", ".join(f"{t} {min(r):.2f}" for t, r in ratios.items())
                  + f"; auto picks {default} here (one host; tcp between two)")
     lines.append(f"wire ratio min over >=1 MiB: {min(ratios[default]):.2f}")

@@ -436,3 +436,15 @@ def test_results_columns_past_int64_are_kept(tmp_path) -> None:
     table = pq.read_table(out)
     assert table.column("node_id").to_pylist() == [big, 7]
     assert table.column("mixed").to_pylist() == ["-1", str(big)]   # neither int64 nor uint64: text
+
+
+def test_float_columns_fast_path_and_fallbacks_agree() -> None:
+    from pytest_collab.results.metrics_buffer import _floats, float64s, to_timestamps
+
+    numbers = [1.5, 2, True, -0.0, 1e300]
+    assert float64s(numbers).tolist() == [1.5, 2.0, 1.0, -0.0, 1e300]
+    for other in ([1.0, None], [1.0, "2.5"], (1.0, 2.0), [10 ** 400]):
+        assert float64s(other) is None  # the slower paths decide what these mean
+    assert _floats([1.0, None, "2.5", "x"]).to_pylist() == [1.0, None, 2.5, None]
+    stamps = to_timestamps([1_700_000_000.25, None]).to_pylist()
+    assert stamps[0].timestamp() == 1_700_000_000.25 and stamps[1] is None

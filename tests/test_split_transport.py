@@ -206,6 +206,18 @@ def test_shm_header_naming_another_sessions_segment_is_rejected_and_the_connecti
         assert _reply(sock)["checksum"] == 3.0
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_timings_are_left_out_only_when_not_asked_for(sink, transport):
+    part = codec.pack(np.full(5, 2.0, np.float32), "fp32", codec.Compression("none"))
+    with wire.TensorClient(sink, transport=transport) as client:
+        lean = client.send([part], outputs=False, timings=False)
+        timed = client.send([part], outputs=False)
+        both = client.send_pipelined([[part], [part]], outputs=False, timings=False)
+    assert lean.body["checksum"] == timed.body["checksum"] == 10.0 and "server" not in lean.body
+    assert set(timed.body["server"]) == set(dataplane.SERVER_KEYS)
+    assert [r.body["checksum"] for r in both] == [10.0, 10.0] and not any("server" in r.body for r in both)
+
+
 def test_bad_payload_over_the_data_plane_names_the_request(sink):
     good = codec.pack(np.ones(4, np.float32), "fp32", codec.Compression("none"))
     bad = (good[0], {**good[1], "shape": [5]})

@@ -66,26 +66,59 @@ def encode(arr: np.ndarray, encoding: str) -> Encoded:
 
 def decode(data: Buffer, meta: dict[str, Any]) -> np.ndarray:
     """Inverse of :func:`encode`: floats come back as float32, raw as its own dtype."""
+    return decoder(meta)(data)
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """One tensor meta, checked and parsed once: a stream repeats the same metas, and on a
+    small tensor parsing them (dtype strings, the shape) was most of the decode. ``codec``
+    is the blosc2 codec to :func:`decompress` with first; calling decodes."""
+
+    shape: tuple[int, ...]
+    wire: np.dtype
+    nbytes: int
+    encoding: str
+    codec: str
+    cast: np.dtype | None = None   # raw: the array's dtype when the wire's differs
+    scale: float = 1.0
+    zero_point: int = 0
+
+    def __call__(self, data: Buffer) -> np.ndarray:
+        if len(data) != self.nbytes:
+            raise CodecError(
+                f"payload has {len(data)} bytes but shape {list(self.shape)} of {self.wire} needs "
+                f"{self.nbytes}: the message was truncated or the header is wrong")
+        arr = np.ndarray(self.shape, self.wire, data)   # a view; a third of frombuffer + reshape
+        if self.encoding == "int8":
+            return ((arr.astype(np.float32) - np.float32(self.zero_point)) * np.float32(self.scale)).astype(np.float32)
+        if self.cast is not None:
+            return arr.astype(self.cast, copy=False)
+        return arr
+
+
+def decoder(meta: dict[str, Any]) -> Decoder:
+    """The :class:`Decoder` of a tensor's meta; CodecError when the meta is unusable."""
     try:
         shape = tuple(map(int, meta["shape"]))
         wire = np.dtype(meta["wire_dtype"])
-        encoding = meta["encoding"]
+        encoding, compressed = meta["encoding"], str(meta.get("codec", "none"))
+        if encoding == "raw":
+            cast = np.dtype(meta["dtype"])
+        elif encoding in ("fp32", "fp16"):
+            cast = np.dtype(np.float32)
+        elif encoding == "int8":
+            return Decoder(shape, wire, math.prod(shape) * wire.itemsize, encoding, compressed,
+                           scale=float(meta["scale"]), zero_point=int(meta["zero_point"]))
+        else:
+            raise CodecError(f"unknown encoding {encoding!r} in the tensor header")
+    except CodecError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
         raise CodecError(f"tensor header lacks or garbles shape/wire_dtype/encoding: {exc}") from exc
-    count = math.prod(shape)   # not np.prod: a third of a small tensor's decode
-    if len(data) != count * wire.itemsize:
-        raise CodecError(
-            f"payload has {len(data)} bytes but shape {list(shape)} of {wire} needs "
-            f"{count * wire.itemsize}: the message was truncated or the header is wrong")
-    arr = np.frombuffer(data, dtype=wire, count=count).reshape(shape)
-    if encoding == "raw":
-        return arr.astype(np.dtype(meta["dtype"]), copy=False)
-    if encoding == "int8":
-        scale, zp = float(meta["scale"]), int(meta["zero_point"])
-        return ((arr.astype(np.float32) - np.float32(zp)) * np.float32(scale)).astype(np.float32)
-    if encoding in ("fp32", "fp16"):
-        return arr.astype(np.float32, copy=False)
-    raise CodecError(f"unknown encoding {encoding!r} in the tensor header")
+    # math.prod, not np.prod: a third of a small tensor's decode
+    return Decoder(shape, wire, math.prod(shape) * wire.itemsize, encoding, compressed,
+                   None if cast == wire else cast)
 
 
 def encoding_for(dtype: Any, encoding: str, name: str = "tensor") -> str:

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from . import shm
+from . import codec, shm
 from .dataplane import (
     FRAME,
+    LEAN_REPLY,
     OK,
     OUTPUTS,
     REPLY,
@@ -30,6 +31,7 @@ from .dataplane import (
     SERVER_KEYS,
     TIMED,
     TOKEN_BYTES,
+    UNTIMED,
     recv_exact,
     sizes_struct,
     write_frame,
@@ -120,15 +122,22 @@ class DataServer:
 
 
 def compact_reply(body: dict[str, Any], outputs: list[np.ndarray] | None) -> bytes:
-    """A whole frame (length, REPLY, other fields' JSON, outputs) answering a binary request."""
+    """A whole frame (length, REPLY or LEAN_REPLY without timings, other fields' JSON,
+    outputs) answering a binary request."""
     server = body.get("server")
-    extra = {k: v for k, v in body.items() if k not in ("id", "ok", "server")}
     data: list[memoryview] = []
-    if outputs is not None:
-        extra["outputs"], data = output_arrays(outputs)
-    blob = json.dumps(extra).encode() if extra else b""
-    times = [server[k] for k in SERVER_KEYS] if server else [0.0] * len(SERVER_KEYS)
-    head = REPLY.pack(b"S", (OK if body["ok"] else 0) | (TIMED if server else 0), body["id"], *times, len(blob))
+    if outputs is None and len(body) == (3 if server else 2):  # only id, ok (and timings): no JSON
+        blob = b""
+    else:
+        extra = {k: v for k, v in body.items() if k not in ("id", "ok", "server")}
+        if outputs is not None:
+            extra["outputs"], data = output_arrays(outputs)
+        blob = json.dumps(extra).encode() if extra else b""
+    flags = OK if body["ok"] else 0
+    if server:
+        head = REPLY.pack(b"S", flags | TIMED, body["id"], *[server[k] for k in SERVER_KEYS], len(blob))
+    else:
+        head = LEAN_REPLY.pack(b"S", flags, body["id"], len(blob))
     return b"".join((FRAME.pack(len(head) + len(blob) + sum(map(len, data))), head, blob, *data))
 
 
@@ -154,7 +163,9 @@ class Connection:
         self.token, _, flag = session.partition("+")
         self.names = re.compile(shm.name_pattern(self.token).pattern) if flag == "shm" else None
         self.buf = np.empty(0, np.uint8)
-        self.metas: dict[bytes, list[dict[str, Any]]] = {}   # meta JSON -> parsed (read-only)
+        # meta JSON -> parsed (read-only), and their decoders (None: one is unusable, the
+        # request's reply says why)
+        self.metas: dict[bytes, tuple[list[dict[str, Any]], list[codec.Decoder] | None]] = {}
         self.maps: dict[str, tuple[str, mmap.mmap]] = {}   # slot -> (segment name, mapping)
 
     def serve(self) -> None:
@@ -228,22 +239,28 @@ class Connection:
         rest = self._read(at + meta_len, f"{at + meta_len}-byte tensor list")
         sizes = sizes_struct(count).unpack_from(rest)
         blob = rest[at:]
-        metas = self.metas.get(blob)
-        if metas is None:
-            try:
-                metas = json.loads(blob)
-            except ValueError as exc:
-                raise WireError(f"malformed header: meta JSON ({exc})") from exc
-            if not isinstance(metas, list) or len(metas) != count or not all(isinstance(m, dict) for m in metas):
-                raise WireError(f"malformed header: meta JSON is not a list of {count} objects")
-            if len(self.metas) >= MAX_METAS:
-                self.metas.clear()
-            self.metas[blob] = metas
+        parsed = self.metas.get(blob)
+        if parsed is None:
+            parsed = self.metas[blob] = self._parse_metas(blob, count)
         if sum(sizes) > MAX_REQUEST:
             raise WireError(f"malformed header: tensor sizes {list(sizes)} outside 0..{MAX_REQUEST} in all")
-        name = rest[8 * count:at].decode("ascii", "replace")
-        return Request(req_id, list(zip(sizes, metas)), topk, bool(flags & OUTPUTS), time.perf_counter(),
-                       shm=name or None)
+        name = rest[8 * count:at].decode("ascii", "replace") if name_len else None
+        return Request(req_id, list(zip(sizes, parsed[0])), topk, bool(flags & OUTPUTS), time.perf_counter(),
+                       shm=name, timed=not flags & UNTIMED, decoders=parsed[1])
+
+    def _parse_metas(self, blob: bytes, count: int) -> tuple[list[dict[str, Any]], list[codec.Decoder] | None]:
+        try:
+            metas = json.loads(blob)
+        except ValueError as exc:
+            raise WireError(f"malformed header: meta JSON ({exc})") from exc
+        if not isinstance(metas, list) or len(metas) != count or not all(isinstance(m, dict) for m in metas):
+            raise WireError(f"malformed header: meta JSON is not a list of {count} objects")
+        if len(self.metas) >= MAX_METAS:
+            self.metas.clear()
+        try:
+            return metas, [codec.decoder(m) for m in metas]
+        except codec.CodecError:  # TailService.result decodes again and replies with the reason
+            return metas, None
 
     def _received(self, request: Request) -> bool:
         """Read the request's bytes into the connection's reused buffer."""

@@ -46,11 +46,14 @@ from .codec import Buffer
 from .wire import MAX_TENSORS, Part, WireError, output_views, parse_reply
 
 TRANSPORTS = ("auto", "grpc", "tcp", "shm")
-# b"B", flags (OUTPUTS), topk, request id, tensors, shm name length, meta JSON length
+# b"B", flags (OUTPUTS, UNTIMED), topk, request id, tensors, shm name length, meta JSON length
 REQUEST = struct.Struct("<cBHQHHI")
 # b"S", flags (OK, TIMED), request id, SERVER_KEYS, length of the JSON of the other fields
 REPLY = struct.Struct("<cBQ6dI")
-OUTPUTS, OK, TIMED = 1, 1, 2
+# the same without the timings (flags without TIMED), answering a request flagged UNTIMED
+LEAN_REPLY = struct.Struct("<cBQI")
+OUTPUTS, UNTIMED = 1, 2   # request flags
+OK, TIMED = 1, 2          # reply flags
 SERVER_KEYS = ("recv_s", "decompress_s", "decode_s", "tail_s", "t_start", "t_end")
 OPEN = "/collab.split.Tail/Open"
 TOKEN_BYTES = 16
@@ -94,35 +97,43 @@ def sizes_struct(count: int) -> struct.Struct:
     return struct.Struct(f"<{count}Q")
 
 
-def request_header(req_id: int, views: Sequence[memoryview], meta: bytes, topk: int, outputs: bool,
-                   shm_name: str = "") -> bytes:
+def request_header(req_id: int, sizes: Sequence[int], meta: bytes, topk: int, flags: int,
+                   shm_name: bytes = b"") -> bytes:
     """A request's header (the tensors' bytes follow it, or lie in segment ``shm_name``);
-    ``meta``: the JSON list of the tensors' metas."""
-    name = shm_name.encode()
-    return b"".join((REQUEST.pack(b"B", OUTPUTS if outputs else 0, max(0, min(topk, 0xFFFF)), req_id, len(views),
-                                  len(name), len(meta)),
-                     sizes_struct(len(views)).pack(*map(len, views)), name, meta))
+    ``meta``: the JSON list of the tensors' metas; ``flags``: OUTPUTS | UNTIMED."""
+    return b"".join((REQUEST.pack(b"B", flags, topk, req_id, len(sizes), len(shm_name), len(meta)),
+                     sizes_struct(len(sizes)).pack(*sizes), shm_name, meta))
+
+
+def request_flags(outputs: bool, timings: bool) -> int:
+    return (OUTPUTS if outputs else 0) | (0 if timings else UNTIMED)
 
 
 def parse_frame(msg: bytearray) -> tuple[dict[str, Any], list[np.ndarray] | None]:
     """A reply frame's body (wire.py's reply JSON, rebuilt) and output tensors (views of ``msg``)."""
     if msg[:1] != b"S":
         return parse_reply(msg)
-    if len(msg) < REPLY.size:
-        raise WireError(f"server sent a reply of {len(msg)} bytes, shorter than its {REPLY.size}-byte header")
-    _, flags, req_id, *times, n = REPLY.unpack_from(msg)
-    body: dict[str, Any] = {"id": req_id, "ok": bool(flags & OK)}
-    if flags & TIMED:
-        body["server"] = dict(zip(SERVER_KEYS, times))
-    if n:
-        body.update(json.loads(msg[REPLY.size:REPLY.size + n]))
-    return body, output_views(msg, body.get("outputs"), REPLY.size + n)
+    timed = len(msg) > 1 and msg[1] & TIMED
+    fixed = REPLY if timed else LEAN_REPLY
+    if len(msg) < fixed.size:
+        raise WireError(f"server sent a reply of {len(msg)} bytes, shorter than its {fixed.size}-byte header")
+    if timed:
+        _, flags, req_id, *times, n = REPLY.unpack_from(msg)
+        body: dict[str, Any] = {"id": req_id, "ok": bool(flags & OK), "server": dict(zip(SERVER_KEYS, times))}
+    else:
+        _, flags, req_id, n = LEAN_REPLY.unpack_from(msg)
+        body = {"id": req_id, "ok": bool(flags & OK)}
+    if not n:  # the common small reply: nothing but id, ok (and the timings)
+        return body, None
+    body.update(json.loads(msg[fixed.size:fixed.size + n]))
+    return body, output_views(msg, body.get("outputs"), fixed.size + n)
 
 
-def send_parts(sock: socket.socket, head: bytes, views: Sequence[memoryview]) -> None:
-    """Header then data in one ``sendall`` when small (one packet), else without joining big
-    tensors (sendall of each view copies only into the kernel, like raw)."""
-    if len(head) + sum(map(len, views)) <= SMALL:
+def send_parts(sock: socket.socket, head: bytes, views: Sequence[memoryview], total: int) -> None:
+    """Header then the ``total`` bytes of ``views``: in one ``sendall`` when small (one
+    packet), else without joining big tensors (sendall of each view copies only into the
+    kernel, like raw)."""
+    if total <= SMALL:
         sock.sendall(b"".join((head, *views)))
         return
     sock.sendall(head)
@@ -160,36 +171,40 @@ class DataPlane:
             seg = self.segments[slot] = shm.Segment(shm.segment_name(self.token, slot, self._generation), grown)
         return seg
 
-    def put(self, req_id: int, tensors: Sequence[Part], topk: int, outputs: bool, slot: int = 0) -> None:
-        """Write one request (its reply is read by :meth:`get`)."""
+    def put(self, req_id: int, tensors: Sequence[Part], topk: int, flags: int, slot: int = 0) -> None:
+        """Write one request (its reply is read by :meth:`get`); ``flags``: :func:`request_flags`."""
         views = [memoryview(d).cast("B") for d, _ in tensors]
+        sizes = [len(v) for v in views]
         metas = self._meta_json(tensors)
-        total = sum(map(len, views))
+        topk = max(0, min(topk, 0xFFFF))
+        total = sum(sizes)
         if self.transport == "shm" and total > SMALL:  # small ones: one packet is cheaper
             seg = self._segment(slot, total)
             at = 0
             for v in views:
                 seg.map[at:at + len(v)] = v
                 at += len(v)
-            self.sock.sendall(request_header(req_id, views, metas, topk, outputs, seg.name))
+            self.sock.sendall(request_header(req_id, sizes, metas, topk, flags, seg.name.encode()))
         else:
-            send_parts(self.sock, request_header(req_id, views, metas, topk, outputs), views)
+            send_parts(self.sock, request_header(req_id, sizes, metas, topk, flags), views, total)
 
     def get(self) -> tuple[dict[str, Any], list[np.ndarray] | None]:
         """The next reply's body and outputs."""
         return parse_frame(read_frame(self.rfile, self.address))
 
-    def exchange(self, req_id: int, tensors: Sequence[Part], topk: int,
-                 outputs: bool) -> tuple[dict[str, Any], list[np.ndarray] | None, float]:
+    def exchange(self, req_id: int, tensors: Sequence[Part], topk: int, outputs: bool,
+                 timings: bool = True) -> tuple[dict[str, Any], list[np.ndarray] | None, float]:
         """One request, its reply's body and outputs, and the seconds from writing to parsed."""
         t0 = time.perf_counter()
-        self.put(req_id, tensors, topk, outputs)
-        return (*self.get(), time.perf_counter() - t0)
+        self.put(req_id, tensors, topk, request_flags(outputs, timings))
+        body, arrays = self.get()
+        return body, arrays, time.perf_counter() - t0
 
-    def pipelined(self, requests: Iterator[tuple[Any, Sequence[Part]]], window: int, topk: int,
-                  outputs: bool) -> Iterator[tuple[Any, dict[str, Any], list[np.ndarray] | None, float]]:
+    def pipelined(self, requests: Iterator[tuple[Any, Sequence[Part]]], window: int, topk: int, outputs: bool,
+                  timings: bool = True) -> Iterator[tuple[Any, dict[str, Any], list[np.ndarray] | None, float]]:
         """Up to ``window`` requests awaiting replies; a thread writes (as raw's bench does),
         so a large request never waits behind a reply the caller has not read yet."""
+        flags = request_flags(outputs, timings)
         slots = threading.Semaphore(window)
         sent: queue.SimpleQueue[tuple[Any, float] | None] = queue.SimpleQueue()
         failure: list[BaseException] = []
@@ -202,7 +217,7 @@ class DataPlane:
                     if stop.is_set():
                         break
                     sent.put((req_id, time.perf_counter()))
-                    self.put(req_id, tensors, topk, outputs, slot=i % window)
+                    self.put(req_id, tensors, topk, flags, slot=i % window)
             except BaseException as exc:  # surfaced to the caller once the replies are read
                 failure.append(exc)
             sent.put(None)

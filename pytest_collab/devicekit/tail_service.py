@@ -26,7 +26,7 @@ READY_PATTERN = r"READY port=(\d+)"
 
 # ---------------------------------------------------------------- server side: assembling
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """One request as it arrives: header fields, the data so far, when its header came."""
 
@@ -38,14 +38,19 @@ class Request:
     data: Buffer = b""
     got: int = 0
     shm: str | None = None   # the data plane's segment holding the bytes (dataplane.py)
+    timed: bool = True       # the reply carries the server's timings ("server")
+    decoders: Sequence[codec.Decoder] | None = None   # the parts' metas, parsed (the data plane caches them)
     nbytes: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self.nbytes = sum(n for n, _ in self.parts)
+        self.nbytes = sum([n for n, _ in self.parts])
 
     def tensors(self) -> list[tuple[memoryview, dict[str, Any]]]:
         """Each tensor's bytes (a view into the request's data) and its meta."""
-        view, out, start = memoryview(self.data).cast("B"), [], 0
+        view = memoryview(self.data).cast("B")
+        if len(self.parts) == 1:
+            return [(view, self.parts[0][1])]
+        out, start = [], 0
         for n, meta in self.parts:
             out.append((view[start:start + n], meta))
             start += n
@@ -69,7 +74,7 @@ def _parse_header(msg: bytes) -> tuple[Request, memoryview]:
         head = json.loads(msg[5:5 + n])
         parts = [(int(t["nbytes"]), dict(t["meta"])) for t in head["tensors"]]
         request = Request(head["id"], parts, int(head.get("topk", 5)), bool(head.get("outputs", True)),
-                          time.perf_counter(), shm=head.get("shm"))
+                          time.perf_counter(), shm=head.get("shm"), timed=bool(head.get("timings", True)))
     except (ValueError, KeyError, TypeError, struct.error) as exc:
         raise WireError(f"malformed header ({type(exc).__name__}: {exc}); expected b'H' + uint32 length + "
                         "JSON with id and tensors [{nbytes, meta}] + data") from exc
@@ -175,9 +180,10 @@ class TailService:
         t_recv = time.perf_counter() - p.t0
         try:
             wall0, t0 = time.time(), time.perf_counter()
-            raws = [(codec.decompress(data, str(meta.get("codec", "none"))), meta) for data, meta in p.tensors()]
+            decoders = p.decoders or [codec.decoder(meta) for _, meta in p.parts]
+            raws = [codec.decompress(data, dec.codec) for (data, _), dec in zip(p.tensors(), decoders)]
             t1 = time.perf_counter()
-            arrays = [codec.decode(raw, meta) for raw, meta in raws]
+            arrays = [dec(raw) for dec, raw in zip(decoders, raws)]
             t2 = time.perf_counter()
             with self.lock:
                 outputs = list(self.infer(arrays)) if self.infer is not None else None
@@ -188,9 +194,10 @@ class TailService:
             return error_body(p.req_id, f"{type(exc).__name__}: {exc}"), None
         # In sink mode the checksum is the "tail": a client subtracting the server's work from
         # its round trip (transfer = rpc - decompress - decode - tail) leaves it out of transfer.
-        body: dict[str, Any] = {"id": p.req_id, "ok": True, "server": {
-            "recv_s": t_recv, "decompress_s": t1 - t0, "decode_s": t2 - t1, "tail_s": t3 - t2,
-            "t_start": wall0, "t_end": wall0 + (t3 - t0)}}
+        body: dict[str, Any] = {"id": p.req_id, "ok": True}
+        if p.timed:  # only the head's per-stage timings read them (split_head asks; benchmarks do not)
+            body["server"] = {"recv_s": t_recv, "decompress_s": t1 - t0, "decode_s": t2 - t1, "tail_s": t3 - t2,
+                              "t_start": wall0, "t_end": wall0 + (t3 - t0)}
         if outputs is None:  # sink mode (benchmarks, tests): prove the tensors arrived intact
             if checksums is not None:
                 body.update(checksum=float(np.sum(checksums)), checksums=checksums)

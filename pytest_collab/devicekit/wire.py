@@ -70,15 +70,15 @@ def header_message(req_id: Any, parts: Sequence[tuple[int, dict[str, Any]]], top
 
 
 def request_messages(req_id: Any, tensors: Sequence[Part], topk: int = 5, outputs: bool = True,
-                     chunk: int = CHUNK) -> Iterator[bytes]:
+                     chunk: int = CHUNK, timings: bool = True) -> Iterator[bytes]:
     """All messages of one request: the header with the first ``chunk`` data bytes, then
     chunks; the tensors' bytes follow each other, a chunk may hold the end of one and the
-    start of the next."""
+    start of the next. ``timings=False``: the reply leaves out ``server``."""
     views = [memoryview(data).cast("B") for data, _ in tensors]
     pieces = _chunked(views, chunk)
     first = next(pieces, [])
     yield header_message(req_id, [(len(v), meta) for v, (_, meta) in zip(views, tensors)], topk, outputs,
-                         b"".join(first))
+                         b"".join(first), None if timings else {"timings": False})
     for piece in pieces:
         yield b"".join((b"C", *piece))
 
@@ -253,22 +253,25 @@ class TensorClient:
         body, outputs = parse_reply(msg)
         return Reply(body, outputs, rpc_s)
 
-    def _numbered(self, tensors: Sequence[Part], topk: int, outputs: bool) -> tuple[int, Iterator[bytes]]:
+    def _numbered(self, tensors: Sequence[Part], topk: int, outputs: bool,
+                  timings: bool) -> tuple[int, Iterator[bytes]]:
         """The next request id and the messages of one request under it."""
         self._next_id += 1
-        return self._next_id, request_messages(self._next_id, tensors, topk, outputs, self.chunk)
+        return self._next_id, request_messages(self._next_id, tensors, topk, outputs, self.chunk, timings)
 
-    def send(self, tensors: Sequence[Part], topk: int = 5, outputs: bool = True) -> Reply:
+    def send(self, tensors: Sequence[Part], topk: int = 5, outputs: bool = True, timings: bool = True) -> Reply:
         """Send one request of encoded, compressed ``(data, meta)`` tensors (in the order the
-        tail takes them); raise WireError on an error reply."""
+        tail takes them); raise WireError on an error reply. ``timings=False``: the reply has
+        no ``server`` timings (a leaner reply for a caller that does not read them)."""
         if self.plane is not None:  # the lean path: no generator, no event loop
             self._next_id += 1
-            return self._checked(Reply(*self.plane.exchange(self._next_id, tensors, topk, outputs)), self._next_id)
-        req_id, messages = self._numbered(tensors, topk, outputs)
+            body, arrays, rpc_s = self.plane.exchange(self._next_id, tensors, topk, outputs, timings)
+            return self._checked(Reply(body, arrays, rpc_s), self._next_id)
+        req_id, messages = self._numbered(tensors, topk, outputs, timings)
         return self._checked(self.send_raw(messages), req_id)
 
     def send_pipelined(self, requests: Iterable[Sequence[Part]], window: int = 2,
-                       topk: int = 5, outputs: bool = True) -> list[Reply]:
+                       topk: int = 5, outputs: bool = True, timings: bool = True) -> list[Reply]:
         """Send requests (each a list of ``(data, meta)``) keeping up to ``window`` of them
         awaiting a reply.
 
@@ -281,9 +284,9 @@ class TensorClient:
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
         if self.plane is not None:
-            numbered = ((self._numbered(t, topk, outputs)[0], t) for t in requests)
+            numbered = ((self._numbered(t, topk, outputs, timings)[0], t) for t in requests)
             return [self._checked(Reply(body, arrays, rpc_s), req_id)
-                    for req_id, body, arrays, rpc_s in self.plane.pipelined(numbered, window, topk, outputs)]
+                    for req_id, body, arrays, rpc_s in self.plane.pipelined(numbered, window, topk, outputs, timings)]
 
         async def run() -> list[Reply]:
             slots = asyncio.Semaphore(window)
@@ -293,7 +296,7 @@ class TensorClient:
             async def writer() -> None:
                 for tensors in requests:
                     await slots.acquire()
-                    req_id, messages = self._numbered(tensors, topk, outputs)
+                    req_id, messages = self._numbered(tensors, topk, outputs, timings)
                     sent.put_nowait((req_id, time.perf_counter()))
                     await self._write(messages)
                 sent.put_nowait(None)

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import CollabError, CollabWarning, RunDataError
 from pytest_collab.results.durable import durable_replace
-from pytest_collab.results.metrics_buffer import _SampleBuffer, _text, ints, timestamp_type, to_timestamps
+from pytest_collab.results.metrics_buffer import (
+    _SampleBuffer,
+    _text,
+    float64s,
+    ints,
+    timestamp_type,
+    to_timestamps,
+)
 from pytest_collab.results.rundir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -139,6 +146,8 @@ class MetricsWriter:
                 arrays.append(to_timestamps(col))
             elif field.name == "pid":
                 arrays.append(ints(col))
+            elif field.name == "value" and (fast := float64s(col)) is not None:
+                arrays.append(pa.array(fast))
             else:
                 arrays.append(pa.array(col, type=field.type))
         return pa.Table.from_arrays(arrays, schema=self.schema)

@@ -6,6 +6,7 @@ path of every device reader thread); ``metrics`` owns schemas, files and merges.
 """
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from itertools import chain, repeat
@@ -26,15 +27,31 @@ def timestamp_type() -> pyarrow.DataType:
     return pa.timestamp("us", tz="UTC")
 
 
+def float64s(values: Any) -> Any:
+    """A list of plain Python numbers as a float64 numpy array, unboxed by one
+    ``struct.pack`` (about twice as fast as numpy's ``fromiter`` or ``pa.array`` of the
+    list); None when ``values`` is not a list or holds anything else (None, text)."""
+    import numpy as np
+
+    if type(values) is not list:
+        return None
+    try:
+        return np.frombuffer(struct.pack(f"{len(values)}d", *values), np.float64)
+    except (struct.error, TypeError, OverflowError):
+        return None
+
+
 def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
     """Epoch seconds (floats, None allowed) to a timestamp[us, UTC] array."""
     import numpy as np
     import pyarrow as pa
 
-    try:  # a list of plain numbers: straight into numpy
-        secs = np.fromiter(seconds, np.float64, len(seconds))
-    except (TypeError, ValueError):  # None, Arrow or numpy input
-        secs = pa.array(seconds, type=pa.float64()).to_numpy(zero_copy_only=False)
+    secs = float64s(seconds)
+    if secs is None:
+        try:  # numbers: straight into numpy
+            secs = np.fromiter(seconds, np.float64, len(seconds))
+        except (TypeError, ValueError):  # None, Arrow or numpy input
+            secs = pa.array(seconds, type=pa.float64()).to_numpy(zero_copy_only=False)
     micros = np.round(secs * 1e6)
     mask = np.isnan(micros)
     if not mask.any():
@@ -89,13 +106,26 @@ def _codes(values: list[Any], code: dict[Any, int]) -> Any:
         first, probe = values[0], values[:_PROBE]
         for p in range(1, _MAX_PERIOD + 1):
             if values[p] == first and values[p:p + _PROBE] == probe:
-                if values[p:] == values[:-p]:
+                if _periodic(values, p):
                     pattern = np.array([code.setdefault(v, len(code)) for v in values[:p]], np.int32)
                     return np.tile(pattern, -(-n // p))[:n]
                 break  # the smallest candidate fails: no period of the whole, split
         mid = n // 2
         return np.concatenate([_codes(values[:mid], code), _codes(values[mid:], code)])
     return np.fromiter([code.setdefault(v, len(code)) for v in values], np.int32, n)
+
+
+def _periodic(values: list[Any], p: int) -> bool:
+    """``values[i] == values[i + p]`` throughout, i.e. every stride ``values[i::p]`` is one
+    value repeated: a ``count`` per stride (C speed, identity first), which costs a third
+    of comparing ``values[p:]`` with ``values[:-p]`` (two copies of the list)."""
+    if p == 1:
+        return values.count(values[0]) == len(values)
+    for i in range(p):
+        stride = values[i::p]
+        if stride.count(stride[0]) != len(stride):
+            return False
+    return True
 
 
 def _encoded(values: list[Any], kind: type) -> tuple[Any, list[Any]] | None:
@@ -314,6 +344,9 @@ def _floats(values: list[Any]) -> pyarrow.Array:
     the batch is long handed over)."""
     import pyarrow as pa
 
+    fast = float64s(values)
+    if fast is not None:
+        return pa.array(fast)
     try:
         return pa.array(values, type=pa.float64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
