@@ -204,9 +204,12 @@ def test_meter_script_without_a_shebang_is_run_by_the_shell(tmp_path: Path) -> N
 
 def test_spawned_command_gets_default_sigpipe_and_no_inherited_descriptor(tmp_path: Path) -> None:
     r, w = os.pipe()
-    os.dup2(w, 63, inheritable=True)  # left open and inheritable, as by a careless parent
+    # a descriptor left open and inheritable, as by a careless parent; a fresh one (never a
+    # fixed number: dup2 onto it would clobber whatever this pytest process holds there)
+    spare = os.dup(w)
+    os.set_inheritable(spare, True)
     try:
-        pid, fd, wait = meter.spawn(["/bin/sh", "-c", "grep SigIgn /proc/self/status; ls /proc/self/fd"], [63])
+        pid, fd, wait = meter.spawn(["/bin/sh", "-c", "grep SigIgn /proc/self/status; ls /proc/self/fd"], [spare])
         out = b""
         while True:
             chunk = os.read(fd, 4096)
@@ -216,11 +219,11 @@ def test_spawned_command_gets_default_sigpipe_and_no_inherited_descriptor(tmp_pa
         os.close(fd)
         assert wait() == 0
     finally:
-        for d in (r, w, 63):
+        for d in (r, w, spare):
             os.close(d)
     ignored = int(out.split()[1], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1))  # the wrapper ignores SIGPIPE; the command must not
-    assert "63" not in out.decode().split()[2:]
+    assert str(spare) not in out.decode().split()[2:]
     assert os.getsid(0) != pid  # it had a session of its own
 
 
