@@ -115,13 +115,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
             raise SystemExit(f"collab: error: {plan.no_power(unpowered)}; then run `pytest testcases/split_plan` again")
     energy = args.objective == "energy"
     unit = "J" if energy else "ms"
-    print(f"{args.run_dir}: {len(edge.points)} cuts; round trip {rtt:.3f} ms ({where}); objective {args.objective}"
+    burst = link.burst_bytes if link else 0.0
+    print(f"{args.run_dir}: {len(edge.points)} cuts; round trip {rtt:.3f} ms ({where})"
+          + (f", burst {burst / 1024:.0f} KiB" if burst else "") + f"; objective {args.objective}"
           + (f" (board power: {edge.device} {edge.power_w:.2f} W, {server.device} {server.power_w:.2f} W)"
              if energy else ""))
     print(f"{'Mbit/s':>8}  {'best cut':<20} {'encoding':<8} {'predicted ' + unit:>12}  "
           f"{'on_device':>9}  {'full_offload':>12}" + (f"  {'latency ms':>10}" if energy else ""))
     for rate in rates:
-        preds = plan.predict(edge, server, plan.Link(rate, rtt, "--link-mbps"))
+        preds = plan.predict(edge, server, plan.Link(rate, rtt, "--link-mbps", burst))
         top, per = plan.best(preds, args.objective), plan.best_per_point(preds, args.objective)
         fmt = "{:.4f}" if energy else "{:.2f}"
         base = [fmt.format(plan.score(per[b], args.objective)) if b in per else "-" for b in plan.BASELINES]

@@ -2,12 +2,17 @@
 
 The model is a serial pipeline of one query (no batching, no overlap between stages)::
 
-    latency(cut, encoding) = head + encode + wire_bytes / link_rate + round_trip + decode + tail
+    latency(cut, encoding) = head + encode + transfer + round_trip + decode + tail
 
 ``head`` is the edge device's compute up to the cut (a prefix sum of its per-segment
-times), ``tail`` the server's compute after it (a suffix sum), encode is timed on the
-edge and decode on the server, and the link's throughput and round trip come from
-link_baseline. The two baselines are cuts too: ``full_offload`` (no head, the raw input
+times) plus the fixed cost of calling a program once (``call_ms``, measured on the device
+with a trivial artifact), ``tail`` the server's compute after it (a suffix sum) plus the
+server's call cost, encode is timed on the edge and decode on the server, and the link's
+throughput, round trip and burst come from link_baseline. ``transfer`` is
+``wire_bytes / link_rate`` on a link without burst; on a token-bucket link (a shaped
+uplink, an emulated lab's ``tbf``) the bytes the bucket holds cross at line rate, and the
+bucket refills at the link rate while the rest of the query runs, so per query in the
+steady state ``transfer = max(0, wire_bytes - min(burst, rate x rest)) / rate``. The two baselines are cuts too: ``full_offload`` (no head, the raw input
 crosses) and ``on_device`` (no tail, nothing crosses, no round trip). Everything here is
 pure arithmetic on :class:`Profile` so it is unit-tested on hand-made numbers; the
 profiles themselves come from ``collab_devicekit.split_profile`` (one pass per device).
@@ -70,6 +75,8 @@ class DeviceProfile:
     boundaries: Mapping[str, Mapping[str, Boundary]] = field(default_factory=dict)
     #: mean board power during the profile pass (W), None where the device reports none
     power_w: float | None = None
+    #: the fixed cost of one program call on this device (ms), paid by every head and tail
+    call_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.segments_ms) != len(self.points) + 1:
@@ -92,22 +99,35 @@ class DeviceProfile:
         b = {p: {e: Boundary(*map(float, v)) for e, v in encs.items()} for p, encs in raw.items()}
         points, segments = (json.loads(v) if isinstance(v, str) else v for v in (row["points"], row["segments_ms"]))
         device = str(row.get("role") or row.get("device") or "")
-        power = row.get("power_w")
-        power = float(power) if power is not None and math.isfinite(float(power)) else None
-        return cls(device, tuple(points), tuple(float(x) for x in segments), b, power)
+        power, call = (_finite(row.get(k)) for k in ("power_w", "call_ms"))
+        return cls(device, tuple(points), tuple(float(x) for x in segments), b, power, call or 0.0)
+
+
+def _finite(value: Any) -> float | None:
+    """A float, or None for a missing or NaN cell (rows of other kinds leave it empty)."""
+    return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
 @dataclass(frozen=True)
 class Link:
-    """A device pair's link: throughput (Mbit/s) and round trip (ms), and where they came from."""
+    """A device pair's link: throughput (Mbit/s), round trip (ms), the bytes it lets through at
+    line rate after an idle spell (a token bucket's depth; 0 on a link without one), and
+    where they came from."""
 
     mbps: float
     rtt_ms: float
     source: str = ""
+    burst_bytes: float = 0.0
 
     @property
     def bytes_per_ms(self) -> float:
         return self.mbps * 1e6 / 8 / 1e3
+
+    def transfer_ms(self, wire_bytes: float, rest_ms: float) -> float:
+        """Time on the wire of one query's ``wire_bytes`` when the rest of the query takes
+        ``rest_ms`` (the bucket refills at the link rate meanwhile, up to its depth)."""
+        free = min(self.burst_bytes, self.bytes_per_ms * rest_ms)
+        return max(0.0, wire_bytes - free) / self.bytes_per_ms
 
 
 @dataclass(frozen=True)
@@ -184,18 +204,18 @@ def predict(edge: DeviceProfile, server: DeviceProfile, link: Link,
     out: list[Prediction] = []
     raw_e, raw_s = edge.boundaries.get("input", {}).get("raw"), server.boundaries.get("input", {}).get("raw")
     if raw_e is not None and raw_s is not None:
-        out.append(_one(FULL_OFFLOAD, 0, "raw", 0.0, raw_e, raw_s, server.total_ms, link))
-    head = 0.0
+        out.append(_one(FULL_OFFLOAD, 0, "raw", 0.0, raw_e, raw_s, server.call_ms + server.total_ms, link))
+    head = edge.call_ms
     for k, point in enumerate(edge.points):
         head += edge.segments_ms[k]
-        tail = sum(server.segments_ms[k + 1:])
+        tail = server.call_ms + sum(server.segments_ms[k + 1:])
         encs_e, encs_s = edge.boundaries.get(point, {}), server.boundaries.get(point, {})
         for enc in (encodings or sorted(encs_e)):
             if enc not in encs_e or enc not in encs_s:
                 raise PlanError(f"cut {point!r}: encoding {enc!r} not profiled on "
                                 f"{edge.device if enc not in encs_e else server.device}")
             out.append(_one(point, k + 1, enc, head, encs_e[enc], encs_s[enc], tail, link))
-    out.append(Prediction(ON_DEVICE, n + 1, "none", edge.total_ms, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+    out.append(Prediction(ON_DEVICE, n + 1, "none", edge.call_ms + edge.total_ms, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
     return [replace(p, edge_w=edge.power_w, server_w=server.power_w) for p in out]
 
 
@@ -203,7 +223,8 @@ def _one(point: str, position: int, enc: str, head: float, at_edge: Boundary, at
          tail: float, link: Link) -> Prediction:
     if link.mbps <= 0:
         raise PlanError(f"link throughput {link.mbps} Mbit/s: a link must move data (measure it: {LINK_COMMAND})")
-    return Prediction(point, position, enc, head, at_edge.encode_ms, at_edge.wire_bytes / link.bytes_per_ms,
+    rest = head + at_edge.encode_ms + link.rtt_ms + at_server.decode_ms + tail
+    return Prediction(point, position, enc, head, at_edge.encode_ms, link.transfer_ms(at_edge.wire_bytes, rest),
                       link.rtt_ms, at_server.decode_ms, tail, at_edge.wire_bytes)
 
 
@@ -241,9 +262,11 @@ def to_measure(predictions: Sequence[Prediction], neighbours: int = 1, objective
 
 
 def sweep(edge: DeviceProfile, server: DeviceProfile, rtt_ms: float, rates_mbps: Sequence[float],
-          encodings: Sequence[str] | None = None, objective: str = "latency") -> dict[float, Prediction]:
-    """The predicted best per link rate (same round trip): where the optimum moves."""
-    return {r: best(predict(edge, server, Link(r, rtt_ms, "sweep"), encodings), objective) for r in rates_mbps}
+          encodings: Sequence[str] | None = None, objective: str = "latency",
+          burst_bytes: float = 0.0) -> dict[float, Prediction]:
+    """The predicted best per link rate (same round trip and burst): where the optimum moves."""
+    return {r: best(predict(edge, server, Link(r, rtt_ms, "sweep", burst_bytes), encodings), objective)
+            for r in rates_mbps}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ link measurement (link_baseline) the prediction needs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,6 +26,9 @@ class ProfileInputs:
     cuts: Path
     inputs: Path
     points: tuple[str, ...]
+    #: a trivial artifact (one elementwise op, dynamic batch) whose call time on a device is
+    #: the fixed cost of running any head or tail program once (its call overhead)
+    probe: Path | None = None
 
 
 def select(analysis: Any, depth: int | None = 2, names: Sequence[str] | None = None) -> list[Any]:
@@ -66,7 +70,29 @@ def prepare(net: Any, images: Any, outdir: str | Path, depth: int | None = 2,
         {"name": p.name, "node": p.node, "boundary": [t.name for t in p.boundary]} for p in points]}, indent=1))
     inputs = out / "inputs.npy"
     np.save(inputs, np.asarray(images))
-    return ProfileInputs(full, cuts, inputs, tuple(p.name for p in points))
+    return ProfileInputs(full, cuts, inputs, tuple(p.name for p in points), export_probe(out / "probe.pt2"))
+
+
+def export_probe(path: Path) -> Path:
+    """The call-overhead probe: ``x -> x + 1`` on a small float32 batch, exported with a
+    dynamic batch like every head and tail, with its sidecar. Written once per folder."""
+    import torch
+
+    from pytest_collab.devicekit.artifact import spec, write_sidecar
+
+    if not path.exists():
+        class _Probe(torch.nn.Module):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return x + 1
+
+        x = torch.zeros(2, 8)
+        with torch.no_grad():
+            program = torch.export.export(_Probe(), (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+        tmp = path.with_name(f"probe.{os.getpid()}.tmp.pt2")
+        torch.export.save(program, str(tmp))
+        write_sidecar(path, [spec("x", (None, 8), "float32")], [spec("y", (None, 8), "float32")])
+        tmp.replace(path)
+    return path
 
 
 def profiles_from_results(results: Any, edge: str = "rpi", server: str = "server") -> tuple[Any, Any, Link | None]:
@@ -88,14 +114,18 @@ def profiles_from_results(results: Any, edge: str = "rpi", server: str = "server
     planned = results[(results["kind"] == "predicted") & (results.get("measured_link") == True)]  # noqa: E712
     if len(planned):
         first = planned.iloc[0]
-        link = Link(float(first["link_mbps"]), float(first["link_rtt_ms"]), str(first.get("link_source", "")))
+        burst = first.get("link_burst_bytes")
+        link = Link(float(first["link_mbps"]), float(first["link_rtt_ms"]), str(first.get("link_source", "")),
+                    float(burst) if burst is not None and burst == burst else 0.0)
     return found[edge], found[server], link
 
 
 def link_from_rows(rows: Any, transport: str = "grpc") -> Link | None:
-    """Throughput and round trip from link_baseline rows (a DataFrame): round trip = the
+    """Throughput, round trip and burst from link_baseline rows (a DataFrame): round trip = the
     smallest message's median RTT; throughput = the slope between the smallest and largest
-    message (so the round trip is not counted twice), else the largest message's rate."""
+    message (so the round trip is not counted twice), else the largest message's rate; burst =
+    what the largest message saves after an idle spell (``rtt_idle_p50_ms``), in bytes at that
+    rate (0 when idle is no faster, or the rows predate the idle probe)."""
     if rows is None or "throughput_mbps" not in rows or "size_bytes" not in rows:
         return None
     if "testcase" in rows:
@@ -113,7 +143,12 @@ def link_from_rows(rows: Any, transport: str = "grpc") -> Link | None:
         mbps = extra_bytes * 8 / (extra_ms / 1e3) / 1e6
     else:
         mbps = float(large["throughput_mbps"])
-    return Link(mbps, rtt, f"link_baseline {transport}")
+    idle = large.get("rtt_idle_p50_ms")
+    saved_ms = float(large["rtt_p50_ms"]) - float(idle) if idle is not None and idle == idle else 0.0
+    if saved_ms < 0.05 * float(large["rtt_p50_ms"]):   # within noise: a link without a bucket
+        saved_ms = 0.0
+    burst = min(saved_ms * mbps * 1e3 / 8, float(large["size_bytes"]))
+    return Link(mbps, rtt, f"link_baseline {transport}", burst)
 
 
 def link_from_reports(reports: str | Path, profile: str, transport: str = "grpc") -> tuple[Link | None, str]:
@@ -136,6 +171,6 @@ def link_from_reports(reports: str | Path, profile: str, transport: str = "grpc"
         except Exception:  # noqa: BLE001 - a half-written or foreign run is no baseline
             continue
         if link is not None:
-            return Link(link.mbps, link.rtt_ms, f"{link.source} in {folder.name}"), f"from {folder}"
+            return replace(link, source=f"{link.source} in {folder.name}"), f"from {folder}"
     return None, (f"no link measurement for lab profile {profile!r} under {reports}: measure it with "
                   f"`{LINK_COMMAND.replace('PROFILE', profile)}` (or run it in the same session first)")

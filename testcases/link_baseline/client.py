@@ -2,6 +2,8 @@
 
 Prints one ``COLLAB_RESULT {json}`` line per (transport, size), through the device kit's
 emitter; percentiles are the kit's (nearest rank, the same as every split experiment's).
+The largest size is also sent after idle spells (``rtt_idle_p50_ms``): a shaped link's
+burst shows as the difference.
 """
 from __future__ import annotations
 
@@ -72,6 +74,22 @@ def measure(probe: Callable[[bytes], None], size: int, repeats: int, budget_s: f
     }
 
 
+def idle_probe(probe: Callable[[bytes], None], size: int, repeats: int, back_to_back_s: float) -> dict:
+    """The same message after an idle spell (as long as one back-to-back send, 0.3-2 s): on a
+    token-bucket link (a shaped uplink, tbf) the bucket refills meanwhile and its depth
+    crosses at line rate, so the send is faster by depth / rate. The planner reads the
+    difference as the link's burst (pytest_collab.split.profile.link_from_rows)."""
+    payload = os.urandom(size)
+    gap = min(max(back_to_back_s, 0.3), 2.0)
+    rtts = []
+    for _ in range(repeats):
+        time.sleep(gap)
+        start = time.perf_counter()
+        probe(payload)
+        rtts.append(time.perf_counter() - start)
+    return {"rtt_idle_p50_ms": nearest_rank(rtts, 50) * 1e3, "idle_gap_s": gap, "idle_samples": len(rtts)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--server", required=True, help="server address")
@@ -80,12 +98,17 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,16,256,1024,4096,16384", help="KiB, comma separated")
     parser.add_argument("--repeats", type=int, default=200, help="samples per size at most")
     parser.add_argument("--budget", type=float, default=2.0, help="seconds per size at most")
+    parser.add_argument("--idle-probes", type=int, default=5,
+                        help="sends of the largest size after an idle spell, to measure a burst (0 = none)")
     args = parser.parse_args()
     factory = tcp_probe if args.transport == "tcp" else grpc_probe
     probe, close = factory(args.server, args.port)
     try:
-        for kib in (int(s) for s in args.sizes.split(",")):
-            row = measure(probe, kib * KIB, args.repeats, args.budget)
+        sizes = [int(s) * KIB for s in args.sizes.split(",")]
+        for size in sizes:
+            row = measure(probe, size, args.repeats, args.budget)
+            if size == max(sizes) and args.idle_probes > 0:
+                row.update(idle_probe(probe, size, args.idle_probes, row["rtt_p50_ms"] / 1e3))
             emit({"transport": args.transport, **row})
     finally:
         close()

@@ -19,5 +19,6 @@ def plan_options(pytestconfig: pytest.Config) -> dict[str, Any]:
             "margin": opt("split_plan_margin"), "threads": opt("split_plan_threads"),
             "objective": opt("split_plan_objective"),
             "link_mbps": opt("split_plan_link_mbps"), "rtt_ms": opt("split_plan_rtt_ms"),
+            "burst_kb": opt("split_plan_burst_kb"),
             "sweep": [float(r) for r in str(opt("split_plan_sweep")).split(",") if r.strip()],
             "artifacts": Path(__file__).resolve().parent / ".artifacts"}

@@ -22,6 +22,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="link throughput to plan with (Mbit/s); 0 = the newest link_baseline run of this lab")
     g.addoption("--split-plan-rtt-ms", type=float, default=0.0,
                 help="round trip with --split-plan-link-mbps (ms)")
+    g.addoption("--split-plan-burst-kb", type=float, default=0.0,
+                help="with --split-plan-link-mbps: the link's burst (KiB that cross at line rate after "
+                     "an idle spell: a token bucket's depth; default 0)")
     g.addoption("--split-plan-objective", choices=("latency", "energy"), default="latency",
                 help="what the plan minimises: latency per query, or board energy per inference "
                      "(needs power on every device: a sensor or a power_meter, docs/energy.md)")

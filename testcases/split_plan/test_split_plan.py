@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from dataclasses import replace
 
 import pytest
 
 from pytest_collab import split
+from pytest_collab.devicekit import artifact
 from pytest_collab.devicekit.tail_service import READY_PATTERN
 from pytest_collab.split import experiment, plan, power, profile
 
@@ -39,9 +41,10 @@ def _require_power(collab, o) -> None:
 
 def _profile(collab, kind: str, files: profile.ProfileInputs, o) -> plan.DeviceProfile:
     """Run the one-pass profiler on the first device of ``kind``; record and return its profile."""
-    remote = {name: collab.put(kind, getattr(files, name)) for name in ("full", "cuts", "inputs")}
+    remote = {name: collab.put(kind, getattr(files, name)) for name in ("full", "cuts", "inputs", "probe")}
+    collab.put(kind, artifact.sidecar_path(files.probe))
     proc = collab.start(kind, "profile_device.py", "--model-artifact", remote["full"], "--cuts", remote["cuts"],
-                        "--inputs", remote["inputs"], "--samples", str(o["samples"]),
+                        "--inputs", remote["inputs"], "--probe-artifact", remote["probe"], "--samples", str(o["samples"]),
                         "--encodings", ",".join(o["encodings"]), "--device", kind, "--threads", str(o["threads"]))
     proc.wait(timeout=1800)
     rows = proc.results()
@@ -55,7 +58,7 @@ def _profile(collab, kind: str, files: profile.ProfileInputs, o) -> plan.DeviceP
     prof = plan.DeviceProfile.from_row({**row, "power_w": watts})
     collab.record(kind="profile", role=kind, model=o["model"], points=row["points"], segments_ms=row["segments_ms"],
                   segments_raw_ms=row["segments_raw_ms"], forward_ms=row["forward_ms"],
-                  interpreter_ms=row["interpreter_ms"], samples=row["samples"],
+                  interpreter_ms=row["interpreter_ms"], call_ms=row["call_ms"], samples=row["samples"],
                   boundaries_json=json.dumps(row["boundaries"]), power_w=watts, power_covered_s=covered,
                   power_scope="board", t_start=row["t_start"], t_end=row["t_end"])
     return prof
@@ -63,7 +66,7 @@ def _profile(collab, kind: str, files: profile.ProfileInputs, o) -> plan.DeviceP
 
 def _link(collab_options, o) -> plan.Link:
     if o["link_mbps"]:
-        return plan.Link(o["link_mbps"], o["rtt_ms"], "--split-plan-link-mbps")
+        return plan.Link(o["link_mbps"], o["rtt_ms"], "--split-plan-link-mbps", o["burst_kb"] * 1024)
     link, why = profile.link_from_reports(collab_options.out_dir, collab_options.lan.name)
     if link is None:
         pytest.fail(f"split_plan cannot predict without the link: {why}", pytrace=False)
@@ -120,11 +123,12 @@ def test_split_plan(collab, collab_options, plan_options):
     preds = plan.predict(edge, server, link, o["encodings"])
     top = plan.best(preds, objective)
     for rate in sorted({*o["sweep"], link.mbps}):
-        rated = preds if rate == link.mbps else plan.predict(edge, server, plan.Link(rate, link.rtt_ms), o["encodings"])
+        rated = preds if rate == link.mbps else plan.predict(edge, server, replace(link, mbps=rate), o["encodings"])
         chosen = plan.best(rated, objective)
         for p in plan.best_per_point(rated, objective).values():
             collab.record(kind="predicted", model=o["model"], objective=objective, link_mbps=rate,
                           link_rtt_ms=link.rtt_ms, link_source=link.source if rate == link.mbps else "sweep",
+                          link_burst_bytes=link.burst_bytes,
                           measured_link=rate == link.mbps, is_best=p.point == chosen.point, **p.as_row())
 
     measured: dict[str, float] = {}

@@ -38,11 +38,12 @@ def _plan_at(rate: float, tmp_path: Path) -> dict:
     link = link_from_rows(pd.read_parquet(link_run / "results.parquet"))
     assert link is not None, f"link_baseline at {rate} Mbit/s gave no gRPC rows"
     run = run_experiment("split_plan", tmp_path / f"plan-{rate}", *PLAN,
-                         f"--split-plan-link-mbps={link.mbps}", f"--split-plan-rtt-ms={link.rtt_ms}")
+                         f"--split-plan-link-mbps={link.mbps}", f"--split-plan-rtt-ms={link.rtt_ms}",
+                         f"--split-plan-burst-kb={link.burst_bytes / 1024}")
     df = pd.read_parquet(run / "results.parquet")
     measured = df[df["kind"] == "measured"].set_index("point")
     [verdict] = df[df["kind"] == "verdict"].to_dict("records")
-    print(f"{rate} Mbit/s (measured {link.mbps:.1f}): predicted best {verdict['predicted_best']}, measured best "
+    print(f"{rate} Mbit/s (measured {link.mbps:.1f}, burst {link.burst_bytes / 1024:.0f} KiB): predicted best {verdict['predicted_best']}, measured best "
           f"{verdict['measured_best']}, median |error| {verdict['median_error']:.1%}")
     return {"link": link, "measured": measured, "verdict": verdict,
             "pos": lambda point: int(measured.loc[point, "position"])}

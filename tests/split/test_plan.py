@@ -1,6 +1,8 @@
 """The partitioner's arithmetic on hand-made profiles with a known optimum."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pytest_collab.split import plan
@@ -44,6 +46,33 @@ def test_optimum_moves_with_link_rate():
     assert top.point == "full_offload" and top.total_ms == pytest.approx(6.8)
     moved = plan.sweep(edge, server, 2.0, [0.1, 8.0, 1000.0])
     assert [p.point for p in moved.values()] == ["on_device", "b", "full_offload"]
+
+
+def test_call_cost_is_paid_once_per_program():
+    # every head and tail program pays its device's call cost once per query: a split pays
+    # both, each baseline one, so a mid cut loses the edge it had on compute alone
+    edge, server = _profiles()
+    edge, server = (dataclasses.replace(p, call_ms=c) for p, c in ((edge, 3.0), (server, 1.5)))
+    preds = {(p.point, p.encoding): p for p in plan.predict(edge, server, Link(8.0, 2.0))}
+    b = preds[("b", "fp32")]
+    assert (b.head_ms, b.tail_ms) == (23.0, 3.5) and b.total_ms == pytest.approx(44.75 + 4.5)
+    assert preds[("full_offload", "raw")].tail_ms == 5.5 and preds[("full_offload", "raw")].head_ms == 0.0
+    assert preds[("on_device", "none")].total_ms == 43.0
+
+
+def test_burst_crosses_at_line_rate_while_the_bucket_refills():
+    link = Link(8.0, 1.0, burst_bytes=50_000)                   # 1000 bytes/ms, a 50 kB bucket
+    assert link.transfer_ms(20_000, rest_ms=100.0) == 0.0        # refilled meanwhile: all in the burst
+    assert link.transfer_ms(20_000, rest_ms=5.0) == pytest.approx(15.0)   # only 5 kB refilled per query
+    assert link.transfer_ms(80_000, rest_ms=100.0) == pytest.approx(30.0)  # beyond the depth: the rate
+    assert Link(8.0, 1.0).transfer_ms(20_000, rest_ms=100.0) == 20.0       # no bucket: bytes / rate
+    # in a prediction the rest of the query is every other term
+    edge, server = _profiles()
+    c = next(p for p in plan.predict(edge, server, Link(8.0, 2.0, burst_bytes=1e6)) if p.point == "c")
+    assert c.transfer_ms == 0.0
+    slow = next(p for p in plan.predict(edge, server, Link(0.008, 2.0, burst_bytes=1e6)) if p.point == "c")
+    rest = slow.head_ms + slow.encode_ms + slow.rtt_ms + slow.decode_ms + slow.tail_ms
+    assert slow.transfer_ms == pytest.approx(slow.wire_bytes - rest) and slow.transfer_ms > 0
 
 
 def test_known_optimum_in_the_middle():

@@ -66,6 +66,18 @@ def test_link_from_link_baseline_rows_separates_rate_and_round_trip(tmp_path):
     assert missing is None and "pytest testcases/link_baseline --lan=lab-b" in why
 
 
+def test_link_burst_is_what_the_largest_message_saves_after_idle():
+    # 1 MB back to back in 9 ms, after idle in 7 ms: 2 ms at 999 Mbit/s ~ 250 kB crossed free
+    base = {"testcase": "link_baseline", "transport": "grpc"}
+    small = {**base, "size_bytes": 1000, "rtt_p50_ms": 1.0, "throughput_mbps": 8.0}
+    large = {**base, "size_bytes": 1_000_000, "rtt_p50_ms": 9.0, "throughput_mbps": 888.9}
+    link = profile.link_from_rows(pd.DataFrame([small, {**large, "rtt_idle_p50_ms": 7.0}]))
+    assert link is not None and link.burst_bytes == pytest.approx(2.0 * 999e3 / 8)
+    for idle in (8.8, 12.0, None):    # within 5 % (noise), slower after idle (slow start), or not probed
+        row = {**large, "rtt_idle_p50_ms": idle} if idle is not None else large
+        assert profile.link_from_rows(pd.DataFrame([small, row])).burst_bytes == 0.0
+
+
 def test_plan_by_energy_uses_the_profiles_power(tmp_path, capsys):
     edge, server = _profiles()
     rows = [{**_profile_row(edge, "rpi"), "power_w": 2.0}, {**_profile_row(server, "server"), "power_w": 100.0}]
