@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--rate", type=float, default=10.0, help="server mode: queries/s (default 10)")
     ap.add_argument("--workers", type=int, default=2, help="server mode: queries in flight (default 2)")
     ap.add_argument("--warmup", type=int, default=3, help="unmeasured queries first (default 3)")
+    ap.add_argument("--think-ms", type=float, default=0.0,
+                    help="single mode: idle this long before each query, in its latency but in none of "
+                         "its stages (a wire probe whose sides idle like a split's; default 0)")
     ap.add_argument("--topk", type=int, default=5)
     ap.add_argument("--split-transport", default="auto", choices=("auto", "grpc", "tcp", "shm"),
                     help="what carries the tensors: auto (shared memory on one host, else a TCP data socket "
@@ -124,8 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     for q in queries[: args.warmup]:
         pipe.query(q)
 
+    def one(i: int) -> dict[str, Any]:
+        if args.think_ms:
+            time.sleep(args.think_ms / 1e3)
+        return pipe.query(queries[i])
+
     if args.mode == "single":
-        run = loadgen.run_single_stream(lambda i: pipe.query(queries[i]), len(queries))
+        run = loadgen.run_single_stream(one, len(queries))
     else:
         schedule = loadgen.poisson_schedule(len(queries), args.rate, args.seed)
         run = loadgen.run_server(lambda i: pipe.query(queries[i]), schedule, args.workers)

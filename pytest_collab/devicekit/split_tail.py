@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from . import heap
 from .needs import require
@@ -29,6 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sink", action="store_true", help="no model: decode, checksum, reply")
     ap.add_argument("--no-checksum", action="store_true",
                     help="with --sink: reply without summing the tensors (throughput benchmarks)")
+    ap.add_argument("--sink-hold-ms", type=float, default=0.0,
+                    help="with --sink: hold each request this long, timed as its tail, and reply with no "
+                         "outputs (a wire probe whose sides idle like a split's: split_plan's round trip)")
     ap.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port (default 0)")
     ap.add_argument("--data-port", type=int, default=0,
@@ -39,7 +44,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if not args.sink and args.artifact is None:
         ap.error("--artifact is required unless --sink")
+    if args.sink_hold_ms and not args.sink:
+        ap.error("--sink-hold-ms goes with --sink")
     return args
+
+
+def held(seconds: float) -> Any:
+    """A tail that computes nothing for ``seconds`` (sleeping, so its device idles as it does
+    while a head computes) and returns no outputs."""
+    def infer(arrays: Any) -> list[Any]:
+        time.sleep(seconds)
+        return []
+
+    return infer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 
     heap_note = heap.keep_freed_heap(args.heap_pad)
     infer, warm_s = None, 0.0
-    if not args.sink:
+    if args.sink_hold_ms:
+        infer = held(args.sink_hold_ms / 1e3)
+    elif not args.sink:
         infer = Exported(args.artifact, PROGRAM, args.threads)
         warm_s = tail_service.warm_up(infer, infer.zeros(1), args.warmup)
 

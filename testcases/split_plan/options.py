@@ -21,7 +21,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--split-plan-link-mbps", type=float, default=0.0,
                 help="link throughput to plan with (Mbit/s); 0 = the newest link_baseline run of this lab")
     g.addoption("--split-plan-rtt-ms", type=float, default=0.0,
-                help="round trip with --split-plan-link-mbps (ms)")
+                help="round trip to plan with (ms); 0 = measure the split wire's own on the device pair")
     g.addoption("--split-plan-burst-kb", type=float, default=0.0,
                 help="with --split-plan-link-mbps: the link's burst (KiB that cross at line rate after "
                      "an idle spell: a token bucket's depth; default 0)")

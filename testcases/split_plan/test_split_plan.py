@@ -15,6 +15,7 @@ import math
 import statistics
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from pytest_collab import split
@@ -73,6 +74,29 @@ def _link(collab_options, o) -> plan.Link:
     return link
 
 
+def _wire_round_trip(collab, o, edge_prof: plan.DeviceProfile, server_prof: plan.DeviceProfile) -> float:
+    """The split wire's own round trip on the pair (ms): a one-byte tensor from the edge's head
+    program to a sink tail, over the transport the measurements will use, each side idle
+    meanwhile for half its whole-model time as in a split query (a device that idles for
+    milliseconds wakes up slower than one in a tight loop: 0.1 against 0.6 ms on the
+    emulated lab). link_baseline's round trip is another protocol's."""
+    tiny = o["artifacts"] / "wire-probe.npy"
+    if not tiny.exists():
+        o["artifacts"].mkdir(parents=True, exist_ok=True)
+        np.save(tiny, np.zeros((32, 1), np.uint8))
+    head_dev, tail_dev = experiment.choose_devices(collab.devices)
+    hold_ms, think_ms = (max(1.0, p.total_ms / 2) for p in (server_prof, edge_prof))
+    server = collab.start(tail_dev, "tail_server.py", "--sink", "--sink-hold-ms", f"{hold_ms:.3f}", "--bind",
+                          tail_dev.address, "--port", "0", ready=READY_PATTERN, name="wire_probe_tail")
+    client = collab.start(head_dev, "head_client.py", "--server", f"{server.address}:{server.match[1]}",
+                          "--inputs", collab.put(head_dev, tiny), "--batch", "1", "--think-ms", f"{think_ms:.3f}",
+                          "--model", "wire-probe", "--split", "none", name="wire_probe_head", after=server)
+    client.wait(timeout=300)
+    server.stop()
+    [row] = client.results()
+    return float(row["transfer_ms_p50"])
+
+
 def _measure(collab, model, pred: plan.Prediction, images, o, analyses: dict) -> dict:
     """Run one cut (or baseline) with the kit's head and tail programs; its summary row, with
     J per inference where the devices report power."""
@@ -95,7 +119,10 @@ def _measure(collab, model, pred: plan.Prediction, images, o, analyses: dict) ->
     client.wait(timeout=900)
     rows = client.results()
     assert len(rows) == 1, f"head_client printed {len(rows)} COLLAB_RESULT lines for {pred.point}"
-    return {**rows[0], **power.measured_energy(client, server, rows[0])}
+    row = {**rows[0], **power.measured_energy(client, server, rows[0])}
+    if server is not None:   # an idle tail of one cut is no neighbour for the next cut's run
+        server.stop()
+    return row
 
 
 def _compute_swapped(pred: plan.Prediction, row: dict) -> dict:
@@ -118,6 +145,10 @@ def test_split_plan(collab, collab_options, plan_options):
     files = profile.prepare(split.with_preprocess(model), images, o["artifacts"] / f"profile-{digest}-d{o['depth']}",
                             depth=o["depth"], model_name=o["model"])
     edge, server = _profile(collab, "rpi", files, o), _profile(collab, "server", files, o)
+    if not o["rtt_ms"]:                  # a round trip given by hand is kept; else the wire's own
+        wire_rtt = _wire_round_trip(collab, o, edge, server)
+        collab.record(kind="wire", rtt_ms=wire_rtt, link_baseline_rtt_ms=link.rtt_ms, link_source=link.source)
+        link = replace(link, rtt_ms=wire_rtt, source=f"{link.source}; round trip of the split wire")
 
     objective = o["objective"]
     preds = plan.predict(edge, server, link, o["encodings"])
