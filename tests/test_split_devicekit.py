@@ -252,3 +252,24 @@ def test_full_offload_and_on_device_baselines_with_random_inputs(pair, tail_serv
     assert row["encoding"] == "none" and row["wire_bytes"] == 0 and row["queries"] == 4 and "tail_t_start" not in row
     no_inputs = split_helpers.run_head("--server", tail_server)
     assert no_inputs.returncode == 2 and "--inputs is required without --artifact" in no_inputs.stderr
+
+
+def test_wire_probe_holds_and_thinks_outside_the_transfer(tmp_path):
+    """split_plan's round-trip probe: a sink that holds each request (timed as its tail) and
+    a head that idles before each query (in its latency, in none of its stages)."""
+    tiny = tmp_path / "tiny.npy"
+    np.save(tiny, np.zeros((6, 1), np.uint8))
+    proc, port = split_helpers.start_tail("--sink", "--sink-hold-ms", "20")
+    try:
+        done = split_helpers.run_head("--server", f"127.0.0.1:{port}", "--inputs", str(tiny), "--warmup", "0",
+                                      "--think-ms", "30", "--split-transport", "tcp")
+    finally:
+        assert split_helpers.stop(proc) == 0
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = json.loads(done.stdout.split("COLLAB_RESULT ", 1)[1])
+    assert row["queries"] == 6 and row["tail_ms_p50"] >= 20.0
+    assert row["transfer_ms_p50"] < 20.0 and row["head_ms_p50"] < 1.0     # neither hold nor think in a stage
+    assert row["p50_ms"] >= 50.0                                             # both in the query's latency
+    bad = subprocess.run(split_helpers.kit_program("split_tail", "--artifact", "x.pt2", "--sink-hold-ms", "1"),
+                         env=split_helpers.device_env(), capture_output=True, text=True)
+    assert bad.returncode == 2 and "--sink-hold-ms goes with --sink" in bad.stderr
