@@ -7,7 +7,9 @@ The model is a serial pipeline of one query (no batching, no overlap between sta
 ``head`` is the edge device's compute up to the cut (a prefix sum of its per-segment
 times) plus the fixed cost of calling a program once (``call_ms``, measured on the device
 with a trivial artifact), ``tail`` the server's compute after it (a suffix sum) plus the
-server's call cost, encode is timed on the edge and decode on the server, and the link's
+server's call cost; both split sides run their compute after waiting for the other, so it
+is scaled by the device's ``idle_factor`` (its forward after an idle spell over back to
+back; the all-on-device baseline runs back to back), encode is timed on the edge and decode on the server, and the link's
 throughput, round trip and burst come from link_baseline. ``transfer`` is
 ``wire_bytes / link_rate`` on a link without burst; on a token-bucket link (a shaped
 uplink, an emulated lab's ``tbf``) the bytes the bucket holds cross at line rate, and the
@@ -77,6 +79,9 @@ class DeviceProfile:
     power_w: float | None = None
     #: the fixed cost of one program call on this device (ms), paid by every head and tail
     call_ms: float = 0.0
+    #: the whole forward after an idle spell / back to back: a split's head and tail each wait
+    #: for the other side between queries, the all-on-device baseline never does
+    idle_factor: float = 1.0
 
     def __post_init__(self) -> None:
         if len(self.segments_ms) != len(self.points) + 1:
@@ -99,8 +104,14 @@ class DeviceProfile:
         b = {p: {e: Boundary(*map(float, v)) for e, v in encs.items()} for p, encs in raw.items()}
         points, segments = (json.loads(v) if isinstance(v, str) else v for v in (row["points"], row["segments_ms"]))
         device = str(row.get("role") or row.get("device") or "")
-        power, call = (_finite(row.get(k)) for k in ("power_w", "call_ms"))
-        return cls(device, tuple(points), tuple(float(x) for x in segments), b, power, call or 0.0)
+        power, call, idle, hot = (_finite(row.get(k)) for k in ("power_w", "call_ms", "forward_after_idle_ms",
+                                                                 "forward_ms"))
+        factor = idle / hot if idle and hot else 1.0
+        return cls(device, tuple(points), tuple(float(x) for x in segments), b, power, call or 0.0, factor)
+
+    def after_idle(self, ms: float) -> float:
+        """``ms`` of this device's compute as a split side runs it (after waiting for the other)."""
+        return ms * self.idle_factor
 
 
 def _finite(value: Any) -> float | None:
@@ -204,11 +215,11 @@ def predict(edge: DeviceProfile, server: DeviceProfile, link: Link,
     out: list[Prediction] = []
     raw_e, raw_s = edge.boundaries.get("input", {}).get("raw"), server.boundaries.get("input", {}).get("raw")
     if raw_e is not None and raw_s is not None:
-        out.append(_one(FULL_OFFLOAD, 0, "raw", 0.0, raw_e, raw_s, server.call_ms + server.total_ms, link))
-    head = edge.call_ms
+        out.append(_one(FULL_OFFLOAD, 0, "raw", 0.0, raw_e, raw_s, server.call_ms + server.after_idle(server.total_ms),
+                        link))
     for k, point in enumerate(edge.points):
-        head += edge.segments_ms[k]
-        tail = server.call_ms + sum(server.segments_ms[k + 1:])
+        head = edge.call_ms + edge.after_idle(sum(edge.segments_ms[:k + 1]))
+        tail = server.call_ms + server.after_idle(sum(server.segments_ms[k + 1:]))
         encs_e, encs_s = edge.boundaries.get(point, {}), server.boundaries.get(point, {})
         for enc in (encodings or sorted(encs_e)):
             if enc not in encs_e or enc not in encs_s:

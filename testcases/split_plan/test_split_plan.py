@@ -59,7 +59,8 @@ def _profile(collab, kind: str, files: profile.ProfileInputs, o) -> plan.DeviceP
     prof = plan.DeviceProfile.from_row({**row, "power_w": watts})
     collab.record(kind="profile", role=kind, model=o["model"], points=row["points"], segments_ms=row["segments_ms"],
                   segments_raw_ms=row["segments_raw_ms"], forward_ms=row["forward_ms"],
-                  interpreter_ms=row["interpreter_ms"], call_ms=row["call_ms"], samples=row["samples"],
+                  interpreter_ms=row["interpreter_ms"], call_ms=row["call_ms"],
+                  forward_after_idle_ms=row["forward_after_idle_ms"], samples=row["samples"],
                   boundaries_json=json.dumps(row["boundaries"]), power_w=watts, power_covered_s=covered,
                   power_scope="board", t_start=row["t_start"], t_end=row["t_end"])
     return prof

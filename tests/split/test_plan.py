@@ -60,6 +60,19 @@ def test_call_cost_is_paid_once_per_program():
     assert preds[("on_device", "none")].total_ms == 43.0
 
 
+def test_split_sides_compute_at_their_after_idle_pace():
+    # each side of a split waits for the other between queries; on_device runs back to back
+    edge, server = _profiles()
+    edge, server = dataclasses.replace(edge, idle_factor=1.5), dataclasses.replace(server, idle_factor=2.0)
+    preds = {(p.point, p.encoding): p for p in plan.predict(edge, server, Link(8.0, 2.0))}
+    assert (preds[("b", "fp32")].head_ms, preds[("b", "fp32")].tail_ms) == (30.0, 4.0)
+    assert preds[("full_offload", "raw")].tail_ms == 8.0 and preds[("on_device", "none")].total_ms == 40.0
+    row = {"points": list(POINTS), "segments_ms": [1.0] * 4, "boundaries": {}, "forward_ms": 4.0,
+           "forward_after_idle_ms": 5.0, "role": "rpi"}
+    assert DeviceProfile.from_row(row).idle_factor == 1.25
+    assert DeviceProfile.from_row({**row, "forward_after_idle_ms": None}).idle_factor == 1.0   # older rows
+
+
 def test_burst_crosses_at_line_rate_while_the_bucket_refills():
     link = Link(8.0, 1.0, burst_bytes=50_000)                   # 1000 bytes/ms, a 50 kB bucket
     assert link.transfer_ms(20_000, rest_ms=100.0) == 0.0        # refilled meanwhile: all in the burst
