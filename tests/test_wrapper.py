@@ -276,7 +276,7 @@ def test_net_dev_bigger_than_the_first_buffer_is_read_whole(tmp_path: Path) -> N
     lines += ["veth%d:%d 1 0 0 0 0 0 0 %d 1 0 0 0 0 0 0" % (i, 10**12 + i, 7 * i) for i in range(300)]
     fake = tmp_path / "dev"
     fake.write_text("\n".join(lines) + "\n")
-    assert fake.stat().st_size > procfs._BUF
+    assert fake.stat().st_size > procfs.BUF
     net = procfs.NetDev(os.getpid())
     procfs.close(net._fd)
     net._fd = procfs.open_ro(str(fake))

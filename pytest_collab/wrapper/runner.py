@@ -197,7 +197,7 @@ class Runner:
                 values[net_names[0]], values[net_names[1]] = counts
             if sensors:
                 sensors.read(values)
-            self.emitter.emit("m", pid=proc.pid, v=values)
+            self.emitter.sample(proc.pid, values)
             self._reap_orphans(tree)
 
         self._loop(sample)

@@ -1,10 +1,10 @@
 """Tracks the program's whole process tree and sums its metrics, cheaply, at every tick.
 
 Discovery reads ``/proc/<pid>/task/<tid>/children`` of processes already tracked (no
-scan of /proc), and the wrapper itself is searched too: it makes itself a child
-subreaper, so orphans of the tree (double forks, setsid daemons) are re-parented to it
-instead of escaping. Once seen, a process stays tracked through its kept-open files
-until it is gone, whatever its parent becomes.
+scan of /proc), and the wrapper itself is searched too, about once a second and at the
+end: it makes itself a child subreaper, so orphans of the tree (double forks, setsid
+daemons) are re-parented to it instead of escaping. Once seen, a process stays tracked
+through its kept-open files until it is gone, whatever its parent becomes.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 from . import procfs
 
 _ZOMBIE = (b"Z", b"X", b"x")
+_BUF = procfs.BUF
 _COUNTERS = ("utime", "stime", "read_bytes", "write_bytes", "ctx_vol", "ctx_invol")
 
 
@@ -37,24 +38,35 @@ class _Proc:
         self.read_bytes = self.write_bytes = self.ctx_vol = self.ctx_invol = 0
 
     def read(self) -> bool:
-        """Refresh the values; False once the process is gone (reaped or unreadable)."""
-        data = procfs.pread(self.stat)
-        if data is None:
+        """Refresh the values; False once the process is gone (reaped or unreadable).
+
+        Calls ``os.pread`` itself rather than :func:`procfs.pread`: this runs for every
+        process at every tick, and a Python call is a fair share of its cost."""
+        pread = os.pread
+        try:
+            data = pread(self.stat, _BUF, 0)
+        except OSError:
             return False
         try:
             state, _, self.utime, self.stime, self.threads, self.rss = procfs.parse_stat(data)
             self.zombie = state in _ZOMBIE
             if self.zombie:  # no memory, no status worth reading; counters stay as last read
                 return True
-            data = procfs.pread(self.status)
-            if data is not None:
+            try:
+                data = pread(self.status, _BUF, 0)
+            except OSError:
+                data = b""
+            if data:
                 self.ctx_vol, self.ctx_invol = procfs.parse_ctx(data)
-            data = procfs.pread(self.io) if self.io >= 0 else None
-            if data is None:
+            try:
+                data = pread(self.io, _BUF, 0) if self.io >= 0 else b""
+            except OSError:
+                data = b""
+            if data:
+                self.read_bytes, self.write_bytes = procfs.parse_io(data)
+            else:
                 procfs.close(self.io)
                 self.io = -1
-            else:
-                self.read_bytes, self.write_bytes = procfs.parse_io(data)
         except (ValueError, IndexError):
             return False  # a truncated read of a dying process
         return True
@@ -75,7 +87,7 @@ class Tree:
         self._self_children = procfs.open_ro("/proc/%d/task/%d/children" % (self._self, self._self))
         self._fast = procfs.children_files_supported(self._self)
         self._tick = 0
-        self._slow_every = max(1, int(round(hz)))  # other threads' children: about once a second
+        self._slow_every = max(1, int(round(hz)))  # orphans, other threads' children: ~1 s
         self._last_t = time.monotonic()  # cpu_percent of the first sample covers the start
         self._last_ticks = 0
         self._track(root)
@@ -88,18 +100,29 @@ class Tree:
             else:
                 proc.close()
 
-    def discover(self) -> None:
-        """Track descendants that appeared since the last call."""
+    def discover(self, full: bool = False) -> None:
+        """Track descendants that appeared since the last call.
+
+        Children of tracked processes are looked for at every call; the wrapper's own
+        (adopted orphans never seen before: a double fork faster than a tick) and those
+        of non-main threads about once a second, or at once when ``full``.
+        """
         self._tick += 1
         if not self._fast:
             self._discover_by_scan()
             return
-        slow = self._tick % self._slow_every == 0
-        queue = procfs.parse_pids(procfs.pread(self._self_children))
-        for proc in list(self._procs.values()):
+        slow = full or self._tick % self._slow_every == 0
+        queue = procfs.parse_pids(procfs.pread(self._self_children)) if slow else []
+        pread = os.pread
+        for proc in self._procs.values():  # tracked below, once this loop is done
             if proc.zombie:
                 continue
-            queue.extend(procfs.parse_pids(procfs.pread(proc.children)))
+            try:
+                data = pread(proc.children, _BUF, 0)
+            except OSError:
+                data = b""
+            if data:  # mostly empty: no call for nothing
+                queue.extend(procfs.parse_pids(data))
             if slow and proc.threads > 1:  # children forked by a non-main thread
                 for tid in procfs.task_ids(proc.pid):
                     if tid != proc.pid:
@@ -174,8 +197,8 @@ class Tree:
         return proc is not None and procfs.pread(proc.stat) is not None
 
     def live_pids(self) -> List[int]:
-        """Tracked processes still running (not zombies), after a fresh discovery."""
-        self.discover()
+        """Tracked processes still running (not zombies), after a full discovery."""
+        self.discover(full=True)
         self._refresh()
         return self.known_live()
 
