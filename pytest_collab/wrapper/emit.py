@@ -8,6 +8,7 @@ one lock; the controller reads the stream live and must never see half a line.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from typing import Any, BinaryIO, Callable, Dict, Optional, Sequence
@@ -31,6 +32,17 @@ def _chunk_encoder(encode: Callable[[Any], str]) -> Callable[[Any, int], Sequenc
     return lambda obj, _level: (encode(obj),)
 
 
+def _file_descriptor(stream: BinaryIO) -> int:
+    """The stream's fd, its buffer flushed, to write lines with ``os.write``; -1 when it
+    has none (an in-memory stream)."""
+    try:
+        fd = stream.fileno()
+        stream.flush()
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return -1
+    return fd
+
+
 class Emitter:
     """Serialises protocol objects onto a binary stream; stops quietly once closed.
 
@@ -40,6 +52,7 @@ class Emitter:
 
     def __init__(self, stream: BinaryIO, on_broken: Optional[Callable[[], None]] = None) -> None:
         self._stream = stream
+        self._fd = _file_descriptor(stream)
         self._lock = threading.Lock()
         self._closed = False
         self._on_broken = on_broken
@@ -65,8 +78,14 @@ class Emitter:
             if self._closed:
                 return
             try:
-                self._stream.write(data)
-                self._stream.flush()
+                if self._fd >= 0:  # one syscall, where a buffered stream needs write + flush
+                    done = os.write(self._fd, data)
+                    while done < len(data):  # a signal cut the write short
+                        data = data[done:]
+                        done = os.write(self._fd, data)
+                else:
+                    self._stream.write(data)
+                    self._stream.flush()
             except (OSError, ValueError):
                 self._closed = broken = True
         if broken and self._on_broken is not None:

@@ -86,7 +86,6 @@ def parse_pids(data: Optional[bytes]) -> List[int]:
 #: an interface line of ``net/dev``: ``name: rx_bytes`` and 7 more receive fields, then
 #: ``tx_bytes`` (a name never holds a colon; the two header lines have none)
 _NET_DEV_LINE = re.compile(rb"^[^:\n]*:\s*(\d+)(?:\s+\d+){7}\s+(\d+)", re.M)
-_NET_DEV_FIELDS = 17  # name, 8 receive and 8 transmit counters
 
 
 def parse_net_dev(data: bytes) -> Tuple[int, int]:
@@ -94,14 +93,13 @@ def parse_net_dev(data: bytes) -> Tuple[int, int]:
 
     One ``split`` of the body (a colon can be glued to a big number, hence the replace):
     three times cheaper than a regex pass, which stays the fallback for a layout with
-    other than 16 counters per interface."""
-    end_of_header = data.find(b"\n", data.find(b"\n") + 1)
-    body = data[end_of_header + 1:] if end_of_header >= 0 else b""
+    other than 16 counters per interface (17 fields with the name: literals below)."""
+    body = data[data.find(b"\n", data.find(b"\n") + 1) + 1:]  # past the two header lines
     f = body.replace(b":", b" ").split()
-    if len(f) != _NET_DEV_FIELDS * body.count(b"\n"):
+    if len(f) != 17 * body.count(b"\n"):
         counts = list(map(int, chain.from_iterable(_NET_DEV_LINE.findall(data))))  # rx, tx, rx, tx, ...
         return sum(counts[0::2]), sum(counts[1::2])
-    return sum(map(int, f[1::_NET_DEV_FIELDS])), sum(map(int, f[9::_NET_DEV_FIELDS]))
+    return sum(map(int, f[1::17])), sum(map(int, f[9::17]))
 
 
 def children_files_supported(pid: int) -> bool:
@@ -176,7 +174,12 @@ class NetDev:
         return data
 
     def read(self, fallback_pids: Callable[[], List[int]]) -> Optional[Tuple[int, int]]:
-        data = self._pread() if self._fd >= 0 else None
+        try:  # the common case inline: a file its buffer holds (-1 fails here too)
+            data: Optional[bytes] = os.pread(self._fd, self._size, 0) or None
+        except OSError:
+            data = None
+        if data is not None and len(data) >= self._size:
+            data = self._pread()
         if data is None:
             close(self._fd)
             self._fd = -1

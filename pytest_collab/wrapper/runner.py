@@ -198,7 +198,8 @@ class Runner:
             if sensors:
                 sensors.read(values)
             self.emitter.sample(proc.pid, values)
-            self._reap_orphans(tree)
+            if tree.has_zombies:
+                self._reap_orphans(tree)
 
         self._loop(sample)
         self._end_tree(tree, sample)
@@ -219,14 +220,17 @@ class Runner:
     def _loop(self, sample: Callable[[], None]) -> None:
         """Sample at ``hz`` on a fixed grid until a stop is asked or the program exits."""
         interval = 1.0 / self.hz
-        due = time.monotonic() + interval
+        monotonic = time.monotonic
+        due = monotonic() + interval
         while self._stop_reason is None and not self._exited:
-            now = time.monotonic()
+            now = monotonic()
             if now < due:
                 self._sleep(due - now)
                 continue
             sample()
-            due = _next_due(due, interval)
+            due += interval
+            if due <= now:  # a stall: skip the missed ticks rather than burst (_next_due)
+                due = now + interval
 
     def _end_tree(self, tree: Tree, sample: Callable[[], None]) -> None:
         """SIGTERM every live process of the tree, SIGKILL what is left after ``grace``."""

@@ -16,6 +16,7 @@ from . import procfs
 
 _ZOMBIE = (b"Z", b"X", b"x")
 _BUF = procfs.BUF
+_CLK_TCK, _PAGE_SIZE = procfs.CLK_TCK, procfs.PAGE_SIZE
 _COUNTERS = ("utime", "stime", "read_bytes", "write_bytes", "ctx_vol", "ctx_invol")
 
 
@@ -90,6 +91,7 @@ class Tree:
         self._slow_every = max(1, int(round(hz)))  # orphans, other threads' children: ~1 s
         self._last_t = time.monotonic()  # cpu_percent of the first sample covers the start
         self._last_ticks = 0
+        self.has_zombies = False  #: as of the last sample: whether a reap may be due
         self._track(root)
 
     def _track(self, pid: int) -> None:
@@ -162,6 +164,7 @@ class Tree:
         ctx_vol, ctx_invol = gone["ctx_vol"], gone["ctx_invol"]
         procs = threads = rss = 0
         io_complete = True
+        self.has_zombies = False
         for p in self._procs.values():  # plain locals: this loop runs at every tick
             utime += p.utime
             stime += p.stime
@@ -174,15 +177,17 @@ class Tree:
                 threads += p.threads
                 rss += p.rss
                 io_complete = io_complete and p.io >= 0
+            else:
+                self.has_zombies = True
         ticks = utime + stime
         elapsed = now - self._last_t
         into.clear()
         into["cpu_percent"] = (
-            round(100.0 * (ticks - self._last_ticks) / procfs.CLK_TCK / elapsed, 2) if elapsed > 0 else 0.0)
+            round(100.0 * (ticks - self._last_ticks) / _CLK_TCK / elapsed, 2) if elapsed > 0 else 0.0)
         self._last_t, self._last_ticks = now, ticks
-        into["cpu_user_s"] = utime / procfs.CLK_TCK
-        into["cpu_system_s"] = stime / procfs.CLK_TCK
-        into["rss_bytes"] = rss * procfs.PAGE_SIZE
+        into["cpu_user_s"] = utime / _CLK_TCK
+        into["cpu_system_s"] = stime / _CLK_TCK
+        into["rss_bytes"] = rss * _PAGE_SIZE
         into["threads"] = threads
         into["procs"] = procs
         if io_complete:  # a partial sum would be a guess: leave the metric out instead
