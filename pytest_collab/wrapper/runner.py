@@ -189,13 +189,15 @@ class Runner:
         if self.stdin_watch and _watches_stdin():
             self._thread(self._watch_stdin)
 
+        has_sensors = bool(sensors)
+
         def sample() -> None:
             values = self._values
             tree.sample(values)
             counts = net.read(tree.known_live)
             if counts is not None:
                 values[net_names[0]], values[net_names[1]] = counts
-            if sensors:
+            if has_sensors:
                 sensors.read(values)
             self.emitter.sample(proc.pid, values)
             if tree.has_zombies:

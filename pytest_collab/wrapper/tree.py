@@ -83,7 +83,7 @@ class Tree:
     def __init__(self, root: int, hz: float) -> None:
         self.root = root
         self._procs: Dict[int, _Proc] = {}
-        self._gone: Dict[str, int] = dict.fromkeys(_COUNTERS, 0)  # counters of exited procs
+        self._gone = [0] * len(_COUNTERS)  # counters of exited procs, in _COUNTERS order
         self._self = os.getpid()
         self._self_children = procfs.open_ro("/proc/%d/task/%d/children" % (self._self, self._self))
         self._fast = procfs.children_files_supported(self._self)
@@ -149,8 +149,8 @@ class Tree:
         """Read every tracked process; fold the counters of vanished ones into totals."""
         for pid in [p.pid for p in self._procs.values() if not p.read()]:
             proc = self._procs.pop(pid)
-            for name in _COUNTERS:
-                self._gone[name] += getattr(proc, name)
+            for i, name in enumerate(_COUNTERS):
+                self._gone[i] += getattr(proc, name)
             proc.close()
 
     def sample(self, into: Dict[str, float]) -> None:
@@ -158,10 +158,7 @@ class Tree:
         now = time.monotonic()
         self.discover()
         self._refresh()
-        gone = self._gone
-        utime, stime = gone["utime"], gone["stime"]
-        read_bytes, write_bytes = gone["read_bytes"], gone["write_bytes"]
-        ctx_vol, ctx_invol = gone["ctx_vol"], gone["ctx_invol"]
+        utime, stime, read_bytes, write_bytes, ctx_vol, ctx_invol = self._gone
         procs = threads = rss = 0
         io_complete = True
         self.has_zombies = False
