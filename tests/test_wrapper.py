@@ -338,3 +338,18 @@ def test_orphan_of_a_double_fork_is_tracked_while_the_program_runs() -> None:
     w.proc.send_signal(signal.SIGTERM)
     w.finish()
     assert not alive(orphan)
+
+
+def test_context_switches_move_after_idle_ticks() -> None:
+    """Idle ticks skip the status file (schedstat unchanged); switches after them count."""
+    code = ("import time; time.sleep(0.6); print('GO', flush=True)\n"
+            "for _ in range(300): time.sleep(0.001)\n"
+            "print('DONE', flush=True); time.sleep(0.6)")
+    w = Wrapped([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
+    assert w.finish() == 0
+    marks = [o.get("line") for o in w.lines]
+    before = [o["v"]["ctx_voluntary"] for o in w.lines[:marks.index("GO")] if o["k"] == "m"]
+    after = [o["v"]["ctx_voluntary"] for o in w.lines[marks.index("DONE"):] if o["k"] == "m"]
+    assert len(before) >= 3 and len(after) >= 3
+    assert before[-1] == before[-2]  # asleep: the same count, sampled on
+    assert after[0] - before[-1] >= 300

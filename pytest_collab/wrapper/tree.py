@@ -23,7 +23,7 @@ _COUNTERS = ("utime", "stime", "read_bytes", "write_bytes", "ctx_vol", "ctx_invo
 class _Proc:
     """Kept-open files and the last values read for one process of the tree."""
 
-    __slots__ = ("pid", "stat", "status", "io", "children", "zombie",
+    __slots__ = ("pid", "stat", "status", "io", "children", "sched", "sched_seen", "zombie",
                  "utime", "stime", "threads", "rss", "read_bytes", "write_bytes",
                  "ctx_vol", "ctx_invol")
 
@@ -34,6 +34,8 @@ class _Proc:
         self.status = procfs.open_ro(base + "status")
         self.io = procfs.open_ro(base + "io")
         self.children = procfs.open_ro("%stask/%d/children" % (base, pid))
+        self.sched = procfs.open_ro(base + "schedstat")
+        self.sched_seen = b""  # schedstat when status was last read
         self.zombie = False
         self.utime = self.stime = self.threads = self.rss = 0
         self.read_bytes = self.write_bytes = self.ctx_vol = self.ctx_invol = 0
@@ -53,12 +55,13 @@ class _Proc:
             self.zombie = state in _ZOMBIE
             if self.zombie:  # no memory, no status worth reading; counters stay as last read
                 return True
-            try:
-                data = pread(self.status, _BUF, 0)
-            except OSError:
-                data = b""
-            if data:
-                self.ctx_vol, self.ctx_invol = procfs.parse_ctx(data)
+            if self._ran():
+                try:
+                    data = pread(self.status, _BUF, 0)
+                except OSError:
+                    data = b""
+                if data:
+                    self.ctx_vol, self.ctx_invol = procfs.parse_ctx(data)
             try:
                 data = pread(self.io, _BUF, 0) if self.io >= 0 else b""
             except OSError:
@@ -72,8 +75,30 @@ class _Proc:
             return False  # a truncated read of a dying process
         return True
 
+    def _ran(self) -> bool:
+        """Whether the main thread may have switched since ``status`` was last read.
+
+        ``status`` (read for its context switches: the main thread's, like psutil's) is
+        the costliest file of a sample. ``schedstat`` (run time in ns, time waiting to
+        run, times run) is tiny and moves whenever the thread is scheduled in or out, so
+        an unchanged one means unchanged switch counts: a process that slept through the
+        tick costs one small read instead (one that ran costs both). A kernel without
+        sched info prints zeros: status every time.
+        """
+        try:
+            mark = os.pread(self.sched, 64, 0) if self.sched >= 0 else b""
+        except OSError:
+            mark = b""
+        if mark and mark == self.sched_seen:
+            return False
+        if mark == b"0 0 0\n":  # no sched info (or never ran yet): status every time
+            procfs.close(self.sched)
+            self.sched = -1
+        self.sched_seen = mark
+        return True
+
     def close(self) -> None:
-        for fd in (self.stat, self.status, self.io, self.children):
+        for fd in (self.stat, self.status, self.io, self.children, self.sched):
             procfs.close(fd)
 
 
