@@ -22,11 +22,11 @@ def _chunk_encoder(encode: Callable[[Any], str]) -> Callable[[Any, int], Sequenc
     it is used only where it encodes a probe exactly like ``encode``; else ``encode``."""
     try:
         from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
-        fast = c_make_encoder(None, json.JSONEncoder.default, encode_basestring_ascii, None,
+        fast = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None,
                               ":", ",", False, False, True)
         probe = {"a": -1.5e-7, "b": [1, "x\u00e9\n", None, True], "c": {}, "d": 2 ** 70}
         if "".join(fast(probe, 0)) == encode(probe):
-            return fast  # type: ignore[no-any-return]
+            return fast
     except Exception:  # another Python's private API: the public one is right everywhere
         pass
     return lambda obj, _level: (encode(obj),)
