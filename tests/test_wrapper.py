@@ -276,7 +276,7 @@ def test_net_dev_bigger_than_the_first_buffer_is_read_whole(tmp_path: Path) -> N
     lines += ["veth%d:%d 1 0 0 0 0 0 0 %d 1 0 0 0 0 0 0" % (i, 10**12 + i, 7 * i) for i in range(300)]
     fake = tmp_path / "dev"
     fake.write_text("\n".join(lines) + "\n")
-    assert fake.stat().st_size > procfs._BUF
+    assert fake.stat().st_size > procfs.BUF
     net = procfs.NetDev(os.getpid())
     procfs.close(net._fd)
     net._fd = procfs.open_ro(str(fake))
@@ -288,3 +288,68 @@ def test_net_dev_bigger_than_the_first_buffer_is_read_whole(tmp_path: Path) -> N
     finally:
         net.close()
     assert procfs.parse_net_dev(fake.read_bytes())[1] == sum(7 * i for i in range(300))
+
+
+def test_net_dev_other_layout_falls_back_to_the_line_parser() -> None:
+    """A kernel printing more counters per interface (or a torn file) still sums rx/tx."""
+    head = b"Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n"
+    wide = head + b"".join(b"eth%d: %d 0 0 0 0 0 0 0 %d 0 0 0 0 0 0 0 99\n" % (i, 10 + i, 20 + i) for i in range(3))
+    assert procfs.parse_net_dev(wide) == (33, 63)
+    glued = head + b"eth0:123 0 0 0 0 0 0 0 7 0 0 0 0 0 0 0\n  lo: 5 0 0 0 0 0 0 0 6 0 0 0 0 0 0 0\n"
+    assert procfs.parse_net_dev(glued) == (128, 13)
+    for torn in (b"", b"Inter-|", head, head + b"eth0: 1 2 3"):
+        assert procfs.parse_net_dev(torn) == (0, 0), torn
+
+
+def test_sample_line_is_the_emit_line_on_a_pipe_and_in_memory() -> None:
+    """The per-tick fast path writes the very bytes of the generic one (t apart)."""
+    import io
+
+    from pytest_collab.wrapper.emit import Emitter, _chunk_encoder
+
+    values = {"cpu_percent": 12.5, "rss_bytes": 3 << 30, "temp_c.cpu": -0.1, "power_w.x": float("nan")}
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(write_fd, "wb") as pipe_end:
+        memory = io.BytesIO()
+        for stream in (pipe_end, memory):
+            emitter = Emitter(stream)  # type: ignore[arg-type]
+            emitter.sample(42, values)
+            emitter.emit("m", pid=42, v=values)
+    with os.fdopen(read_fd, "rb") as f:
+        piped = f.read().splitlines()
+    for fast, generic in (piped, memory.getvalue().splitlines()):
+        a, b = json.loads(fast), json.loads(generic)
+        assert a.pop("t") <= b.pop("t")
+        assert fast.replace(fast[fast.index(b'"t":'):fast.index(b',"pid"')], b"") == \
+            generic.replace(generic[generic.index(b'"t":'):generic.index(b',"pid"')], b"")
+    # an encoder the C one does not match (other separators) is used as it is
+    spaced = json.JSONEncoder(separators=(", ", ": ")).encode
+    assert "".join(_chunk_encoder(spaced)({"a": 1}, 0)) == '{"a": 1}'
+
+
+def test_orphan_of_a_double_fork_is_tracked_while_the_program_runs() -> None:
+    """A grandchild orphaned before any tick could see it is found among the wrapper's own
+    children (looked for about once a second) and counted in the tree."""
+    w = Wrapped(["sh", "-c", "(setsid sleep 30 & echo $!); exec sleep 30"], "--grace", "1")
+    orphan = int(w.until(lambda o: o["k"] == "out")["line"])
+    started = w.until(lambda o: o["k"] == "m")["t"]
+    seen = w.until(lambda o: o["k"] == "m" and o["v"]["procs"] == 2, timeout=10)
+    assert seen["t"] - started <= 2.5
+    w.proc.send_signal(signal.SIGTERM)
+    w.finish()
+    assert not alive(orphan)
+
+
+def test_context_switches_move_after_idle_ticks() -> None:
+    """Idle ticks skip the status file (schedstat unchanged); switches after them count."""
+    code = ("import time; time.sleep(0.6); print('GO', flush=True)\n"
+            "for _ in range(300): time.sleep(0.001)\n"
+            "print('DONE', flush=True); time.sleep(0.6)")
+    w = Wrapped([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
+    assert w.finish() == 0
+    marks = [o.get("line") for o in w.lines]
+    before = [o["v"]["ctx_voluntary"] for o in w.lines[:marks.index("GO")] if o["k"] == "m"]
+    after = [o["v"]["ctx_voluntary"] for o in w.lines[marks.index("DONE"):] if o["k"] == "m"]
+    assert len(before) >= 3 and len(after) >= 3
+    assert before[-1] == before[-2]  # asleep: the same count, sampled on
+    assert after[0] - before[-1] >= 300

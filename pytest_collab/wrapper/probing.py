@@ -104,9 +104,11 @@ class Counter:
         self.power: Optional[float] = None
 
     def update(self, raw: float, now: Optional[float] = None) -> None:
-        now = time.monotonic() if now is None else now
-        if self.last is not None:
-            step = raw - self.last
+        if now is None:
+            now = time.monotonic()
+        last = self.last
+        if last is not None:
+            step = raw - last
             if step < 0:
                 step = step + self.wrap if self.wrap else 0.0
             dt = now - self.last_t

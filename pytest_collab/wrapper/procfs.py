@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-_BUF = 4096  # every file read here fits (status is ~1.5 KiB)
+BUF = 4096  # every file read here fits (status is ~1.5 KiB)
 
 
 def open_ro(path: str) -> int:
@@ -32,7 +32,7 @@ def close(fd: int) -> None:
             pass
 
 
-def pread(fd: int, size: int = _BUF) -> Optional[bytes]:
+def pread(fd: int, size: int = BUF) -> Optional[bytes]:
     """The file's content from offset 0, or None once the process is gone / unreadable."""
     try:
         data = os.pread(fd, size, 0)
@@ -91,9 +91,15 @@ _NET_DEV_LINE = re.compile(rb"^[^:\n]*:\s*(\d+)(?:\s+\d+){7}\s+(\d+)", re.M)
 def parse_net_dev(data: bytes) -> Tuple[int, int]:
     """``(rx_bytes, tx_bytes)`` summed over every interface of ``/proc/<pid>/net/dev``.
 
-    One regex pass: a Python loop splitting each line was the costliest part of a sample."""
-    counts = list(map(int, chain.from_iterable(_NET_DEV_LINE.findall(data))))  # rx, tx, rx, tx, ...
-    return sum(counts[0::2]), sum(counts[1::2])
+    One ``split`` of the body (a colon can be glued to a big number, hence the replace):
+    three times cheaper than a regex pass, which stays the fallback for a layout with
+    other than 16 counters per interface (17 fields with the name: literals below)."""
+    body = data[data.find(b"\n", data.find(b"\n") + 1) + 1:]  # past the two header lines
+    f = body.replace(b":", b" ").split()
+    if len(f) != 17 * body.count(b"\n"):
+        counts = list(map(int, chain.from_iterable(_NET_DEV_LINE.findall(data))))  # rx, tx, rx, tx, ...
+        return sum(counts[0::2]), sum(counts[1::2])
+    return sum(map(int, f[1::17])), sum(map(int, f[9::17]))
 
 
 def children_files_supported(pid: int) -> bool:
@@ -114,7 +120,7 @@ def ppid_map() -> Dict[int, List[int]]:
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        data = read_file("/proc/%s/stat" % name, _BUF)
+        data = read_file("/proc/%s/stat" % name, BUF)
         if data:
             children.setdefault(parse_stat(data)[1], []).append(int(name))
     return children
@@ -154,7 +160,7 @@ class NetDev:
 
     def __init__(self, pid: int) -> None:
         self._fd = open_ro("/proc/%d/net/dev" % pid)
-        self._size = _BUF  # grows with the file (a host with many interfaces)
+        self._size = BUF  # grows with the file (a host with many interfaces)
         self._base: Optional[Tuple[int, int]] = None
         self._last = (0, 0)
 
@@ -168,7 +174,12 @@ class NetDev:
         return data
 
     def read(self, fallback_pids: Callable[[], List[int]]) -> Optional[Tuple[int, int]]:
-        data = self._pread() if self._fd >= 0 else None
+        try:  # the common case inline: a file its buffer holds (-1 fails here too)
+            data: Optional[bytes] = os.pread(self._fd, self._size, 0) or None
+        except OSError:
+            data = None
+        if data is not None and len(data) >= self._size:
+            data = self._pread()
         if data is None:
             close(self._fd)
             self._fd = -1

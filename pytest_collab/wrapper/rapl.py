@@ -16,7 +16,6 @@ import glob
 import os
 from typing import Dict, Optional
 
-from . import procfs
 from .probing import CounterReader, Reader, clean, first_line, open_counter, sensor, under
 
 FIX = ("run the wrapper as root, or let everyone read the RAPL counters: "
@@ -58,12 +57,10 @@ def rapl() -> Optional[Reader]:
     def read_raw() -> Dict[str, float]:
         out: Dict[str, float] = {}
         for name, fd in files.items():
-            data = procfs.pread(fd, 32)
-            if data is not None:
-                try:
-                    out[name] = int(data) * 1e-6
-                except ValueError:
-                    pass
+            try:  # os.pread inline, not procfs.pread: this runs at every tick
+                out[name] = int(os.pread(fd, 32, 0)) * 1e-6
+            except (OSError, ValueError):  # unreadable now, or empty / torn
+                pass
         return out
 
     reader = CounterReader(read_raw, wraps)

@@ -189,16 +189,19 @@ class Runner:
         if self.stdin_watch and _watches_stdin():
             self._thread(self._watch_stdin)
 
+        has_sensors = bool(sensors)
+
         def sample() -> None:
             values = self._values
             tree.sample(values)
             counts = net.read(tree.known_live)
             if counts is not None:
                 values[net_names[0]], values[net_names[1]] = counts
-            if sensors:
+            if has_sensors:
                 sensors.read(values)
-            self.emitter.emit("m", pid=proc.pid, v=values)
-            self._reap_orphans(tree)
+            self.emitter.sample(proc.pid, values)
+            if tree.has_zombies:
+                self._reap_orphans(tree)
 
         self._loop(sample)
         self._end_tree(tree, sample)
@@ -219,14 +222,17 @@ class Runner:
     def _loop(self, sample: Callable[[], None]) -> None:
         """Sample at ``hz`` on a fixed grid until a stop is asked or the program exits."""
         interval = 1.0 / self.hz
-        due = time.monotonic() + interval
+        monotonic = time.monotonic
+        due = monotonic() + interval
         while self._stop_reason is None and not self._exited:
-            now = time.monotonic()
+            now = monotonic()
             if now < due:
                 self._sleep(due - now)
                 continue
             sample()
-            due = _next_due(due, interval)
+            due += interval
+            if due <= now:  # a stall: skip the missed ticks rather than burst (_next_due)
+                due = now + interval
 
     def _end_tree(self, tree: Tree, sample: Callable[[], None]) -> None:
         """SIGTERM every live process of the tree, SIGKILL what is left after ``grace``."""

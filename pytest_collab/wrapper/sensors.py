@@ -43,12 +43,10 @@ def _files_reader(files: Dict[str, Tuple[int, float]]) -> Optional[Reader]:
     def read() -> Dict[str, float]:
         out: Dict[str, float] = {}
         for name, (fd, scale) in files.items():
-            data = procfs.pread(fd, 64)
-            if data is not None:
-                try:
-                    out[name] = round(int(data) * scale, 3)
-                except ValueError:
-                    pass
+            try:  # os.pread inline, not procfs.pread: this runs at every tick
+                out[name] = round(int(os.pread(fd, 64, 0)) * scale, 3)
+            except (OSError, ValueError):  # unreadable now, or empty / torn
+                pass
         return out
     return read if files and read() else None
 
@@ -94,9 +92,10 @@ def jetson_ina3221() -> Optional[Reader]:
         def read() -> Dict[str, float]:
             out: Dict[str, float] = {}
             for name, (volt, curr) in rails.items():
-                v, c = procfs.pread(volt, 32), procfs.pread(curr, 32)
-                if v is not None and c is not None:
-                    out[name] = round(int(v) * int(c) * 1e-6, 3)
+                try:
+                    out[name] = round(int(os.pread(volt, 32, 0)) * int(os.pread(curr, 32, 0)) * 1e-6, 3)
+                except (OSError, ValueError):
+                    pass
             return out
         return read if read() else None
     return _files_reader(files)

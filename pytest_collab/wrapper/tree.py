@@ -1,10 +1,10 @@
 """Tracks the program's whole process tree and sums its metrics, cheaply, at every tick.
 
 Discovery reads ``/proc/<pid>/task/<tid>/children`` of processes already tracked (no
-scan of /proc), and the wrapper itself is searched too: it makes itself a child
-subreaper, so orphans of the tree (double forks, setsid daemons) are re-parented to it
-instead of escaping. Once seen, a process stays tracked through its kept-open files
-until it is gone, whatever its parent becomes.
+scan of /proc), and the wrapper itself is searched too, about once a second and at the
+end: it makes itself a child subreaper, so orphans of the tree (double forks, setsid
+daemons) are re-parented to it instead of escaping. Once seen, a process stays tracked
+through its kept-open files until it is gone, whatever its parent becomes.
 """
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ from typing import Dict, List, Optional
 from . import procfs
 
 _ZOMBIE = (b"Z", b"X", b"x")
+_BUF = procfs.BUF
+_CLK_TCK, _PAGE_SIZE = procfs.CLK_TCK, procfs.PAGE_SIZE
 _COUNTERS = ("utime", "stime", "read_bytes", "write_bytes", "ctx_vol", "ctx_invol")
 
 
 class _Proc:
     """Kept-open files and the last values read for one process of the tree."""
 
-    __slots__ = ("pid", "stat", "status", "io", "children", "zombie",
+    __slots__ = ("pid", "stat", "status", "io", "children", "sched", "sched_seen", "zombie",
                  "utime", "stime", "threads", "rss", "read_bytes", "write_bytes",
                  "ctx_vol", "ctx_invol")
 
@@ -32,35 +34,71 @@ class _Proc:
         self.status = procfs.open_ro(base + "status")
         self.io = procfs.open_ro(base + "io")
         self.children = procfs.open_ro("%stask/%d/children" % (base, pid))
+        self.sched = procfs.open_ro(base + "schedstat")
+        self.sched_seen = b""  # schedstat when status was last read
         self.zombie = False
         self.utime = self.stime = self.threads = self.rss = 0
         self.read_bytes = self.write_bytes = self.ctx_vol = self.ctx_invol = 0
 
     def read(self) -> bool:
-        """Refresh the values; False once the process is gone (reaped or unreadable)."""
-        data = procfs.pread(self.stat)
-        if data is None:
+        """Refresh the values; False once the process is gone (reaped or unreadable).
+
+        Calls ``os.pread`` itself rather than :func:`procfs.pread`: this runs for every
+        process at every tick, and a Python call is a fair share of its cost."""
+        pread = os.pread
+        try:
+            data = pread(self.stat, _BUF, 0)
+        except OSError:
             return False
         try:
             state, _, self.utime, self.stime, self.threads, self.rss = procfs.parse_stat(data)
             self.zombie = state in _ZOMBIE
             if self.zombie:  # no memory, no status worth reading; counters stay as last read
                 return True
-            data = procfs.pread(self.status)
-            if data is not None:
-                self.ctx_vol, self.ctx_invol = procfs.parse_ctx(data)
-            data = procfs.pread(self.io) if self.io >= 0 else None
-            if data is None:
+            if self._ran():
+                try:
+                    data = pread(self.status, _BUF, 0)
+                except OSError:
+                    data = b""
+                if data:
+                    self.ctx_vol, self.ctx_invol = procfs.parse_ctx(data)
+            try:
+                data = pread(self.io, _BUF, 0) if self.io >= 0 else b""
+            except OSError:
+                data = b""
+            if data:
+                self.read_bytes, self.write_bytes = procfs.parse_io(data)
+            else:
                 procfs.close(self.io)
                 self.io = -1
-            else:
-                self.read_bytes, self.write_bytes = procfs.parse_io(data)
         except (ValueError, IndexError):
             return False  # a truncated read of a dying process
         return True
 
+    def _ran(self) -> bool:
+        """Whether the main thread may have switched since ``status`` was last read.
+
+        ``status`` (read for its context switches: the main thread's, like psutil's) is
+        the costliest file of a sample. ``schedstat`` (run time in ns, time waiting to
+        run, times run) is tiny and moves whenever the thread is scheduled in or out, so
+        an unchanged one means unchanged switch counts: a process that slept through the
+        tick costs one small read instead (one that ran costs both). A kernel without
+        sched info prints zeros: status every time.
+        """
+        try:
+            mark = os.pread(self.sched, 64, 0) if self.sched >= 0 else b""
+        except OSError:
+            mark = b""
+        if mark and mark == self.sched_seen:
+            return False
+        if mark == b"0 0 0\n":  # no sched info (or never ran yet): status every time
+            procfs.close(self.sched)
+            self.sched = -1
+        self.sched_seen = mark
+        return True
+
     def close(self) -> None:
-        for fd in (self.stat, self.status, self.io, self.children):
+        for fd in (self.stat, self.status, self.io, self.children, self.sched):
             procfs.close(fd)
 
 
@@ -70,14 +108,15 @@ class Tree:
     def __init__(self, root: int, hz: float) -> None:
         self.root = root
         self._procs: Dict[int, _Proc] = {}
-        self._gone: Dict[str, int] = dict.fromkeys(_COUNTERS, 0)  # counters of exited procs
+        self._gone = [0] * len(_COUNTERS)  # counters of exited procs, in _COUNTERS order
         self._self = os.getpid()
         self._self_children = procfs.open_ro("/proc/%d/task/%d/children" % (self._self, self._self))
         self._fast = procfs.children_files_supported(self._self)
         self._tick = 0
-        self._slow_every = max(1, int(round(hz)))  # other threads' children: about once a second
+        self._slow_every = max(1, int(round(hz)))  # orphans, other threads' children: ~1 s
         self._last_t = time.monotonic()  # cpu_percent of the first sample covers the start
         self._last_ticks = 0
+        self.has_zombies = False  #: as of the last sample: whether a reap may be due
         self._track(root)
 
     def _track(self, pid: int) -> None:
@@ -88,18 +127,29 @@ class Tree:
             else:
                 proc.close()
 
-    def discover(self) -> None:
-        """Track descendants that appeared since the last call."""
+    def discover(self, full: bool = False) -> None:
+        """Track descendants that appeared since the last call.
+
+        Children of tracked processes are looked for at every call; the wrapper's own
+        (adopted orphans never seen before: a double fork faster than a tick) and those
+        of non-main threads about once a second, or at once when ``full``.
+        """
         self._tick += 1
         if not self._fast:
             self._discover_by_scan()
             return
-        slow = self._tick % self._slow_every == 0
-        queue = procfs.parse_pids(procfs.pread(self._self_children))
-        for proc in list(self._procs.values()):
+        slow = full or self._tick % self._slow_every == 0
+        queue = procfs.parse_pids(procfs.pread(self._self_children)) if slow else []
+        pread = os.pread
+        for proc in self._procs.values():  # tracked below, once this loop is done
             if proc.zombie:
                 continue
-            queue.extend(procfs.parse_pids(procfs.pread(proc.children)))
+            try:
+                data = pread(proc.children, _BUF, 0)
+            except OSError:
+                data = b""
+            if data:  # mostly empty: no call for nothing
+                queue.extend(procfs.parse_pids(data))
             if slow and proc.threads > 1:  # children forked by a non-main thread
                 for tid in procfs.task_ids(proc.pid):
                     if tid != proc.pid:
@@ -124,8 +174,8 @@ class Tree:
         """Read every tracked process; fold the counters of vanished ones into totals."""
         for pid in [p.pid for p in self._procs.values() if not p.read()]:
             proc = self._procs.pop(pid)
-            for name in _COUNTERS:
-                self._gone[name] += getattr(proc, name)
+            for i, name in enumerate(_COUNTERS):
+                self._gone[i] += getattr(proc, name)
             proc.close()
 
     def sample(self, into: Dict[str, float]) -> None:
@@ -133,12 +183,10 @@ class Tree:
         now = time.monotonic()
         self.discover()
         self._refresh()
-        gone = self._gone
-        utime, stime = gone["utime"], gone["stime"]
-        read_bytes, write_bytes = gone["read_bytes"], gone["write_bytes"]
-        ctx_vol, ctx_invol = gone["ctx_vol"], gone["ctx_invol"]
+        utime, stime, read_bytes, write_bytes, ctx_vol, ctx_invol = self._gone
         procs = threads = rss = 0
         io_complete = True
+        self.has_zombies = False
         for p in self._procs.values():  # plain locals: this loop runs at every tick
             utime += p.utime
             stime += p.stime
@@ -151,15 +199,17 @@ class Tree:
                 threads += p.threads
                 rss += p.rss
                 io_complete = io_complete and p.io >= 0
+            else:
+                self.has_zombies = True
         ticks = utime + stime
         elapsed = now - self._last_t
         into.clear()
         into["cpu_percent"] = (
-            round(100.0 * (ticks - self._last_ticks) / procfs.CLK_TCK / elapsed, 2) if elapsed > 0 else 0.0)
+            round(100.0 * (ticks - self._last_ticks) / _CLK_TCK / elapsed, 2) if elapsed > 0 else 0.0)
         self._last_t, self._last_ticks = now, ticks
-        into["cpu_user_s"] = utime / procfs.CLK_TCK
-        into["cpu_system_s"] = stime / procfs.CLK_TCK
-        into["rss_bytes"] = rss * procfs.PAGE_SIZE
+        into["cpu_user_s"] = utime / _CLK_TCK
+        into["cpu_system_s"] = stime / _CLK_TCK
+        into["rss_bytes"] = rss * _PAGE_SIZE
         into["threads"] = threads
         into["procs"] = procs
         if io_complete:  # a partial sum would be a guess: leave the metric out instead
@@ -174,8 +224,8 @@ class Tree:
         return proc is not None and procfs.pread(proc.stat) is not None
 
     def live_pids(self) -> List[int]:
-        """Tracked processes still running (not zombies), after a fresh discovery."""
-        self.discover()
+        """Tracked processes still running (not zombies), after a full discovery."""
+        self.discover(full=True)
         self._refresh()
         return self.known_live()
 
