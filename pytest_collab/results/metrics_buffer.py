@@ -166,7 +166,8 @@ class _SampleBuffer:
     case (every sample has the same number of metrics) is a plain ``np.repeat``.
     """
 
-    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "chunks", "units", "merged", "rows")
+    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "packed", "chunks", "units", "merged",
+                 "rows")
 
     def __init__(self) -> None:
         self.sources: dict[tuple, int] = {}     # (run, test, device, program, pid) -> id
@@ -174,8 +175,9 @@ class _SampleBuffer:
         self.sid: list[int] = []
         self.kid: list[int] = []
         self.t: list[float] = []
-        self.values: list[float] = []             # loose values, after every chunk
-        self.chunks: list[Any] = []               # earlier values: lists, or (dicts, count)
+        self.values: list[Any] = []               # loose values (checked at flush), after every chunk
+        self.packed = bytearray()                 # or: float64s of uniform batches, after every chunk
+        self.chunks: list[Any] = []               # earlier pieces of either kind, in row order
         self.units: dict[str, str | None] = {}  # metric -> unit, one meaning per buffer
         self.merged: list[Mapping[str, str]] = []
         self.rows = 0                           # one per metric value buffered
@@ -198,6 +200,8 @@ class _SampleBuffer:
     def add_one(self, source: tuple, t: float, values: Mapping[str, float]) -> None:
         """One sample, without :meth:`add`'s per-call set-up (the per-line API's path)."""
         keys, numbers = tuple(values), values.values()  # what can fail, before any change
+        if self.packed:
+            self._close_packed()
         sid = self.sources.setdefault(source, len(self.sources))
         kid = self.keysets.setdefault(keys, len(self.keysets))
         self.values.extend(numbers)
@@ -216,6 +220,8 @@ class _SampleBuffer:
         samples = samples if isinstance(samples, list) else list(samples)
         if samples and self._add_uniform(source, samples):
             return 0
+        if self.packed:
+            self._close_packed()
         sources, keysets = self.sources, self.keysets
         sid_add, kid_add, t_add = self.sid.append, self.kid.append, self.t.append
         values_add, head, default_pid = self.values.extend, source[:4], source[4]
@@ -243,51 +249,61 @@ class _SampleBuffer:
 
     def _add_uniform(self, source: tuple, samples: list[Mapping[str, Any]]) -> bool:
         """The usual batch in C-speed passes: every object well formed, one pid, one set
-        of metric names. False (nothing changed) sends the batch to the checking loop."""
+        of metric names. False (nothing changed) sends the batch to the checking loop.
+
+        The names are proved alike by one list comparison: all the ``v`` dicts' keys in a
+        row equal to the first dict's keys tiled (dict keys are distinct, so no dict can
+        be longer or shorter than the first). The values are unboxed here, in the same
+        pass that reads them (``struct.pack``): the dicts are not kept until the flush,
+        and a buffered row costs 8 bytes, not its share of a dict.
+        """
         try:
             vs = list(map(_V, samples))
             ts = list(map(_T, samples))
             pids = list(map(dict.get, samples, _PIDS))  # type: ignore[arg-type]  # TypeError unless dicts
-            keys = tuple(vs[0])
+            keys = list(vs[0])
+            n, width = len(samples), len(keys)
+            if pids.count(pids[0]) != n or list(chain.from_iterable(vs)) != keys * n:
+                return False
+            loose = None
+            try:
+                packed = struct.pack(f"{n * width}d", *chain.from_iterable(map(dict.values, vs)))
+            except (struct.error, OverflowError):  # numeric text, None...: _floats decides at flush
+                loose = list(chain.from_iterable(map(dict.values, vs)))
         except (KeyError, TypeError, AttributeError):
             return False
-        n = len(samples)
         pid = pids[0] or source[4]
-        if pids.count(pids[0]) != n or set(map(type, vs)) != {dict} or \
-                list(map(tuple, vs)).count(keys) != n:
-            return False
         sid = self.sources.setdefault((*source[:4], pid), len(self.sources))
-        kid = self.keysets.setdefault(keys, len(self.keysets))
+        kid = self.keysets.setdefault(tuple(keys), len(self.keysets))
         self.sid.extend(repeat(sid, n))
         self.kid.extend(repeat(kid, n))
         self.t.extend(ts)
-        if self.values:  # keep row order: the loose values so far come first
-            self.chunks.append(self.values)
-            self.values = []
-        self.chunks.append((vs, n * len(keys)))  # read at flush, straight into numpy
-        self.rows += n * len(keys)
+        if loose is not None:
+            if self.packed:
+                self._close_packed()
+            self.values.extend(loose)
+        else:
+            if self.values:  # keep row order: the loose values so far come first
+                self.chunks.append(self.values)
+                self.values = []
+            self.packed += packed
+        self.rows += n * width
         return True
 
+    def _close_packed(self) -> None:
+        """Loose values follow: the packed ones so far become a chunk (row order kept)."""
+        self.chunks.append(self.packed)
+        self.packed = bytearray()
+
     def _value_array(self) -> pyarrow.Array:
-        """Every buffered value in row order: batches' dicts and the loose values."""
+        """Every buffered value in row order: packed batches and the loose values."""
         import numpy as np
         import pyarrow as pa
 
-        if not self.values and all(isinstance(c, tuple) for c in self.chunks):  # only batches: one C pass
-            try:
-                every = chain.from_iterable(map(dict.values, chain.from_iterable(vs for vs, _ in self.chunks)))
-                return pa.array(np.fromiter(every, np.float64, sum(count for _, count in self.chunks)))
-            except (TypeError, ValueError):
-                pass  # chunk by chunk, with _floats' rules for what is not a number
         arrays = []
-        for chunk in [*self.chunks, self.values]:
-            if isinstance(chunk, tuple):
-                vs, count = chunk
-                try:  # numbers (and numeric text) in one C pass; anything else as _floats does
-                    arrays.append(pa.array(np.fromiter(chain.from_iterable(map(dict.values, vs)),
-                                                       np.float64, count)))
-                except (TypeError, ValueError):
-                    arrays.append(_floats(list(chain.from_iterable(map(dict.values, vs)))))
+        for chunk in [*self.chunks, self.packed or self.values]:
+            if isinstance(chunk, bytearray):
+                arrays.append(pa.array(np.frombuffer(chunk, np.float64)))
             elif chunk:
                 arrays.append(_floats(chunk))
         if len(arrays) == 1:
