@@ -1,0 +1,96 @@
+"""Columnar buffering of :meth:`MetricsWriter.add_rows`' bulk rows until a flush.
+
+Kept apart from :mod:`pytest_collab.results.metrics_buffer` (wrapper samples) because bulk
+rows arrive already long-format: the job here is to convert each call's Python lists
+once, cheaply, and to hand the flush one table of single-chunk columns. Text columns
+and pids are encoded into codes shared by every call of a flush (one dictionary per
+column, no per-call dictionaries to unify, and the Parquet writer gets one chunk
+instead of one per call, which it writes measurably faster).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from pytest_collab.results.metrics_buffer import _codes, _text, float64s, ints, to_timestamps
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow
+
+#: text columns: stored dictionary-encoded (few distinct values, millions of rows)
+TEXT_COLUMNS = ("run", "test", "device", "program", "metric", "unit")
+#: columns encoded against the buffer's shared codes, and the Python type of their values
+_CODED = {**dict.fromkeys(TEXT_COLUMNS, str), "pid": int}
+
+
+class _RowBuffer:
+    """Bulk rows not yet written: per column, numpy codes (text, pid) or Arrow arrays.
+
+    Not thread-safe: the writer calls it under its lock (the shared codes grow per call).
+    """
+
+    __slots__ = ("codes", "parts", "rows")
+
+    def __init__(self) -> None:
+        self.codes: dict[str, dict[Any, int]] = {name: {} for name in _CODED}
+        self.parts: dict[str, list[Any]] = {}
+        self.rows = 0
+
+    def add(self, columns: Mapping[str, Sequence[Any]], schema: pyarrow.Schema) -> None:
+        """Convert one call's columns (names and lengths checked by the caller); nothing
+        is kept unless every column converts (a bad value raises, the buffer stays)."""
+        converted = {field.name: self._convert(field, columns[field.name]) for field in schema}
+        for name, part in converted.items():
+            self.parts.setdefault(name, []).append(part)
+        self.rows += len(columns[schema.names[0]])
+
+    def _convert(self, field: pyarrow.Field, values: Sequence[Any]) -> Any:
+        name = field.name
+        kind = _CODED.get(name)
+        if kind is not None and type(values) is list:
+            code = self.codes[name]
+            before = len(code)
+            try:
+                found = _codes(values, code)
+            except TypeError:  # unhashable: the general encoders decide
+                found = None
+            if found is not None and all(type(v) is kind for v in islice(code, before, None)):
+                return found
+            for new in list(islice(code, before, None)):  # undo: codes stay dense
+                del code[new]
+        if kind is str:
+            return _text(values)
+        if kind is int:
+            return ints(values)
+        if name == "timestamp":
+            return to_timestamps(values)
+        fast = float64s(values) if name == "value" else None
+        import pyarrow as pa
+
+        return pa.array(values if fast is None else fast, type=field.type)
+
+    def table(self, schema: pyarrow.Schema) -> pyarrow.Table:
+        """Every buffered row; a column whose calls all took the coded path is one chunk."""
+        import pyarrow as pa
+
+        return pa.Table.from_arrays([self._column(field) for field in schema], schema=schema)
+
+    def _column(self, field: pyarrow.Field) -> Any:
+        import numpy as np
+        import pyarrow as pa
+
+        parts = self.parts[field.name]
+        code = self.codes.get(field.name)
+        if code is not None:
+            if _CODED[field.name] is str:  # codes index the dictionary by construction: no check
+                dictionary = pa.array(list(code), pa.string())
+                decode = lambda c: pa.DictionaryArray.from_arrays(pa.array(c), dictionary, safe=False)  # noqa: E731
+            else:
+                distinct = np.asarray(list(code), np.int64)
+                decode = lambda c: pa.array(distinct[c])  # noqa: E731
+            if all(isinstance(p, np.ndarray) for p in parts):
+                return decode(parts[0] if len(parts) == 1 else np.concatenate(parts))
+            parts = [decode(p) if isinstance(p, np.ndarray) else p for p in parts]
+            return pa.chunked_array(parts, field.type)  # the flush unifies the dictionaries
+        return parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
