@@ -2,10 +2,9 @@
 
 Kept apart from :mod:`pytest_collab.results.metrics_buffer` (wrapper samples) because bulk
 rows arrive already long-format: the job here is to convert each call's Python lists
-once, cheaply, and to hand the flush one table of single-chunk columns. Text columns
+once, cheaply, and to hand the flush one table. Text columns
 and pids are encoded into codes shared by every call of a flush (one dictionary per
-column, no per-call dictionaries to unify, and the Parquet writer gets one chunk
-instead of one per call, which it writes measurably faster).
+column, so no per-call dictionary is built, and the flush has none to unify).
 """
 from __future__ import annotations
 
@@ -71,12 +70,13 @@ class _RowBuffer:
         return pa.array(values if fast is None else fast, type=field.type)
 
     def table(self, schema: pyarrow.Schema) -> pyarrow.Table:
-        """Every buffered row; a column whose calls all took the coded path is one chunk."""
+        """Every buffered row, a chunk per call; a text column's coded chunks share one
+        dictionary (concatenating them costs more than the Parquet writer saves)."""
         import pyarrow as pa
 
         return pa.Table.from_arrays([self._column(field) for field in schema], schema=schema)
 
-    def _column(self, field: pyarrow.Field) -> Any:
+    def _column(self, field: pyarrow.Field) -> pyarrow.ChunkedArray:
         import numpy as np
         import pyarrow as pa
 
@@ -89,8 +89,5 @@ class _RowBuffer:
             else:
                 distinct = np.asarray(list(code), np.int64)
                 decode = lambda c: pa.array(distinct[c])  # noqa: E731
-            if all(isinstance(p, np.ndarray) for p in parts):
-                return decode(parts[0] if len(parts) == 1 else np.concatenate(parts))
             parts = [decode(p) if isinstance(p, np.ndarray) else p for p in parts]
-            return pa.chunked_array(parts, field.type)  # the flush unifies the dictionaries
-        return parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
+        return pa.chunked_array(parts, field.type)  # the flush unifies fallback chunks' dictionaries
