@@ -166,14 +166,15 @@ class _SampleBuffer:
     case (every sample has the same number of metrics) is a plain ``np.repeat``.
     """
 
-    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "packed", "chunks", "units", "merged",
-                 "rows")
+    __slots__ = ("sources", "keysets", "sid", "kid", "run", "t", "values", "packed", "chunks", "units",
+                 "merged", "rows")
 
     def __init__(self) -> None:
         self.sources: dict[tuple, int] = {}     # (run, test, device, program, pid) -> id
         self.keysets: dict[tuple, int] = {}     # metric names of a sample -> id
-        self.sid: list[int] = []
-        self.kid: list[int] = []
+        self.sid: list[int] = []                # per run of samples: source id,
+        self.kid: list[int] = []                # metric names id,
+        self.run: list[int] = []                # and how many samples (a batch is one run)
         self.t: list[float] = []
         self.values: list[Any] = []               # loose values (checked at flush), after every chunk
         self.packed = bytearray()                 # or: float64s of uniform batches, after every chunk
@@ -207,6 +208,7 @@ class _SampleBuffer:
         self.values.extend(numbers)
         self.sid.append(sid)
         self.kid.append(kid)
+        self.run.append(1)
         self.t.append(t)
         self.rows += len(keys)
 
@@ -223,7 +225,7 @@ class _SampleBuffer:
         if self.packed:
             self._close_packed()
         sources, keysets = self.sources, self.keysets
-        sid_add, kid_add, t_add = self.sid.append, self.kid.append, self.t.append
+        sid_add, kid_add, run_add, t_add = self.sid.append, self.kid.append, self.run.append, self.t.append
         values_add, head, default_pid = self.values.extend, source[:4], source[4]
         last_pid, last_keys, sid, kid, skipped = object(), None, -1, -1, 0
         before = len(self.values)
@@ -240,6 +242,7 @@ class _SampleBuffer:
                 if keys != last_keys:  # a program repeats its names: skip hashing them
                     kid, last_keys = keysets.setdefault(keys, len(keysets)), keys
                 sid_add(sid)
+                run_add(1)
                 t_add(t)
                 kid_add(kid)
                 values_add(numbers)
@@ -275,8 +278,9 @@ class _SampleBuffer:
         pid = pids[0] or source[4]
         sid = self.sources.setdefault((*source[:4], pid), len(self.sources))
         kid = self.keysets.setdefault(tuple(keys), len(self.keysets))
-        self.sid.extend(repeat(sid, n))
-        self.kid.extend(repeat(kid, n))
+        self.sid.append(sid)
+        self.kid.append(kid)
+        self.run.append(n)
         self.t.extend(ts)
         if loose is not None:
             if self.packed:
@@ -321,14 +325,15 @@ class _SampleBuffer:
         grid = np.full((len(lens), int(lens.max(initial=0))), -1, dtype=np.int32)
         for i, keys in enumerate(self.keysets):
             grid[i, :len(keys)] = [code[n] for n in keys]
-        kid = np.asarray(self.kid, dtype=np.intp)
+        runs = np.asarray(self.run, dtype=np.intp)
+        kid = np.repeat(np.asarray(self.kid, dtype=np.intp), runs)
         per_sample = grid[kid]
         per_row: Any
         if (lens == grid.shape[1]).all():  # every sample has the same number of metrics
             codes, per_row = per_sample.ravel(), grid.shape[1]
         else:
             codes, per_row = per_sample[per_sample >= 0], lens[kid]
-        sid = np.asarray(self.sid, dtype=np.intp)
+        sid = np.repeat(np.asarray(self.sid, dtype=np.intp), runs)
         run, test, device, program, pid = (list(c) for c in zip(*self.sources))
         per_source = [_text(run), _text(test), _text(device), _text(program),
                       pa.array(pid, type=pa.int64())]
@@ -393,11 +398,13 @@ def _expand(array: pyarrow.Array, rows: Any, repeats: Any) -> pyarrow.Array:
     if array.null_count:
         index = np.arange(len(array)) if rows is None else rows
         return array.take(pa.array(np.repeat(index, repeats)))
-    if pa.types.is_dictionary(array.type):
+    if pa.types.is_dictionary(array.type):  # indices of a valid array stay valid: no check
         return pa.DictionaryArray.from_arrays(_expand(array.indices, rows, repeats),
-                                              array.dictionary)
+                                              array.dictionary, safe=False)
     ints = array.view(pa.int64()) if pa.types.is_timestamp(array.type) else array
     picked = ints.to_numpy()
     if rows is not None:
         picked = picked[rows]
-    return pa.array(np.repeat(picked, repeats)).view(array.type)
+    if not (isinstance(repeats, int) and repeats == 1):
+        picked = np.repeat(picked, repeats)
+    return pa.array(picked).view(array.type)
