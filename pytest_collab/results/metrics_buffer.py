@@ -87,6 +87,7 @@ def _datetime(value: Any) -> datetime | None:
 _LEAF = 2048
 _MAX_PERIOD = 64    # long-format rows: one sample's metrics (period = metrics per sample)
 _PROBE = 256        # elements compared before a candidate period is checked in full
+_QUICK = 32         # ...and before those: most wrong candidates fail at the first sample's end
 
 
 def _codes(values: list[Any], code: dict[Any, int]) -> Any:
@@ -103,9 +104,9 @@ def _codes(values: list[Any], code: dict[Any, int]) -> Any:
 
     n = len(values)
     if n > _LEAF:
-        first, probe = values[0], values[:_PROBE]
+        first, quick, probe = values[0], values[:_QUICK], values[:_PROBE]
         for p in range(1, _MAX_PERIOD + 1):
-            if values[p] == first and values[p:p + _PROBE] == probe:
+            if values[p] == first and values[p:p + _QUICK] == quick and values[p:p + _PROBE] == probe:
                 if _periodic(values, p):
                     pattern = np.array([code.setdefault(v, len(code)) for v in values[:p]], np.int32)
                     return np.tile(pattern, -(-n // p))[:n]
