@@ -54,8 +54,8 @@ def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
             secs = pa.array(seconds, type=pa.float64()).to_numpy(zero_copy_only=False)
     micros = np.round(secs * 1e6)
     mask = np.isnan(micros)
-    if not mask.any():
-        return pa.array(micros.astype("int64"), type=timestamp_type())
+    if not mask.any():  # a view: pa.array(..., type=) of a timestamp type costs 3x more
+        return pa.array(micros.astype("int64")).view(timestamp_type())
     return pa.array(np.where(mask, 0, micros).astype("int64"), type=timestamp_type(), mask=mask)
 
 

@@ -2,9 +2,10 @@
 
 Kept apart from :mod:`pytest_collab.results.metrics_buffer` (wrapper samples) because bulk
 rows arrive already long-format: the job here is to convert each call's Python lists
-once, cheaply, and to hand the flush one table. Text columns
-and pids are encoded into codes shared by every call of a flush (one dictionary per
-column, so no per-call dictionary is built, and the flush has none to unify).
+once, cheaply, and to hand the flush one table. Text columns and pids are encoded into
+codes shared by every call of a flush: one dictionary per column, so no call builds its
+own and the flush has none to unify. A buffered row costs about 48 bytes (six int32
+codes, pid, timestamp and value), bounded by the writer's ``row_group_rows``.
 """
 from __future__ import annotations
 
@@ -39,7 +40,13 @@ class _RowBuffer:
     def add(self, columns: Mapping[str, Sequence[Any]], schema: pyarrow.Schema) -> None:
         """Convert one call's columns (names and lengths checked by the caller); nothing
         is kept unless every column converts (a bad value raises, the buffer stays)."""
-        converted = {field.name: self._convert(field, columns[field.name]) for field in schema}
+        sizes = {name: len(code) for name, code in self.codes.items()}
+        try:
+            converted = {field.name: self._convert(field, columns[field.name]) for field in schema}
+        except BaseException:
+            for name, code in self.codes.items():
+                _truncate(code, sizes[name])
+            raise
         for name, part in converted.items():
             self.parts.setdefault(name, []).append(part)
         self.rows += len(columns[schema.names[0]])
@@ -56,8 +63,7 @@ class _RowBuffer:
                 found = None
             if found is not None and all(type(v) is kind for v in islice(code, before, None)):
                 return found
-            for new in list(islice(code, before, None)):  # undo: codes stay dense
-                del code[new]
+            _truncate(code, before)
         if kind is str:
             return _text(values)
         if kind is int:
@@ -91,3 +97,9 @@ class _RowBuffer:
                 decode = lambda c: pa.array(distinct[c])  # noqa: E731
             parts = [decode(p) if isinstance(p, np.ndarray) else p for p in parts]
         return pa.chunked_array(parts, field.type)  # the flush unifies fallback chunks' dictionaries
+
+
+def _truncate(code: dict[Any, int], size: int) -> None:
+    """Forget the codes given after the first ``size`` (codes stay dense: 0..len-1)."""
+    for new in list(islice(code, size, None)):
+        del code[new]
