@@ -90,3 +90,20 @@ def test_add_samples_packed_and_loose_values_keep_row_order(tmp_path: Path) -> N
     want = [(o["t"] * 1_000_000, name, float(value))
             for samples in calls for o in samples for name, value in o["v"].items()]
     assert [(r[5], r[6], r[7]) for r in rows_of(path)] == want
+
+
+@pytest.mark.parametrize("run", [2, 12, 64, 65])
+def test_timestamps_repeated_per_row_convert_like_any_list(run: int) -> None:
+    """A sample's timestamp repeated once per metric row is converted once per run; a run
+    broken anywhere, a None, a NaN or a last short run must not change a single row."""
+    from pytest_collab.results.metrics_buffer import to_timestamps
+
+    heads = [1_700_000_000 + i / 7 for i in range(200)]
+    regular = [h for h in heads for _ in range(run)][:-1]
+    broken = list(regular)
+    broken[len(broken) // 2] = 1.0
+    holes = [None if i % 50 == 3 else (float("nan") if i % 50 == 4 else h) for i, h in enumerate(heads)]
+    gappy = [h for h in holes for _ in range(run)]
+    for seconds in (regular, broken, gappy):
+        want = [None if s is None or s != s else round(s * 1e6) for s in seconds]
+        assert to_timestamps(seconds).cast(pa.int64()).to_pylist() == want

@@ -46,6 +46,9 @@ def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
     import numpy as np
     import pyarrow as pa
 
+    n, run = len(seconds), _run_length(seconds)
+    if run > 1:  # long-format rows: a sample's metrics share its timestamp
+        seconds = seconds[::run]
     secs = float64s(seconds)
     if secs is None:
         try:  # numbers: straight into numpy
@@ -55,8 +58,30 @@ def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
     micros = np.round(secs * 1e6)
     mask = np.isnan(micros)
     if not mask.any():  # a view: pa.array(..., type=) of a timestamp type costs 3x more
-        return pa.array(micros.astype("int64")).view(timestamp_type())
-    return pa.array(np.where(mask, 0, micros).astype("int64"), type=timestamp_type(), mask=mask)
+        return pa.array(np.repeat(micros.astype("int64"), run)[:n]).view(timestamp_type())
+    return pa.array(np.repeat(np.where(mask, 0, micros).astype("int64"), run)[:n], type=timestamp_type(),
+                    mask=np.repeat(mask, run)[:n])
+
+
+def _run_length(values: Any) -> int:
+    """k > 1 when the list ``values`` is its items each repeated k times in a row (the last
+    item maybe fewer), else 1. The run is found by identity (a sample's rows hold its one
+    timestamp object), then every stride ``values[j::k]`` is compared with the heads at
+    C speed: a few passes of pointer comparisons instead of unboxing every float."""
+    if type(values) is not list or len(values) < 2 * _MAX_PERIOD:
+        return 1
+    first, k = values[0], 1
+    while k <= _MAX_PERIOD and values[k] is first:
+        k += 1
+    if k == 1 or k > _MAX_PERIOD:
+        return 1
+    heads = values[::k]
+    short = heads[:-1]  # the strides that end before the last, partial run
+    for j in range(1, k):
+        stride = values[j::k]
+        if stride != (heads if len(stride) == len(heads) else short):
+            return 1
+    return k
 
 
 def to_timestamps(values: Any) -> pyarrow.Array:
