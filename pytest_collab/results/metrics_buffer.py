@@ -368,7 +368,8 @@ class _SampleBuffer:
             *(_expand(col, sid, per_row) for col in per_source),
             _expand(_seconds_to_timestamps(_floats(self.t).to_numpy(zero_copy_only=False)),
                     None, per_row),
-            pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(map(str, names), pa.string())),
+            pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(map(str, names), pa.string()),
+                                           safe=False),  # codes of ``names`` by construction
             self._value_array(),
             _expand(units, codes, 1),
         ], schema=schema)
