@@ -96,7 +96,7 @@ def test_add_samples_packed_and_loose_values_keep_row_order(tmp_path: Path) -> N
 def test_timestamps_repeated_per_row_convert_like_any_list(run: int) -> None:
     """A sample's timestamp repeated once per metric row is converted once per run; a run
     broken anywhere, a None, a NaN or a last short run must not change a single row."""
-    from pytest_collab.results.metrics_buffer import to_timestamps
+    from pytest_collab.results.metrics_columns import to_timestamps
 
     heads = [1_700_000_000 + i / 7 for i in range(200)]
     regular = [h for h in heads for _ in range(run)][:-1]

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import CollabError, CollabWarning, RunDataError
 from pytest_collab.results.durable import durable_replace
-from pytest_collab.results.metrics_buffer import _SampleBuffer, timestamp_type
+from pytest_collab.results.metrics_buffer import _SampleBuffer
+from pytest_collab.results.metrics_columns import timestamp_type
 from pytest_collab.results.metrics_rows import TEXT_COLUMNS, _RowBuffer
 from pytest_collab.results.rundir import RunDir
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from pytest_collab.results.metrics_buffer import _codes, _text, float64s, ints, to_timestamps
+from pytest_collab.results.metrics_columns import _codes, _text, float64s, ints, to_timestamps
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
