@@ -107,3 +107,20 @@ def test_timestamps_repeated_per_row_convert_like_any_list(run: int) -> None:
     for seconds in (regular, broken, gappy):
         want = [None if s is None or s != s else round(s * 1e6) for s in seconds]
         assert to_timestamps(seconds).cast(pa.int64()).to_pylist() == want
+
+
+def test_sample_times_of_every_kind_read_alike_on_every_path(tmp_path: Path) -> None:
+    """Integers, numeric text and unreadable ``t`` (null timestamp) give the same rows whether
+    a batch takes the uniform path, the checking loop or the per-line call."""
+    times = [1_700_000_000, "1700000001.5", None, 1_700_000_002.25, "soon"]
+    want = [1_700_000_000_000_000, 1_700_000_001_500_000, None, 1_700_000_002_250_000, None]
+    uniform = [{"t": t, "v": {"a": 1.0}} for t in times]
+    checked = [*uniform, {"v": {"a": 1.0}}]  # a torn object sends the batch to the loop
+    src = dict(run="r", test="t", device="d", program="p", pid=1, units={"a": "s"})
+    for name, feed in (("uniform", lambda w: w.add_samples(**src, samples=uniform)),
+                       ("checked", lambda w: w.add_samples(**src, samples=checked)),
+                       ("per line", lambda w: [w.add_sample(**src, t=o["t"], values=o["v"]) for o in uniform])):
+        path = tmp_path / f"{name}.parquet"
+        with MetricsWriter(path) as writer:
+            feed(writer)
+        assert [r[5] for r in rows_of(path)] == want, name

@@ -7,7 +7,9 @@ path of every device reader thread); ``metrics`` owns schemas, files and merges,
 """
 from __future__ import annotations
 
+import math
 import struct
+from array import array
 from collections.abc import Iterable, Mapping
 from itertools import chain, repeat
 from operator import itemgetter
@@ -40,7 +42,7 @@ class _SampleBuffer:
         self.sid: list[int] = []                # per run of samples: source id,
         self.kid: list[int] = []                # metric names id,
         self.run: list[int] = []                # and how many samples (a batch is one run)
-        self.t: list[float] = []
+        self.t = array("d")                     # per sample: epoch seconds, NaN when unreadable
         self.values: list[Any] = []               # loose values (checked at flush), after every chunk
         self.packed = bytearray()                 # or: float64s of uniform batches, after every chunk
         self.chunks: list[Any] = []               # earlier pieces of either kind, in row order
@@ -74,7 +76,7 @@ class _SampleBuffer:
         self.sid.append(sid)
         self.kid.append(kid)
         self.run.append(1)
-        self.t.append(t)
+        self.t.append(_seconds(t))
         self.rows += len(keys)
 
     def add(self, source: tuple, samples: Iterable[Mapping[str, Any]]) -> int:
@@ -108,7 +110,7 @@ class _SampleBuffer:
                     kid, last_keys = keysets.setdefault(keys, len(keysets)), keys
                 sid_add(sid)
                 run_add(1)
-                t_add(t)
+                t_add(t if type(t) is float else _seconds(t))
                 kid_add(kid)
                 values_add(numbers)
         finally:
@@ -133,12 +135,13 @@ class _SampleBuffer:
             n, width = len(samples), len(keys)
             if pids.count(pids[0]) != n or list(chain.from_iterable(vs)) != keys * n:
                 return False
+            times = struct.pack(f"{n}d", *ts)  # a None or text t: the checking loop reads it
             loose = None
             try:
                 packed = struct.pack(f"{n * width}d", *chain.from_iterable(map(dict.values, vs)))
             except (struct.error, OverflowError):  # numeric text, None...: _floats decides at flush
                 loose = list(chain.from_iterable(map(dict.values, vs)))
-        except (KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError, struct.error, OverflowError):
             return False
         pid = pids[0] or source[4]
         sid = self.sources.setdefault((*source[:4], pid), len(self.sources))
@@ -146,7 +149,7 @@ class _SampleBuffer:
         self.sid.append(sid)
         self.kid.append(kid)
         self.run.append(n)
-        self.t.extend(ts)
+        self.t.frombytes(times)
         if loose is not None:
             if self.packed:
                 self._close_packed()
@@ -205,13 +208,21 @@ class _SampleBuffer:
         units = pa.array([self.units.get(n) for n in names], pa.string()).dictionary_encode()
         return pa.Table.from_arrays([
             *(_expand(col, sid, per_row) for col in per_source),
-            _expand(_seconds_to_timestamps(_floats(self.t).to_numpy(zero_copy_only=False)),
-                    None, per_row),
+            _expand(_seconds_to_timestamps(np.frombuffer(self.t, np.float64)), None, per_row),
             pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(map(str, names), pa.string()),
                                            safe=False),  # codes of ``names`` by construction
             self._value_array(),
             _expand(units, codes, 1),
         ], schema=schema)
+
+
+def _seconds(t: Any) -> float:
+    """A sample's ``t`` as float seconds: numbers and numeric text read, anything else
+    NaN (a null timestamp, as the whole-column conversion makes it)."""
+    try:
+        return float(t)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
 def _expand(array: pyarrow.Array, rows: Any, repeats: Any) -> pyarrow.Array:

@@ -9,7 +9,6 @@ repetition with C-speed list comparisons and convert each distinct item once.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -38,15 +37,15 @@ def float64s(values: Any) -> Any:
         return None
 
 
-def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
-    """Epoch seconds (floats, None allowed) to a timestamp[us, UTC] array."""
+def _seconds_to_timestamps(seconds: Any) -> pyarrow.Array:
+    """Epoch seconds (a list of floats, None allowed, or a numpy array) to timestamp[us, UTC]."""
     import numpy as np
     import pyarrow as pa
 
     n, run = len(seconds), _run_length(seconds)
     if run > 1:  # long-format rows: a sample's metrics share its timestamp
         seconds = seconds[::run]
-    secs = float64s(seconds)
+    secs = seconds.astype(np.float64, copy=False) if isinstance(seconds, np.ndarray) else float64s(seconds)
     if secs is None:
         try:  # numbers: straight into numpy
             secs = np.fromiter(seconds, np.float64, len(seconds))
