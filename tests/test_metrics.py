@@ -371,7 +371,7 @@ def _column_cases(rng: random.Random) -> dict[str, list]:
 
 
 def test_text_and_ints_encoders_round_trip_any_list() -> None:
-    from pytest_collab.results.metrics_buffer import _text, ints
+    from pytest_collab.results.metrics_columns import _text, ints
 
     rng = random.Random(3)
     for name, values in _column_cases(rng).items():
@@ -439,7 +439,7 @@ def test_results_columns_past_int64_are_kept(tmp_path) -> None:
 
 
 def test_float_columns_fast_path_and_fallbacks_agree() -> None:
-    from pytest_collab.results.metrics_buffer import _floats, float64s, to_timestamps
+    from pytest_collab.results.metrics_columns import _floats, float64s, to_timestamps
 
     numbers = [1.5, 2, True, -0.0, 1e300]
     assert float64s(numbers).tolist() == [1.5, 2.0, 1.0, -0.0, 1e300]

@@ -20,14 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import CollabError, CollabWarning, RunDataError
 from pytest_collab.results.durable import durable_replace
-from pytest_collab.results.metrics_buffer import (
-    _SampleBuffer,
-    _text,
-    float64s,
-    ints,
-    timestamp_type,
-    to_timestamps,
-)
+from pytest_collab.results.metrics_buffer import _SampleBuffer
+from pytest_collab.results.metrics_columns import timestamp_type
+from pytest_collab.results.metrics_rows import TEXT_COLUMNS, _RowBuffer
 from pytest_collab.results.rundir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,14 +30,12 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
 
 COMPRESSION = "zstd"
-#: metrics columns stored dictionary-encoded: few distinct values, millions of rows
-_DICT_COLUMNS = ("run", "test", "device", "program", "metric", "unit")
 #: the ``program`` column's name in runs written before it was renamed (it held the
 #: program's name, not the device kind ``Program.role`` means); read as ``program``
 LEGACY_PROGRAM_COLUMN = "role"
 #: Parquet dictionary pages only where values repeat: trying them on random doubles
 #: hashes a whole row group before giving up (measured: 2x slower at 131k-row groups)
-WRITE_OPTIONS = {"compression": COMPRESSION, "use_dictionary": [*_DICT_COLUMNS, "pid"]}
+WRITE_OPTIONS = {"compression": COMPRESSION, "use_dictionary": [*TEXT_COLUMNS, "pid"]}
 
 
 def metrics_schema() -> pyarrow.Schema:
@@ -63,6 +56,13 @@ class MetricsWriter:
     Device reader threads hand over wrapper ``m`` objects, one per :meth:`add_sample` or
     a buffered batch per :meth:`add_samples` (cheaper: one lock and call per batch); the
     hot path is a few dict look-ups and list appends per sample (see _SampleBuffer).
+
+    Memory is bounded by ``row_group_rows``: once that many rows are buffered they are
+    written as one row group. A buffered row costs about 10 bytes for batched wrapper
+    samples (its value unboxed, per-sample fields once per sample; some 32 when numbers
+    arrive one line at a time or as text) and 48 for bulk rows, plus the
+    Arrow table of one row group (about 48 bytes a row) while it is written: some 8 MB
+    at the default. Larger row groups measured no faster to write (131k to 1M rows).
     """
 
     def __init__(self, path: Path, *, row_group_rows: int = 131072) -> None:
@@ -77,8 +77,7 @@ class MetricsWriter:
         self._lock = threading.Lock()        # guards the buffers
         self._write_lock = threading.Lock()  # serialises the ParquetWriter
         self._buf = _SampleBuffer()
-        self._tables: list[pyarrow.Table] = []
-        self._table_rows = 0                  # rows in _tables (the buffer counts its own)
+        self._rows = _RowBuffer()             # add_rows' columns
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(str(self.tmp_path), self.schema, **WRITE_OPTIONS)
@@ -96,10 +95,9 @@ class MetricsWriter:
 
         The batched form of :meth:`add_sample`: one lock and one call for what a device
         reader has buffered, so per-sample cost is the buffer's append loop alone. An
-        object's own ``pid`` (when truthy) overrides ``pid``. The ``v`` dicts of a
-        well-formed batch are kept and read at the next flush (not copied: hand over
-        objects you no longer change, as the device readers do); objects
-        without ``t`` or a ``v`` mapping are counted in ``skipped_samples``, not raised.
+        object's own ``pid`` (when truthy) overrides ``pid``. Numbers are read during the
+        call (the objects are not kept); objects without ``t`` or a ``v`` mapping are
+        counted in ``skipped_samples``, not raised.
         """
         self._add(units, _SampleBuffer.add, (run, test, device, program, pid), samples)
 
@@ -111,7 +109,7 @@ class MetricsWriter:
             conflict = not buf.merge_units(units)
             if not conflict:
                 self.skipped_samples += fill(buf, *args) or 0
-            full = buf.rows + self._table_rows >= self.row_group_rows
+            full = buf.rows + self._rows.rows >= self.row_group_rows
         if conflict or full:
             self.flush()  # a metric changed its unit: its earlier rows go out first
         if conflict:
@@ -119,38 +117,32 @@ class MetricsWriter:
 
     def add_rows(self, columns: Mapping[str, Sequence[Any]]) -> None:
         """Bulk rows, one list (or Arrow array) per schema column; timestamps as epoch s."""
-        table = self._rows_table(columns)
+        self._check_columns(columns)
         with self._lock:
             self._check_open()
-            self._tables.append(table)
-            self._table_rows += len(table)
-            full = self._buf.rows + self._table_rows >= self.row_group_rows
+            self._rows.add(columns, self.schema)
+            full = self._buf.rows + self._rows.rows >= self.row_group_rows
         if full:
             self.flush()
 
-    def _rows_table(self, columns: Mapping[str, Sequence[Any]]) -> pyarrow.Table:
-        import pyarrow as pa
-
+    def _check_columns(self, columns: Mapping[str, Sequence[Any]]) -> None:
         names = set(self.schema.names)
         if set(columns) != names:
             raise CollabError(
                 f"MetricsWriter({self.path}).add_rows: columns must be exactly "
                 f"{self.schema.names}; missing {sorted(names - set(columns))}, "
                 f"unknown {sorted(set(columns) - names)}")
-        arrays = []
-        for field in self.schema:
-            col = columns[field.name]
-            if field.name in _DICT_COLUMNS:
-                arrays.append(_text(col))
-            elif field.name == "timestamp":
-                arrays.append(to_timestamps(col))
-            elif field.name == "pid":
-                arrays.append(ints(col))
-            elif field.name == "value" and (fast := float64s(col)) is not None:
-                arrays.append(pa.array(fast))
-            else:
-                arrays.append(pa.array(col, type=field.type))
-        return pa.Table.from_arrays(arrays, schema=self.schema)
+        lengths = {name: len(col) for name, col in columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise CollabError(f"MetricsWriter({self.path}).add_rows: every column needs one "
+                              f"value per row; lengths differ: {lengths}")
+
+    def _rows_table(self, columns: Mapping[str, Sequence[Any]]) -> pyarrow.Table:
+        """``columns`` as one table of this writer's schema (what add_rows would write)."""
+        self._check_columns(columns)
+        rows = _RowBuffer()
+        rows.add(columns, self.schema)
+        return rows.table(self.schema)
 
     # -- writing -----------------------------------------------------------------------
     def flush(self) -> None:
@@ -158,13 +150,13 @@ class MetricsWriter:
         import pyarrow as pa
 
         with self._lock:
-            buf, tables, pending = self._buf, self._tables, self._buf.rows + self._table_rows
-            self._buf, self._tables, self._table_rows = _SampleBuffer(), [], 0
-            if self._closed or not pending:
+            samples, bulk = self._buf, self._rows
+            self._buf, self._rows = _SampleBuffer(), _RowBuffer()
+            if self._closed or not samples.rows + bulk.rows:
                 return
-        if buf.rows:
-            tables.append(buf.table(self.schema))
-        table = pa.concat_tables(tables).unify_dictionaries()  # chunks stay: the writer takes them as they are
+        tables = [b.table(self.schema) for b in (bulk, samples) if b.rows]
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        table = table.unify_dictionaries()  # chunks stay: the writer takes them as they are
         rows = len(table)
         group = rows if rows < 2 * self.row_group_rows else self.row_group_rows
         with self._write_lock:

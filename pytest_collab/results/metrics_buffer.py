@@ -1,160 +1,27 @@
-"""Columnar buffering of wrapper samples and the Arrow conversions the writers share.
+"""Columnar buffering of wrapper samples until a flush (the metrics writer's hot path).
 
 Kept apart from :mod:`pytest_collab.results.metrics` so each stays one job: this module turns
 many small ``m`` objects into a few Arrow arrays as cheaply as Python allows (the hot
-path of every device reader thread); ``metrics`` owns schemas, files and merges.
+path of every device reader thread); ``metrics`` owns schemas, files and merges, and
+:mod:`~pytest_collab.results.metrics_columns` the list-to-Arrow conversions.
 """
 from __future__ import annotations
 
+import math
 import struct
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from array import array
+from collections.abc import Iterable, Mapping
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
+
+from pytest_collab.results.metrics_columns import _floats, _seconds_to_timestamps, _text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow
 
 _V, _T = itemgetter("v"), itemgetter("t")
 _PIDS = repeat("pid")   # dict.get(obj, "pid") per object: no method look-up per call
-
-
-def timestamp_type() -> pyarrow.DataType:
-    """Every timestamp of a run: microseconds, UTC."""
-    import pyarrow as pa
-
-    return pa.timestamp("us", tz="UTC")
-
-
-def float64s(values: Any) -> Any:
-    """A list of plain Python numbers as a float64 numpy array, unboxed by one
-    ``struct.pack`` (about twice as fast as numpy's ``fromiter`` or ``pa.array`` of the
-    list); None when ``values`` is not a list or holds anything else (None, text)."""
-    import numpy as np
-
-    if type(values) is not list:
-        return None
-    try:
-        return np.frombuffer(struct.pack(f"{len(values)}d", *values), np.float64)
-    except (struct.error, TypeError, OverflowError):
-        return None
-
-
-def _seconds_to_timestamps(seconds: Sequence[Any]) -> pyarrow.Array:
-    """Epoch seconds (floats, None allowed) to a timestamp[us, UTC] array."""
-    import numpy as np
-    import pyarrow as pa
-
-    secs = float64s(seconds)
-    if secs is None:
-        try:  # numbers: straight into numpy
-            secs = np.fromiter(seconds, np.float64, len(seconds))
-        except (TypeError, ValueError):  # None, Arrow or numpy input
-            secs = pa.array(seconds, type=pa.float64()).to_numpy(zero_copy_only=False)
-    micros = np.round(secs * 1e6)
-    mask = np.isnan(micros)
-    if not mask.any():
-        return pa.array(micros.astype("int64"), type=timestamp_type())
-    return pa.array(np.where(mask, 0, micros).astype("int64"), type=timestamp_type(), mask=mask)
-
-
-def to_timestamps(values: Any) -> pyarrow.Array:
-    """Epoch seconds, datetimes (naive = UTC), ISO 8601 text or Arrow → timestamp[us, UTC]."""
-    import pyarrow as pa
-
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values.cast(timestamp_type())
-    try:  # the bulk case: numbers only, converted in C
-        return _seconds_to_timestamps(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pa.array([_datetime(v) for v in values], type=timestamp_type())
-
-
-def _datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, (int, float)):
-        moment = datetime.fromtimestamp(value, tz=timezone.utc)
-    else:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
-#: a list longer than this is searched for a repeating pattern before it is split in two
-_LEAF = 2048
-_MAX_PERIOD = 64    # long-format rows: one sample's metrics (period = metrics per sample)
-_PROBE = 256        # elements compared before a candidate period is checked in full
-
-
-def _codes(values: list[Any], code: dict[Any, int]) -> Any:
-    """int32 codes of ``values`` into ``code`` (value -> code, grown here).
-
-    Long-format metric rows are regular: run, test, device, program and pid repeat per
-    sample and the metric name cycles through a sample's metrics, so a column is, piece
-    by piece, a short pattern tiled. A list comparison (C speed, identity first) proves
-    the period and only the pattern is hashed; irregular stretches are halved until
-    short, then hashed value by value. Worst case (no pattern) costs about one more
-    pass over the list than hashing everything.
-    """
-    import numpy as np
-
-    n = len(values)
-    if n > _LEAF:
-        first, probe = values[0], values[:_PROBE]
-        for p in range(1, _MAX_PERIOD + 1):
-            if values[p] == first and values[p:p + _PROBE] == probe:
-                if _periodic(values, p):
-                    pattern = np.array([code.setdefault(v, len(code)) for v in values[:p]], np.int32)
-                    return np.tile(pattern, -(-n // p))[:n]
-                break  # the smallest candidate fails: no period of the whole, split
-        mid = n // 2
-        return np.concatenate([_codes(values[:mid], code), _codes(values[mid:], code)])
-    return np.fromiter([code.setdefault(v, len(code)) for v in values], np.int32, n)
-
-
-def _periodic(values: list[Any], p: int) -> bool:
-    """``values[i] == values[i + p]`` throughout, i.e. every stride ``values[i::p]`` is one
-    value repeated: a ``count`` per stride (C speed, identity first), which costs a third
-    of comparing ``values[p:]`` with ``values[:-p]`` (two copies of the list)."""
-    if p == 1:
-        return values.count(values[0]) == len(values)
-    for i in range(p):
-        stride = values[i::p]
-        if stride.count(stride[0]) != len(stride):
-            return False
-    return True
-
-
-def _encoded(values: list[Any], kind: type) -> tuple[Any, list[Any]] | None:
-    """(codes, distinct values) when every value is a ``kind`` (and hashable), else None."""
-    code: dict[Any, int] = {}
-    try:
-        codes = _codes(values, code)
-    except TypeError:  # unhashable
-        return None
-    distinct = list(code)
-    if not all(type(v) is kind for v in distinct):
-        return None
-    return codes, distinct
-
-
-def _text(values: Any) -> pyarrow.Array:
-    """Strings to a dictionary<int32, string> array (encoded while converting)."""
-    import pyarrow as pa
-
-    text = pa.dictionary(pa.int32(), pa.string())
-    if isinstance(values, list):
-        found = _encoded(values, str)
-        if found is not None:
-            return pa.DictionaryArray.from_arrays(pa.array(found[0]), pa.array(found[1], pa.string()))
-    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return pa.array(values, type=text)
-    if pa.types.is_dictionary(values.type):
-        return values.cast(text)
-    return values.cast(pa.string()).dictionary_encode()
 
 
 class _SampleBuffer:
@@ -166,16 +33,19 @@ class _SampleBuffer:
     case (every sample has the same number of metrics) is a plain ``np.repeat``.
     """
 
-    __slots__ = ("sources", "keysets", "sid", "kid", "t", "values", "chunks", "units", "merged", "rows")
+    __slots__ = ("sources", "keysets", "sid", "kid", "run", "t", "values", "packed", "chunks", "units",
+                 "merged", "rows")
 
     def __init__(self) -> None:
         self.sources: dict[tuple, int] = {}     # (run, test, device, program, pid) -> id
         self.keysets: dict[tuple, int] = {}     # metric names of a sample -> id
-        self.sid: list[int] = []
-        self.kid: list[int] = []
-        self.t: list[float] = []
-        self.values: list[float] = []             # loose values, after every chunk
-        self.chunks: list[Any] = []               # earlier values: lists, or (dicts, count)
+        self.sid: list[int] = []                # per run of samples: source id,
+        self.kid: list[int] = []                # metric names id,
+        self.run: list[int] = []                # and how many samples (a batch is one run)
+        self.t = array("d")                     # per sample: epoch seconds, NaN when unreadable
+        self.values: list[Any] = []               # loose values (checked at flush), after every chunk
+        self.packed = bytearray()                 # or: float64s of uniform batches, after every chunk
+        self.chunks: list[Any] = []               # earlier pieces of either kind, in row order
         self.units: dict[str, str | None] = {}  # metric -> unit, one meaning per buffer
         self.merged: list[Mapping[str, str]] = []
         self.rows = 0                           # one per metric value buffered
@@ -198,12 +68,15 @@ class _SampleBuffer:
     def add_one(self, source: tuple, t: float, values: Mapping[str, float]) -> None:
         """One sample, without :meth:`add`'s per-call set-up (the per-line API's path)."""
         keys, numbers = tuple(values), values.values()  # what can fail, before any change
+        if self.packed:
+            self._close_packed()
         sid = self.sources.setdefault(source, len(self.sources))
         kid = self.keysets.setdefault(keys, len(self.keysets))
         self.values.extend(numbers)
         self.sid.append(sid)
         self.kid.append(kid)
-        self.t.append(t)
+        self.run.append(1)
+        self.t.append(_seconds(t))
         self.rows += len(keys)
 
     def add(self, source: tuple, samples: Iterable[Mapping[str, Any]]) -> int:
@@ -216,8 +89,10 @@ class _SampleBuffer:
         samples = samples if isinstance(samples, list) else list(samples)
         if samples and self._add_uniform(source, samples):
             return 0
+        if self.packed:
+            self._close_packed()
         sources, keysets = self.sources, self.keysets
-        sid_add, kid_add, t_add = self.sid.append, self.kid.append, self.t.append
+        sid_add, kid_add, run_add, t_add = self.sid.append, self.kid.append, self.run.append, self.t.append
         values_add, head, default_pid = self.values.extend, source[:4], source[4]
         last_pid, last_keys, sid, kid, skipped = object(), None, -1, -1, 0
         before = len(self.values)
@@ -234,7 +109,8 @@ class _SampleBuffer:
                 if keys != last_keys:  # a program repeats its names: skip hashing them
                     kid, last_keys = keysets.setdefault(keys, len(keysets)), keys
                 sid_add(sid)
-                t_add(t)
+                run_add(1)
+                t_add(t if type(t) is float else _seconds(t))
                 kid_add(kid)
                 values_add(numbers)
         finally:
@@ -243,51 +119,63 @@ class _SampleBuffer:
 
     def _add_uniform(self, source: tuple, samples: list[Mapping[str, Any]]) -> bool:
         """The usual batch in C-speed passes: every object well formed, one pid, one set
-        of metric names. False (nothing changed) sends the batch to the checking loop."""
+        of metric names. False (nothing changed) sends the batch to the checking loop.
+
+        The names are proved alike by one list comparison: all the ``v`` dicts' keys in a
+        row equal to the first dict's keys tiled (dict keys are distinct, so no dict can
+        be longer or shorter than the first). The values are unboxed here, in the same
+        pass that reads them (``struct.pack``): the dicts are not kept until the flush,
+        and a buffered row costs 8 bytes, not its share of a dict.
+        """
         try:
             vs = list(map(_V, samples))
             ts = list(map(_T, samples))
             pids = list(map(dict.get, samples, _PIDS))  # type: ignore[arg-type]  # TypeError unless dicts
-            keys = tuple(vs[0])
-        except (KeyError, TypeError, AttributeError):
+            keys = list(vs[0])
+            n, width = len(samples), len(keys)
+            if pids.count(pids[0]) != n or list(chain.from_iterable(vs)) != keys * n:
+                return False
+            times = struct.pack(f"{n}d", *ts)  # a None or text t: the checking loop reads it
+            loose = None
+            try:
+                packed = struct.pack(f"{n * width}d", *chain.from_iterable(map(dict.values, vs)))
+            except (struct.error, OverflowError):  # numeric text, None...: _floats decides at flush
+                loose = list(chain.from_iterable(map(dict.values, vs)))
+        except (KeyError, TypeError, AttributeError, struct.error, OverflowError):
             return False
-        n = len(samples)
         pid = pids[0] or source[4]
-        if pids.count(pids[0]) != n or set(map(type, vs)) != {dict} or \
-                list(map(tuple, vs)).count(keys) != n:
-            return False
         sid = self.sources.setdefault((*source[:4], pid), len(self.sources))
-        kid = self.keysets.setdefault(keys, len(self.keysets))
-        self.sid.extend(repeat(sid, n))
-        self.kid.extend(repeat(kid, n))
-        self.t.extend(ts)
-        if self.values:  # keep row order: the loose values so far come first
-            self.chunks.append(self.values)
-            self.values = []
-        self.chunks.append((vs, n * len(keys)))  # read at flush, straight into numpy
-        self.rows += n * len(keys)
+        kid = self.keysets.setdefault(tuple(keys), len(self.keysets))
+        self.sid.append(sid)
+        self.kid.append(kid)
+        self.run.append(n)
+        self.t.frombytes(times)
+        if loose is not None:
+            if self.packed:
+                self._close_packed()
+            self.values.extend(loose)
+        else:
+            if self.values:  # keep row order: the loose values so far come first
+                self.chunks.append(self.values)
+                self.values = []
+            self.packed += packed
+        self.rows += n * width
         return True
 
+    def _close_packed(self) -> None:
+        """Loose values follow: the packed ones so far become a chunk (row order kept)."""
+        self.chunks.append(self.packed)
+        self.packed = bytearray()
+
     def _value_array(self) -> pyarrow.Array:
-        """Every buffered value in row order: batches' dicts and the loose values."""
+        """Every buffered value in row order: packed batches and the loose values."""
         import numpy as np
         import pyarrow as pa
 
-        if not self.values and all(isinstance(c, tuple) for c in self.chunks):  # only batches: one C pass
-            try:
-                every = chain.from_iterable(map(dict.values, chain.from_iterable(vs for vs, _ in self.chunks)))
-                return pa.array(np.fromiter(every, np.float64, sum(count for _, count in self.chunks)))
-            except (TypeError, ValueError):
-                pass  # chunk by chunk, with _floats' rules for what is not a number
         arrays = []
-        for chunk in [*self.chunks, self.values]:
-            if isinstance(chunk, tuple):
-                vs, count = chunk
-                try:  # numbers (and numeric text) in one C pass; anything else as _floats does
-                    arrays.append(pa.array(np.fromiter(chain.from_iterable(map(dict.values, vs)),
-                                                       np.float64, count)))
-                except (TypeError, ValueError):
-                    arrays.append(_floats(list(chain.from_iterable(map(dict.values, vs)))))
+        for chunk in [*self.chunks, self.packed or self.values]:
+            if isinstance(chunk, bytearray):
+                arrays.append(pa.array(np.frombuffer(chunk, np.float64)))
             elif chunk:
                 arrays.append(_floats(chunk))
         if len(arrays) == 1:
@@ -305,64 +193,36 @@ class _SampleBuffer:
         grid = np.full((len(lens), int(lens.max(initial=0))), -1, dtype=np.int32)
         for i, keys in enumerate(self.keysets):
             grid[i, :len(keys)] = [code[n] for n in keys]
-        kid = np.asarray(self.kid, dtype=np.intp)
+        runs = np.asarray(self.run, dtype=np.intp)
+        kid = np.repeat(np.asarray(self.kid, dtype=np.intp), runs)
         per_sample = grid[kid]
         per_row: Any
         if (lens == grid.shape[1]).all():  # every sample has the same number of metrics
             codes, per_row = per_sample.ravel(), grid.shape[1]
         else:
             codes, per_row = per_sample[per_sample >= 0], lens[kid]
-        sid = np.asarray(self.sid, dtype=np.intp)
+        sid = np.repeat(np.asarray(self.sid, dtype=np.intp), runs)
         run, test, device, program, pid = (list(c) for c in zip(*self.sources))
         per_source = [_text(run), _text(test), _text(device), _text(program),
                       pa.array(pid, type=pa.int64())]
         units = pa.array([self.units.get(n) for n in names], pa.string()).dictionary_encode()
         return pa.Table.from_arrays([
             *(_expand(col, sid, per_row) for col in per_source),
-            _expand(_seconds_to_timestamps(_floats(self.t).to_numpy(zero_copy_only=False)),
-                    None, per_row),
-            pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(map(str, names), pa.string())),
+            _expand(_seconds_to_timestamps(np.frombuffer(self.t, np.float64)), None, per_row),
+            pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(map(str, names), pa.string()),
+                                           safe=False),  # codes of ``names`` by construction
             self._value_array(),
             _expand(units, codes, 1),
         ], schema=schema)
 
 
-def ints(values: Any) -> pyarrow.Array:
-    """Integers (pids) as int64; a list of few distinct values is encoded like text."""
-    import numpy as np
-    import pyarrow as pa
-
-    found = _encoded(values, int) if isinstance(values, list) else None
-    if found is None:
-        return pa.array(values, type=pa.int64())
-    return pa.array(np.asarray(found[1], np.int64)[found[0]])
-
-
-def _floats(values: list[Any]) -> pyarrow.Array:
-    """Sample numbers as float64; numeric text is read as its number, anything else
-    becomes null rather than sinking the row group (samples are checked only here, when
-    the batch is long handed over)."""
-    import pyarrow as pa
-
-    fast = float64s(values)
-    if fast is not None:
-        return pa.array(fast)
+def _seconds(t: Any) -> float:
+    """A sample's ``t`` as float seconds: numbers and numeric text read, anything else
+    NaN (a null timestamp, as the whole-column conversion makes it)."""
     try:
-        return pa.array(values, type=pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pa.array([_number(v) for v in values], type=pa.float64())
-
-
-def _number(value: Any) -> float | None:
-    """A number, or numeric text (as numpy's bulk path reads it), as float; else None."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+        return float(t)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
 def _expand(array: pyarrow.Array, rows: Any, repeats: Any) -> pyarrow.Array:
@@ -377,11 +237,13 @@ def _expand(array: pyarrow.Array, rows: Any, repeats: Any) -> pyarrow.Array:
     if array.null_count:
         index = np.arange(len(array)) if rows is None else rows
         return array.take(pa.array(np.repeat(index, repeats)))
-    if pa.types.is_dictionary(array.type):
+    if pa.types.is_dictionary(array.type):  # indices of a valid array stay valid: no check
         return pa.DictionaryArray.from_arrays(_expand(array.indices, rows, repeats),
-                                              array.dictionary)
+                                              array.dictionary, safe=False)
     ints = array.view(pa.int64()) if pa.types.is_timestamp(array.type) else array
     picked = ints.to_numpy()
     if rows is not None:
         picked = picked[rows]
-    return pa.array(np.repeat(picked, repeats)).view(array.type)
+    if not (isinstance(repeats, int) and repeats == 1):
+        picked = np.repeat(picked, repeats)
+    return pa.array(picked).view(array.type)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_collab.errors import RunDataError
 from pytest_collab.results.durable import durable_replace, fsync_dir, sync_file
-from pytest_collab.results.metrics import COMPRESSION, read_frame, timestamp_type, to_timestamps
+from pytest_collab.results.metrics import COMPRESSION, read_frame
+from pytest_collab.results.metrics_columns import timestamp_type, to_timestamps
 from pytest_collab.results.rundir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
