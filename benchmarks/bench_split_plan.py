@@ -52,6 +52,14 @@ def summarise(run: Path) -> list[float]:
     if verdict is not None and "edge_drift" in verdict:
         print(f"  compute drift (measured baseline / profiled forward): edge {verdict['edge_drift']:.2f}, "
               f"server {verdict['server_drift']:.2f}")
+    prof = df[df["kind"] == "profile"]
+    for row in prof.itertuples():
+        idle = getattr(row, "forward_after_idle_ms", float("nan"))
+        print(f"  profile {row.role:<7} forward {row.forward_ms:6.2f} ms, after idle {idle:6.2f} ms, "
+              f"call {getattr(row, 'call_ms', float('nan')):.3f} ms")
+    wire = df[df["kind"] == "wire"] if "kind" in df else df.iloc[:0]
+    if len(wire):
+        print(f"  round trip of the split wire {wire['rtt_ms'].iloc[-1]:.3f} ms")
     if "swapped_error" in m:   # a diagnostic: the error left once each cut's own compute is used
         print(f"  median |error| with each cut's own measured compute (link + codec terms only): "
               f"{m['swapped_error'].abs().median():.1%}")
