@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     row = {"program": PROGRAM, "device": args.device, "model": spec.get("model", ""), "points": points,
            "segments_ms": segments, "segments_raw_ms": raw, "forward_ms": forward_ms,
            "interpreter_ms": interp_ms, "scale": scale,
-           "call_ms": call_ms, "module_call_ms": module_ms, "forward_after_idle_ms": _median(paced_s) * 1e3, "samples": n, "batch": 1,
+           "call_ms": call_ms, "module_call_ms": module_ms, "forward_after_idle_ms": _median(paced_s) * 1e3,
+           "samples": n, "batch": 1,
            "boundaries": boundaries, "torch_threads": torch.get_num_threads(),
            "t_start": t_start, "t_end": t_end}
     print(f"{PROGRAM} {args.device}: {len(points)} cuts, forward {forward_ms:.2f} ms, node by node "

@@ -9,15 +9,17 @@ times) plus the fixed cost of calling a program once (``call_ms``, measured on t
 with a trivial artifact), ``tail`` the server's compute after it (a suffix sum) plus the
 server's call cost; both split sides run their compute after waiting for the other, so it
 is scaled by the device's ``idle_factor`` (its forward after an idle spell over back to
-back; the all-on-device baseline runs back to back), encode is timed on the edge and decode on the server, and the link's
-throughput, round trip and burst come from link_baseline. ``transfer`` is
-``wire_bytes / link_rate`` on a link without burst; on a token-bucket link (a shaped
-uplink, an emulated lab's ``tbf``) the bytes the bucket holds cross at line rate, and the
-bucket refills at the link rate while the rest of the query runs, so per query in the
-steady state ``transfer = max(0, wire_bytes - min(burst, rate x rest)) / rate``. The two baselines are cuts too: ``full_offload`` (no head, the raw input
-crosses) and ``on_device`` (no tail, nothing crosses, no round trip). Everything here is
-pure arithmetic on :class:`Profile` so it is unit-tested on hand-made numbers; the
-profiles themselves come from ``collab_devicekit.split_profile`` (one pass per device).
+back; the all-on-device baseline runs back to back). Encode is timed on the edge and
+decode on the server; the link's throughput and burst come from link_baseline, the round
+trip from a probe of the split wire itself. ``transfer`` is ``wire_bytes / link_rate`` on a
+link without burst; on a token-bucket link (a shaped uplink, an emulated lab's ``tbf``)
+the bytes the bucket holds cross at line rate, and the bucket refills at the link rate
+while the rest of the query runs, so per query in the steady state
+``transfer = max(0, wire_bytes - min(burst, rate x rest)) / rate``. The two baselines are
+cuts too: ``full_offload`` (no head, the raw input crosses) and ``on_device`` (no tail,
+nothing crosses, no round trip). Everything here is pure arithmetic on :class:`Profile`
+so it is unit-tested on hand-made numbers; the profiles themselves come from
+``collab_devicekit.split_profile`` (one pass per device).
 
 With ``objective="energy"`` the plan minimises energy per inference instead, each board at
 the mean power it drew during its profile pass (board level, docs/energy.md)::

@@ -45,7 +45,8 @@ def _profile(collab, kind: str, files: profile.ProfileInputs, o) -> plan.DeviceP
     remote = {name: collab.put(kind, getattr(files, name)) for name in ("full", "cuts", "inputs", "probe")}
     collab.put(kind, artifact.sidecar_path(files.probe))
     proc = collab.start(kind, "profile_device.py", "--model-artifact", remote["full"], "--cuts", remote["cuts"],
-                        "--inputs", remote["inputs"], "--probe-artifact", remote["probe"], "--samples", str(o["samples"]),
+                        "--inputs", remote["inputs"], "--probe-artifact", remote["probe"],
+                        "--samples", str(o["samples"]),
                         "--encodings", ",".join(o["encodings"]), "--device", kind, "--threads", str(o["threads"]))
     proc.wait(timeout=1800)
     rows = proc.results()

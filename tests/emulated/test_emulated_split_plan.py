@@ -17,7 +17,7 @@ from emulated_helpers import relaunch, run_experiment, torch_wheel
 
 RATES = (5, 100)
 TIE = 0.25
-PLAN = ("--split-model=mobilenet_v3_small", "--split-plan-input=3,128,128", "--split-plan-samples=24",
+PLAN = ("--split-model=mobilenet_v3_small", "--split-plan-input=3,128,128", "--split-plan-samples=48",
         "--split-plan-margin=1.0", "--split-plan-sweep=5,100")
 # The margin is wide on purpose: this test checks how the optimum moves with the link (below);
 # whether the choice was right is split_plan's own check (tests/split/test_plan_local.py), and
@@ -42,8 +42,9 @@ def _plan_at(rate: float, tmp_path: Path) -> dict:
     df = pd.read_parquet(run / "results.parquet")
     measured = df[df["kind"] == "measured"].set_index("point")
     [verdict] = df[df["kind"] == "verdict"].to_dict("records")
-    print(f"{rate} Mbit/s (measured {link.mbps:.1f}, burst {link.burst_bytes / 1024:.0f} KiB): predicted best {verdict['predicted_best']}, measured best "
-          f"{verdict['measured_best']}, median |error| {verdict['median_error']:.1%}")
+    print(f"{rate} Mbit/s (measured {link.mbps:.1f}, burst {link.burst_bytes / 1024:.0f} KiB): predicted best "
+          f"{verdict['predicted_best']}, measured best {verdict['measured_best']}, "
+          f"median |error| {verdict['median_error']:.1%}")
     return {"link": link, "measured": measured, "verdict": verdict,
             "pos": lambda point: int(measured.loc[point, "position"])}
 
