@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 LAN    ?= local
 
-.PHONY: setup system demo test unit lint bench clean help
+.PHONY: setup system demo test unit lint bench bundles clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main experiment on this machine (--lan=$(LAN))"
@@ -12,6 +12,7 @@ help:
 	@echo "make unit   - the fast part of the suite: no docker, sshd, registry or etcd (no root needed)"
 	@echo "make lint   - ruff and mypy, as CI runs them"
 	@echo "make bench  - run the benchmarks (ratios measured side by side)"
+	@echo "make bundles - re-make bundles/ from the current test cases (after changing one)"
 
 # torch and torchvision first, unpinned: pip takes the newest matching pair.
 $(STAMP): pyproject.toml
@@ -44,6 +45,10 @@ lint: setup
 
 bench: setup system
 	bash scripts/run-benchmarks.sh
+
+# The shipped bundles CI replays, re-made on the emulated lab from the current code.
+bundles: setup system
+	bash scripts/remake-bundles.sh
 
 clean:
 	rm -rf $(VENV) reports/2*
