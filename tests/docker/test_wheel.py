@@ -43,7 +43,8 @@ def test_wheel_installs_and_builds_images_outside_the_checkout(tmp_path, testcas
     (Path(purelib) / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     where = _run([str(py), "-c", "import pytest_collab, json; print(json.dumps(pytest_collab.__file__))"],
                  cwd=tmp_path).stdout
-    assert str(ROOT) not in json.loads(where), "the checkout, not the wheel, was imported"
+    # a path test, not a substring one: a checkout at /tmp/fc is not a prefix of /tmp/fc-bt/...
+    assert not Path(json.loads(where)).is_relative_to(ROOT), "the checkout, not the wheel, was imported"
 
     out = _run([str(py), "-m", "pytest_collab", "images", "build", str(testcase), "--arch", "amd64",
                 "--base-from", base_image], cwd=tmp_path).stdout
