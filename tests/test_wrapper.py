@@ -353,3 +353,61 @@ def test_context_switches_move_after_idle_ticks() -> None:
     assert len(before) >= 3 and len(after) >= 3
     assert before[-1] == before[-2]  # asleep: the same count, sampled on
     assert after[0] - before[-1] >= 300
+
+
+def _tree_reads(code: str, ticks: int, gap: float = 0.1):
+    """Sample a Tree over ``python -c code`` in this process: (samples, fds read per tick)."""
+    from pytest_collab.wrapper.tree import Tree
+
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        tree = Tree(child.pid, 10.0)
+        proc = tree._procs[child.pid]
+        own = {proc.stat: "stat", proc.sched: "schedstat", proc.status: "status", proc.io: "io"}
+        real, reads, samples = os.pread, [], []
+
+        def counting(fd: int, n: int, offset: int) -> bytes:
+            if fd in own:
+                reads[-1].append(own[fd])
+            return real(fd, n, offset)
+
+        os.pread = counting
+        try:
+            for _ in range(ticks):
+                reads.append([])
+                values: Dict[str, float] = {}
+                tree.sample(values)
+                samples.append(values)
+                time.sleep(gap)
+        finally:
+            os.pread = real
+        tree.close()
+        return samples, reads
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_sleeping_process_costs_one_small_read_per_tick() -> None:
+    """A single-threaded process that did not run since the last tick: schedstat only."""
+    samples, reads = _tree_reads("import time; print('ready', flush=True); time.sleep(30)", 5)
+    assert reads[0] == ["schedstat", "stat", "status", "io"]
+    assert all(r == ["schedstat"] for r in reads[2:]), reads
+    assert samples[-1]["procs"] == 1 and samples[-1]["threads"] == 1
+    assert samples[-1]["cpu_user_s"] == samples[1]["cpu_user_s"]
+
+
+def test_a_busy_thread_beside_a_sleeping_main_thread_is_still_counted() -> None:
+    """The main thread's schedstat stands still while another thread burns CPU: the
+    process's CPU time must still move (several threads: stat is read every tick)."""
+    code = ("import threading, time\n"
+            "def burn():\n"
+            "    end = time.time() + 30\n"
+            "    while time.time() < end: pass\n"
+            "threading.Thread(target=burn, daemon=True).start()\n"
+            "print('ready', flush=True); time.sleep(30)")
+    samples, reads = _tree_reads(code, 6)
+    assert samples[-1]["threads"] == 2
+    assert all("stat" in r for r in reads), reads
+    assert samples[-1]["cpu_user_s"] - samples[1]["cpu_user_s"] >= 0.2

@@ -35,7 +35,7 @@ class _Proc:
         self.io = procfs.open_ro(base + "io")
         self.children = procfs.open_ro("%stask/%d/children" % (base, pid))
         self.sched = procfs.open_ro(base + "schedstat")
-        self.sched_seen = b""  # schedstat when status was last read
+        self.sched_seen = b""  # schedstat when everything was last read
         self.zombie = False
         self.utime = self.stime = self.threads = self.rss = 0
         self.read_bytes = self.write_bytes = self.ctx_vol = self.ctx_invol = 0
@@ -43,9 +43,33 @@ class _Proc:
     def read(self) -> bool:
         """Refresh the values; False once the process is gone (reaped or unreadable).
 
+        ``schedstat`` (run time in ns, time waiting to run, times run) is tiny and moves
+        whenever the main thread is scheduled in or out, so it is read first:
+
+        - unchanged, in a single-threaded process: nothing of it ran since the last tick,
+          so its CPU times, context switches, I/O and thread count are as last read (its
+          resident memory too, unless the kernel reclaimed pages meanwhile: then the drop
+          shows at its next run). One small read instead of three or four: most
+          processes of a tree sleep through most ticks.
+        - unchanged, several threads: another thread may have run; everything but
+          ``status`` (its context switches are the main thread's, like psutil's) is read.
+        - moved, or a kernel without sched info (zeros): everything is read.
+
         Calls ``os.pread`` itself rather than :func:`procfs.pread`: this runs for every
         process at every tick, and a Python call is a fair share of its cost."""
         pread = os.pread
+        mark = b""
+        if self.sched >= 0:
+            try:
+                mark = pread(self.sched, 64, 0)
+            except OSError:
+                return False
+            if mark == self.sched_seen:
+                if self.threads == 1:
+                    return True
+            elif mark == b"0 0 0\n":  # no sched info (or never ran yet): status every time
+                procfs.close(self.sched)
+                self.sched = -1
         try:
             data = pread(self.stat, _BUF, 0)
         except OSError:
@@ -55,7 +79,8 @@ class _Proc:
             self.zombie = state in _ZOMBIE
             if self.zombie:  # no memory, no status worth reading; counters stay as last read
                 return True
-            if self._ran():
+            if not mark or mark != self.sched_seen:
+                self.sched_seen = mark
                 try:
                     data = pread(self.status, _BUF, 0)
                 except OSError:
@@ -73,28 +98,6 @@ class _Proc:
                 self.io = -1
         except (ValueError, IndexError):
             return False  # a truncated read of a dying process
-        return True
-
-    def _ran(self) -> bool:
-        """Whether the main thread may have switched since ``status`` was last read.
-
-        ``status`` (read for its context switches: the main thread's, like psutil's) is
-        the costliest file of a sample. ``schedstat`` (run time in ns, time waiting to
-        run, times run) is tiny and moves whenever the thread is scheduled in or out, so
-        an unchanged one means unchanged switch counts: a process that slept through the
-        tick costs one small read instead (one that ran costs both). A kernel without
-        sched info prints zeros: status every time.
-        """
-        try:
-            mark = os.pread(self.sched, 64, 0) if self.sched >= 0 else b""
-        except OSError:
-            mark = b""
-        if mark and mark == self.sched_seen:
-            return False
-        if mark == b"0 0 0\n":  # no sched info (or never ran yet): status every time
-            procfs.close(self.sched)
-            self.sched = -1
-        self.sched_seen = mark
         return True
 
     def close(self) -> None:
