@@ -119,11 +119,8 @@ def _wait(pid: int) -> Optional[int]:
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
 
 
-def spawn(argv: List[str], close: Sequence[int] = (),
-          env: Optional[Mapping[str, str]] = None) -> Tuple[int, int, Callable[[], Optional[int]]]:
-    """Start ``argv`` in a session of its own, stdin and stderr on /dev/null, with ``env``
-    (default: the wrapper's; a caller that starts often passes a plain dict made once,
-    since ``os.environ`` is converted key by key in Python at every start).
+def spawn(argv: List[str], close: Sequence[int] = ()) -> Tuple[int, int, Callable[[], Optional[int]]]:
+    """Start ``argv`` in a session of its own, stdin and stderr on /dev/null.
 
     Returns ``(pid, fd, wait)``: the read end of its stdout, and what reaps it. This runs
     once a second for a meter command, so it uses ``posix_spawn`` (vfork semantics: the
@@ -137,12 +134,12 @@ def spawn(argv: List[str], close: Sequence[int] = (),
                        (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
             actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in close]
             # Python ignores SIGPIPE; a started program expects the default (subprocess resets it too).
-            pid = os.posix_spawn(argv[0], argv, os.environ if env is None else env, file_actions=actions, setsid=True,
+            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions, setsid=True,
                                  setsigdef=_DEFAULT_SIGNALS)
             return pid, r, functools.partial(_wait, pid)
         except (AttributeError, NotImplementedError):  # no posix_spawn, or no setsid in it
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=w, stderr=subprocess.DEVNULL,
-                                    close_fds=True, start_new_session=True, env=env)
+                                    close_fds=True, start_new_session=True)
             return proc.pid, r, proc.wait
     except BaseException:
         os.close(r)
@@ -240,13 +237,12 @@ class Meter:
         command = self.spec["command"]
         argv = command_argv(command)
         keep = _inherited_fds()
-        env = dict(os.environ)
         failed = 0
         while not self._stop.is_set():
             started = time.monotonic()
             before = self._latest
             try:
-                pid, fd, wait = spawn(argv, keep, env)
+                pid, fd, wait = spawn(argv, keep)
             except OSError as exc:
                 if argv[0] != "/bin/sh":  # a script without a #! line, say: the shell runs it
                     argv = ["/bin/sh", "-c", command]
